@@ -1,0 +1,181 @@
+"""The bundle: the one contract between freeze, convert and infer, read and checked here and nowhere else.
+
+A bundle is a directory:
+
+    bundle.json      format version, labels, max_seq_length, truncation, do_lower_case, sizes, precision, provenance
+    vocab.txt        the checkpoint's WordPiece vocabulary
+    bert_config.json the model's shape
+    frozen.pb        the frozen TensorFlow graph, ending at bert/pooler/dense/Tanh (needed only to make the IR)
+    model.xml/.bin   the OpenVINO IR: input_ids/input_mask/segment_ids int32 [batch, seq] -> pooled_output [batch, hidden]
+    weight.npy       the classifier head, [num_labels, hidden] float32
+    bias.npy         [num_labels] float32
+
+`freeze` writes a whole bundle into a temporary directory and renames it into place; `convert` adds the IR so
+that `model.xml` (what makes a bundle usable) is the last file to appear. A killed writer therefore never leaves a
+bundle that loads.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bertvino.errors import file_error
+
+FORMAT_VERSION = 1
+METADATA_FILE = "bundle.json"
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
+OUTPUT_NAME = "pooled_output"
+PRECISIONS = ("fp32", "fp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """A checked bundle directory. Files are loaded on demand: `head()`, `tokenizer()`, `model_xml`."""
+
+    path: Path
+    labels: tuple
+    max_seq_length: int
+    truncation: str
+    do_lower_case: bool
+    hidden_size: int
+    vocab_size: int
+    precision: str | None  # None until `convert` has made the IR
+    metadata: dict  # bundle.json as written, provenance and all
+
+    vocab_file = property(lambda self: self.path / "vocab.txt")
+    frozen_graph = property(lambda self: self.path / "frozen.pb")
+    model_xml = property(lambda self: self.path / "model.xml")
+    model_bin = property(lambda self: self.path / "model.bin")
+    weight_file = property(lambda self: self.path / "weight.npy")
+    bias_file = property(lambda self: self.path / "bias.npy")
+
+    @property
+    def has_ir(self) -> bool:
+        return self.model_xml.is_file()
+
+    def head(self):
+        """(weight [labels, hidden], bias [labels]) as float32, checked against the labels and hidden size."""
+        weight = _load_npy(self.weight_file, (len(self.labels), self.hidden_size))
+        bias = _load_npy(self.bias_file, (len(self.labels),))
+        return weight, bias
+
+    def tokenizer(self):
+        """The bundle's WordPiece tokenizer, checked to match the model's embedding table."""
+        from bertvino.tokenization import FullTokenizer
+        tokenizer = FullTokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
+        if len(tokenizer.vocab) != self.vocab_size:
+            raise file_error(self.vocab_file, f"has {len(tokenizer.vocab)} tokens but the model's embedding "
+                                              f"table has {self.vocab_size} rows: is it the checkpoint's own vocab?")
+        return tokenizer
+
+
+def load_bundle(path, require_ir: bool = True) -> Bundle:
+    """Read and check a bundle; with `require_ir`, it must have been converted."""
+    path = Path(path)
+    if not path.is_dir():
+        raise file_error(path, "no such model bundle directory" if not path.exists() else
+                         "not a model bundle: expected a directory made by `bertvino freeze`")
+    meta = _read_metadata(path)
+    bundle = Bundle(path=path, labels=tuple(meta["labels"]), max_seq_length=meta["max_seq_length"],
+                    truncation=meta["truncation"], do_lower_case=meta["do_lower_case"],
+                    hidden_size=meta["hidden_size"], vocab_size=meta["vocab_size"],
+                    precision=meta.get("precision"), metadata=meta)
+    for needed in (bundle.vocab_file, bundle.weight_file, bundle.bias_file):
+        if not needed.is_file():
+            raise file_error(needed, "missing from the bundle")
+    if require_ir:
+        if not bundle.has_ir:
+            raise file_error(path, "has no OpenVINO IR (model.xml) yet: run `bertvino convert "
+                                   f"{path}` first")
+        if not bundle.model_bin.is_file():
+            raise file_error(bundle.model_bin, "missing: the IR's weights must sit beside model.xml")
+    return bundle
+
+
+def _read_metadata(path: Path) -> dict:
+    meta_path = path / METADATA_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise file_error(path, f"not a model bundle: it has no {METADATA_FILE}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise file_error(meta_path, f"cannot read it: {err}") from None
+    if not isinstance(meta, dict):
+        raise file_error(meta_path, "expected a JSON object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise file_error(meta_path, f"bundle format version {meta.get('format_version')!r}; this bertvino "
+                                    f"reads version {FORMAT_VERSION}")
+    expected = {"labels": list, "max_seq_length": int, "truncation": str, "do_lower_case": bool,
+                "hidden_size": int, "vocab_size": int}
+    for key, kind in expected.items():
+        if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta.get(key), bool)):
+            raise file_error(meta_path, f"'{key}' must be a {kind.__name__}, not {meta.get(key)!r}")
+    if len(meta["labels"]) < 2 or not all(isinstance(label, str) and label for label in meta["labels"]):
+        raise file_error(meta_path, "'labels' must be two or more non-empty strings")
+    if meta.get("precision") not in (None, *PRECISIONS):
+        raise file_error(meta_path, f"unknown precision {meta.get('precision')!r}")
+    return meta
+
+
+def _load_npy(path: Path, shape: tuple) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        reason = "a pickled object array, which bertvino never loads" if "pickle" in str(err) else str(err)
+        raise file_error(path, f"not a plain NumPy array: {reason}") from None
+    except (OSError, EOFError) as err:
+        raise file_error(path, f"cannot read it as a .npy file: {err}") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        raise file_error(path, f"expected floating-point numbers, found dtype {getattr(array, 'dtype', '?')}")
+    if array.shape != shape:
+        raise file_error(path, f"has shape {list(array.shape)}, expected {list(shape)} "
+                               f"(labels x hidden size of this bundle)")
+    if not np.all(np.isfinite(array)):
+        raise file_error(path, "holds NaN or infinite values")
+    return array.astype(np.float32, copy=False)
+
+
+def write_bundle(path, metadata: dict, fill):
+    """Make a bundle atomically: `fill(tmp_dir)` writes its files, then the directory is renamed to `path`.
+
+    An existing bundle at `path` is replaced whole; any other existing directory is refused, not overwritten.
+    """
+    path = Path(path)
+    if path.exists() and not (path / METADATA_FILE).is_file():
+        if not path.is_dir() or any(path.iterdir()):
+            raise file_error(path, "exists and is not a model bundle; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary, shareable directory
+    try:
+        fill(tmp)
+        _write_json(tmp / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+        if path.exists():
+            old = tmp.with_suffix(".old")
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def update_metadata(bundle: Bundle, **changes) -> dict:
+    """Rewrite bundle.json with `changes` (atomically); returns the new metadata."""
+    metadata = {**bundle.metadata, **changes}
+    _write_json(bundle.path / METADATA_FILE, metadata)
+    return metadata
+
+
+def _write_json(path: Path, value):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+

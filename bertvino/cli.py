@@ -1,0 +1,219 @@
+"""`bertvino`: one command, a subcommand per stage of the pipeline.
+
+    train    checkpoint + reviews        -> fine-tuned checkpoint     (TensorFlow)
+    freeze   fine-tuned checkpoint       -> bundle with frozen.pb     (TensorFlow)
+    convert  bundle                      -> bundle with OpenVINO IR   (OpenVINO)
+    classify text                        -> label and probabilities   (OpenVINO + NumPy)
+
+Each stage's module is imported only when its subcommand runs, so `classify` never loads TensorFlow. User
+mistakes raise `BertvinoError`, printed here as one line on stderr with exit status 1.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from bertvino import __version__
+from bertvino.errors import BertvinoError
+
+EXIT_ERROR = 1
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except BertvinoError as err:
+        print(f"bertvino {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"bertvino {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bertvino", description="Fine-tuned BERT text classifiers, from a Google-format checkpoint to fast "
+                                     "CPU inference with OpenVINO.",
+        epilog="Pipeline: train -> freeze -> convert -> classify. `bertvino COMMAND --help` explains each.")
+    parser.add_argument("--version", action="version", version=f"bertvino {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_freeze(commands)
+    _add_convert(commands)
+    _add_classify(commands)
+    return parser
+
+
+# --- train -------------------------------------------------------------------------------------------------------
+
+def _add_train(commands):
+    p = commands.add_parser(
+        "train", help="fine-tune a Google-format BERT checkpoint on labelled reviews (needs TensorFlow)",
+        description="Fine-tune BERT for classification as google-research/bert's run_classifier.py does, writing "
+                    "model.ckpt-N checkpoints to --output_dir. Re-running the same command resumes from the newest "
+                    "checkpoint there. With --no-dropout it is the second, dropout-free pass: start it from the "
+                    "first pass's checkpoint and write to a new directory. Flags take _ or - alike.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    flag = _flag_adder(p)
+    flag("--data", nargs="+", required=True, metavar="PATH",
+         help="training reviews: an aclImdb directory or its .tar.gz, folders with pos/ and neg/, CSV, JSONL")
+    flag("--split", help="only reviews under this folder of --data (e.g. train for aclImdb)")
+    flag("--bert_config_file", required=True, help="the model's bert_config.json")
+    flag("--vocab_file", required=True, help="the model's vocab.txt")
+    flag("--init_checkpoint", help="checkpoint to start from (prefix or directory): Google's pre-trained "
+                                   "bert_model.ckpt, or pass 1's output for --no-dropout")
+    flag("--output_dir", required=True, help="where checkpoints, eval_results.txt and train_info.json go")
+    flag("--do_lower_case", type=_boolean, default=True, metavar="BOOL",
+         help="lower-case text (true for uncased models)")
+    flag("--max_seq_length", type=int, default=128, help="word pieces per review, [CLS] and [SEP] included")
+    flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
+                                              "first H and the last max_seq_length-2-H word pieces")
+    flag("--train_batch_size", type=int, default=32)
+    flag("--eval_batch_size", type=int, default=32)
+    flag("--learning_rate", type=float, default=5e-5, help="peak learning rate of AdamWeightDecay")
+    flag("--num_train_epochs", type=float, default=3.0)
+    flag("--warmup_proportion", type=float, default=0.1, help="fraction of steps with linear warm-up")
+    flag("--save_checkpoints_steps", type=int, default=1000)
+    flag("--keep_checkpoint_max", type=int, default=5)
+    flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
+    flag("--eval_split", help="only reviews under this folder of --eval_data")
+    flag("--validation_fraction", type=float, default=0.1,
+         help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
+    flag("--labels", type=_label_list, default="negative,positive", help="label names, in the head's order")
+    flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
+                                                   "--init_checkpoint, a graph without random ops")
+    flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args):
+    from bertvino.train.finetune import TrainingOptions, train
+    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run")})
+    results = train(options)
+    for key, value in sorted(results.items()):
+        print(f"{key} = {value}")
+
+
+# --- freeze ------------------------------------------------------------------------------------------------------
+
+def _add_freeze(commands):
+    p = commands.add_parser(
+        "freeze", help="checkpoint -> bundle: frozen graph ending at the pooler, head as weight.npy/bias.npy",
+        description="Rebuild the inference graph (no dropout), restore the checkpoint's BERT weights into it "
+                    "(ignoring Adam slots, global_step and cls/*), freeze it at bert/pooler/dense/Tanh with inputs "
+                    "input_ids, input_mask, segment_ids, and write a bundle directory: frozen.pb, weight.npy, "
+                    "bias.npy, vocab.txt, bert_config.json, bundle.json. Options not given are taken from the "
+                    "training run that wrote the checkpoint (train_info.json), else from Google's defaults.")
+    flag = _flag_adder(p)
+    flag("--checkpoint", required=True, help="a fine-tuned checkpoint: its prefix (model.ckpt-1000) or directory")
+    flag("--output", "-o", required=True, help="the bundle directory to write")
+    flag("--bert_config_file", help="default: bert_config.json beside the checkpoint")
+    flag("--vocab_file", help="default: vocab.txt beside the checkpoint")
+    flag("--labels", type=_label_list, help="label names in the head's order (default: as trained, else "
+                                            "negative,positive for a 2-way head)")
+    flag("--max_seq_length", type=int, help="longest input inference will give the model (default: as trained, "
+                                            "else 128)")
+    flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
+    flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
+    p.set_defaults(run=_run_freeze)
+
+
+def _run_freeze(args):
+    from bertvino.convert.freeze import freeze
+    freeze(args.checkpoint, args.output, bert_config_file=args.bert_config_file, vocab_file=args.vocab_file,
+           labels=args.labels, max_seq_length=args.max_seq_length, do_lower_case=args.do_lower_case,
+           truncation=args.truncation)
+
+
+# --- convert -----------------------------------------------------------------------------------------------------
+
+def _add_convert(commands):
+    p = commands.add_parser(
+        "convert", help="bundle's frozen graph -> OpenVINO IR (model.xml + model.bin)",
+        description="Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the "
+                    "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
+                    "and output pooled_output. Needs no TensorFlow.")
+    p.add_argument("bundle", help="a bundle directory written by `bertvino freeze`")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="fp16 halves the weights on disk (outputs differ by ~1e-3); default: %(default)s")
+    p.set_defaults(run=_run_convert)
+
+
+def _run_convert(args):
+    from bertvino.convert.ir import convert
+    convert(args.bundle, precision=args.precision)
+
+
+# --- classify ----------------------------------------------------------------------------------------------------
+
+def _add_classify(commands):
+    p = commands.add_parser(
+        "classify", help="classify texts with a bundle on an OpenVINO device",
+        description="Print each text's label, probabilities and latency. '-' reads one text per line from stdin.")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON object per line: {"text", "label", "probabilities"}')
+    p.set_defaults(run=_run_classify)
+
+
+def _run_classify(args):
+    from bertvino.bundle import load_bundle
+    from bertvino.infer.classifier import Classifier
+    from bertvino.models import find_model
+
+    texts = [line.rstrip("\r\n") for text in args.texts for line in (sys.stdin if text == "-" else [text])]
+    texts = [text for text in texts if text.strip()]
+    if not texts:
+        raise BertvinoError("nothing to classify: every text was empty")
+    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device)
+    for text in texts:
+        started = time.perf_counter()
+        prediction = classifier.predict([text])[0]
+        latency_ms = (time.perf_counter() - started) * 1000
+        if args.json:
+            print(json.dumps({"text": text, "label": prediction.label,
+                              "probabilities": prediction.probabilities}, ensure_ascii=False), flush=True)
+        else:
+            probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
+            print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+def _flag_adder(parser):
+    """add_argument that also accepts each --snake_case flag as --kebab-case, as run_classifier.py users type
+    either."""
+    def add(*names, **kwargs):
+        spellings = list(names) + [n.replace("_", "-") for n in names if n.startswith("--") and "_" in n]
+        return parser.add_argument(*spellings, **kwargs)
+    return add
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
+def _label_list(value: str) -> tuple:
+    labels = tuple(label.strip() for label in value.split(","))
+    if len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels):
+        raise argparse.ArgumentTypeError(f"expected two or more distinct comma-separated labels, not {value!r}")
+    return labels
+
+
+def _preview(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

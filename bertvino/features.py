@@ -1,0 +1,138 @@
+"""Text -> BERT model inputs, as google-research/bert's `run_classifier.convert_single_example` builds them.
+
+A single text becomes `[CLS] word pieces [SEP]` with every segment id 0 and an input mask of 1 over the
+real tokens. Google always truncates from the end (keeps the head). `Truncation` also offers head+tail,
+which keeps the start and the end of a long text and drops its middle; Sun et al. (2019), "How to
+Fine-Tune BERT for Text Classification?", found that works best for long documents (their 128+382).
+
+Unlike Google's code, `encode` does not pad: `pad_batch` pads a whole batch to a common length, which
+can be shorter than `max_seq_length` when every text in the batch is short.
+"""
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from bertvino.errors import BertvinoError
+
+# The two tokens around every text, so a text keeps at most max_seq_length - 2 word pieces.
+CLS_TOKEN = "[CLS]"
+SEP_TOKEN = "[SEP]"
+SPECIAL_TOKENS_PER_TEXT = 2
+
+# [PAD] is the first line of Google's vocab files, and padding positions are masked out anyway.
+DEFAULT_PAD_ID = 0
+
+_HEAD_TAIL_SPEC = re.compile(r"head\+tail:([0-9]+)")
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """Which word pieces a text keeps when it has more than fit.
+
+    `head_tokens=None` keeps the first max_seq_length - 2 pieces, as Google does. An int H keeps the
+    first H and the last max_seq_length - 2 - H pieces (H = 0 keeps only the tail).
+
+    Written as "head" or "head+tail:H" on the command line and in JSON; see `from_string` and `str()`.
+    """
+
+    head_tokens: int | None = None
+
+    def __post_init__(self):
+        if self.head_tokens is None:
+            return
+        is_count = isinstance(self.head_tokens, int) and not isinstance(self.head_tokens, bool)
+        if not is_count or self.head_tokens < 0:
+            raise BertvinoError(
+                f"head+tail truncation needs a whole number of head tokens >= 0, not {self.head_tokens!r}"
+            )
+
+    @classmethod
+    def from_string(cls, spec: str) -> "Truncation":
+        """Parses "head" or "head+tail:H" (e.g. "head+tail:128"), the form `str()` gives back."""
+        if spec == "head":
+            return cls()
+        match = _HEAD_TAIL_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+        if match is None:
+            raise BertvinoError(f"bad truncation {spec!r}: expected 'head' or 'head+tail:H', e.g. 'head+tail:128'")
+        return cls(head_tokens=int(match.group(1)))
+
+    def __str__(self) -> str:
+        return "head" if self.head_tokens is None else f"head+tail:{self.head_tokens}"
+
+    def keep(self, tokens: list, max_seq_length: int) -> list:
+        """The tokens that fit in `max_seq_length` next to [CLS] and [SEP], in their original order.
+
+        Raises `BertvinoError` if the head alone is longer than that room (max_seq_length - 2).
+        """
+        budget = max_seq_length - SPECIAL_TOKENS_PER_TEXT
+        if self.head_tokens is not None and self.head_tokens > budget:
+            raise BertvinoError(
+                f"truncation {self}: {self.head_tokens} head tokens do not fit in max_seq_length {max_seq_length} "
+                f"(at most {budget}, as [CLS] and [SEP] take 2)"
+            )
+        if len(tokens) <= budget:
+            return list(tokens)
+        if self.head_tokens is None:
+            return tokens[:budget]
+        tail_tokens = budget - self.head_tokens
+        # Not tokens[-tail_tokens:]: for tail_tokens == 0 that would be the whole list.
+        return tokens[: self.head_tokens] + tokens[len(tokens) - tail_tokens :]
+
+
+def check_max_seq_length(max_seq_length: int) -> None:
+    """Raises `BertvinoError` unless there is room for [CLS], [SEP] and at least one word piece."""
+    if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 3:
+        raise BertvinoError(f"max_seq_length must be a whole number >= 3, got {max_seq_length!r}")
+
+
+def encode(tokenizer, text: str, max_seq_length: int, truncation: Truncation = Truncation()) -> list[int]:
+    """Token ids of `[CLS] word pieces [SEP]` for one text, truncated to fit, not padded.
+
+    Args:
+      tokenizer: a `bertvino.tokenization.FullTokenizer` (anything with `tokenize` and
+        `convert_tokens_to_ids`).
+      text: the text to classify.
+      max_seq_length: the longest sequence the model will be given, [CLS] and [SEP] included.
+      truncation: which word pieces to keep when there are more than max_seq_length - 2.
+
+    Returns:
+      list of ints of length [seq_length], seq_length <= max_seq_length; the first is the id of [CLS]
+      and the last the id of [SEP].
+    """
+    check_max_seq_length(max_seq_length)
+    pieces = truncation.keep(tokenizer.tokenize(text), max_seq_length)
+    return tokenizer.convert_tokens_to_ids([CLS_TOKEN, *pieces, SEP_TOKEN])
+
+
+def pad_batch(id_lists, pad_to: int | None = None, pad_id: int = DEFAULT_PAD_ID) -> dict[str, np.ndarray]:
+    """Pads the `encode` outputs of a batch into the three input arrays of a BERT model.
+
+    Args:
+      id_lists: sequence of [batch_size] lists of token ids, each from `encode`.
+      pad_to: seq_length of the result; None means the length of the longest list.
+      pad_id: token id written into padding positions ([PAD] is 0 in Google's vocabs).
+
+    Returns:
+      dict with int32 arrays of shape [batch_size, seq_length]:
+        "input_ids": the token ids, then `pad_id`.
+        "input_mask": 1 over real tokens, 0 over padding.
+        "segment_ids": all 0 (single-text input is all segment A).
+
+    Raises:
+      ValueError: a list is longer than `pad_to` (a bug in the caller: `encode` truncates).
+    """
+    id_lists = list(id_lists)
+    lengths = [len(ids) for ids in id_lists]
+    seq_length = pad_to if pad_to is not None else max(lengths, default=0)
+    if any(length > seq_length for length in lengths):
+        raise ValueError(f"pad_batch: a sequence of length {max(lengths)} does not fit pad_to={seq_length}")
+
+    input_ids = np.full((len(lengths), seq_length), pad_id, dtype=np.int32)
+    input_mask = np.zeros((len(lengths), seq_length), dtype=np.int32)
+    for row, ids in enumerate(id_lists):
+        input_ids[row, : len(ids)] = ids
+        input_mask[row, : len(ids)] = 1
+    segment_ids = np.zeros((len(lengths), seq_length), dtype=np.int32)
+    return {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}

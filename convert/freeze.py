@@ -1,0 +1,122 @@
+"""Freeze: a checkpoint -> a bundle with `frozen.pb` (ends at the pooler) and the head as `weight.npy`/`bias.npy`.
+
+The 2019 recipe froze the training `.meta` after hand-editing `is_training = False`; that keeps whatever the
+training graph held (dropout's random ops, the optimizer). Here the inference graph is rebuilt from
+`bert_config.json` with `is_training=False`, only BERT's own weights are restored into it (Adam slots,
+`global_step` and Google's `cls/*` pre-training heads are ignored), and it is cut at `bert/pooler/dense/Tanh`.
+The head stays outside the graph, in NumPy files, so inference recombines pooled output and head itself.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bertvino.bundle import INPUT_NAMES, write_bundle
+from bertvino.config import BertConfig
+from bertvino.errors import BertvinoError, file_error
+from bertvino.features import Truncation
+from bertvino.tokenization import load_vocab
+
+HEAD_VARIABLES = ("output_weights", "output_bias")
+
+
+def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=None, max_seq_length=None,
+           do_lower_case=None, truncation=None) -> Path:
+    """Write a bundle (without IR) at `output`. Options left None come from the training run's
+    `train_info.json` beside the checkpoint when there is one, else from Google's defaults."""
+    import tensorflow as tf  # the TF-only stage: imported here so `bertvino` itself stays TF-free
+    from bertvino.train import modeling
+    from bertvino.train.checkpoint import check_restorable, load_variable, resolve_checkpoint, variable_shapes
+    from bertvino.train.finetune import TRAIN_INFO_FILE
+
+    tf1 = tf.compat.v1
+    started = time.perf_counter()
+    prefix = resolve_checkpoint(checkpoint)
+    folder = Path(prefix).parent
+    info = _read_train_info(folder / TRAIN_INFO_FILE)
+    bert_config_file = Path(bert_config_file or folder / "bert_config.json")
+    vocab_file = Path(vocab_file or folder / "vocab.txt")
+    config = BertConfig.from_json_file(bert_config_file)
+    vocab = load_vocab(str(vocab_file))
+
+    stored = variable_shapes(prefix)
+    if "output_weights" not in stored or "output_bias" not in stored:
+        raise file_error(prefix, "has no classifier head (output_weights/output_bias): it is a pre-trained "
+                                 "checkpoint; fine-tune it first with `bertvino train`")
+    weight = load_variable(prefix, "output_weights")
+    bias = load_variable(prefix, "output_bias")
+    if weight.ndim != 2 or weight.shape[1] != config.hidden_size or bias.shape != (weight.shape[0],):
+        raise file_error(prefix, f"classifier head has shapes {list(weight.shape)} and {list(bias.shape)}; "
+                                 f"expected [labels, {config.hidden_size}] and [labels]")
+    labels = _labels(labels or info.get("labels"), weight.shape[0], prefix)
+    embedding_rows = stored.get("bert/embeddings/word_embeddings", [None])[0]
+    if len(vocab) != config.vocab_size or embedding_rows not in (None, len(vocab)):
+        raise file_error(vocab_file, f"has {len(vocab)} tokens but the model's embedding table has "
+                                     f"{embedding_rows or config.vocab_size} rows: is it the checkpoint's own vocab?")
+    max_seq_length = max_seq_length or info.get("max_seq_length", 128)
+    if not 3 <= max_seq_length <= config.max_position_embeddings:
+        raise BertvinoError(f"--max_seq_length {max_seq_length} must be between 3 and the model's "
+                            f"max_position_embeddings ({config.max_position_embeddings})")
+    truncation = str(Truncation.from_string(truncation or info.get("truncation", "head")))
+    do_lower_case = info.get("do_lower_case", True) if do_lower_case is None else do_lower_case
+
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = modeling.input_placeholders()
+        modeling.BertModel(config, False, *inputs, random_init=False)
+        body = tf1.global_variables()
+        check_restorable(prefix, body, "cannot freeze it")
+        with tf1.Session(graph=graph) as session:
+            tf1.train.Saver(var_list=body).restore(session, prefix)
+            frozen = tf1.graph_util.convert_variables_to_constants(
+                session, graph.as_graph_def(), [modeling.POOLED_OUTPUT_OP])
+
+    def fill(directory: Path):
+        (directory / "frozen.pb").write_bytes(frozen.SerializeToString())
+        np.save(directory / "weight.npy", weight.astype(np.float32), allow_pickle=False)
+        np.save(directory / "bias.npy", bias.astype(np.float32), allow_pickle=False)
+        (directory / "vocab.txt").write_bytes(vocab_file.read_bytes())
+        (directory / "bert_config.json").write_text(config.to_json_string(), encoding="utf-8")
+
+    metadata = {
+        "labels": labels, "max_seq_length": max_seq_length, "truncation": truncation,
+        "do_lower_case": do_lower_case, "hidden_size": config.hidden_size, "vocab_size": config.vocab_size,
+        "inputs": list(INPUT_NAMES), "frozen_output": modeling.POOLED_OUTPUT_OP, "precision": None,
+        "provenance": {"checkpoint": str(Path(prefix).resolve()), "global_step": _global_step(stored, prefix),
+                       "train_info": info or None},
+    }
+    write_bundle(output, metadata, fill)
+    print(f"Froze {prefix} -> {output} in {time.perf_counter() - started:.1f} s "
+          f"({len(frozen.node)} nodes, labels {','.join(labels)})")
+    return Path(output)
+
+
+def _labels(labels, num_labels, prefix):
+    """The label names: given, recorded by training, or for a two-way head Google-style negative/positive."""
+    if labels is None:
+        labels = ["negative", "positive"] if num_labels == 2 else [f"label_{i}" for i in range(num_labels)]
+    labels = [str(label) for label in labels]
+    if len(labels) != num_labels:
+        raise file_error(prefix, f"the classifier head has {num_labels} outputs but {len(labels)} labels were "
+                                 f"given ({','.join(labels)})")
+    if len(set(labels)) != len(labels) or not all(labels):
+        raise BertvinoError(f"labels must be distinct and non-empty: {','.join(labels)}")
+    return labels
+
+
+def _read_train_info(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise file_error(path, f"cannot read it: {err}") from None
+
+
+def _global_step(stored, prefix):
+    if "global_step" not in stored:
+        return None
+    from bertvino.train.checkpoint import load_variable
+    return int(load_variable(prefix, "global_step"))

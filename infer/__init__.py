@@ -1,0 +1,1 @@
+"""The runtime: OpenVINO + NumPy only. Nothing here may import TensorFlow."""

@@ -1,0 +1,103 @@
+"""The classifier at run time: WordPiece -> OpenVINO IR (pooled output) -> NumPy head -> softmax -> label.
+
+OpenVINO and NumPy only. The IR stops at BERT's pooler; the head (`weight.npy` [labels, hidden], `bias.npy`)
+is one small matrix product done here, as in the original OpenVINO BERT sample.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
+from bertvino.errors import BertvinoError, file_error
+from bertvino.features import Truncation, encode, pad_batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    label: str
+    probabilities: dict  # {label: probability}, in the bundle's label order
+
+
+class Classifier:
+    """A bundle compiled for one OpenVINO device.
+
+    >>> classifier = Classifier(load_bundle("model"), device="CPU")
+    >>> classifier.predict(["A wonderful film."])[0].label
+    'positive'
+    """
+
+    def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY"):
+        import openvino as ov
+
+        self.bundle = bundle
+        self.tokenizer = bundle.tokenizer()
+        self.truncation = Truncation.from_string(bundle.truncation)
+        self.weight, self.bias = bundle.head()
+        core = ov.Core()
+        check_device(core, device)
+        try:
+            model = core.read_model(str(bundle.model_xml))
+        except RuntimeError as err:
+            raise file_error(bundle.model_xml, f"OpenVINO cannot read this IR ({_first_line(err)}); "
+                                               f"re-run `bertvino convert {bundle.path}`") from None
+        _check_model(model, bundle)
+        self.compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": performance_hint})
+        self.device = device
+
+    def encode(self, text: str) -> list:
+        """[CLS] ... [SEP] ids of one text, truncated as the bundle was trained."""
+        return encode(self.tokenizer, text, self.bundle.max_seq_length, self.truncation)
+
+    def pooled(self, id_lists) -> np.ndarray:
+        """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden]."""
+        outputs = self.compiled(pad_batch(id_lists))
+        return outputs[self.compiled.output(OUTPUT_NAME)]
+
+    def probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """Head and softmax: pooled [batch, hidden] -> probabilities [batch, labels]."""
+        logits = pooled @ self.weight.T + self.bias
+        logits -= logits.max(axis=-1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=-1, keepdims=True)
+
+    def predict(self, texts) -> list:
+        """Classify a batch of texts together: [Prediction] in the same order."""
+        probabilities = self.probabilities(self.pooled([self.encode(text) for text in texts]))
+        return [self.prediction(row) for row in probabilities]
+
+    def prediction(self, probabilities_row) -> Prediction:
+        labels = self.bundle.labels
+        return Prediction(label=labels[int(np.argmax(probabilities_row))],
+                          probabilities={label: float(p) for label, p in zip(labels, probabilities_row)})
+
+
+def check_device(core, device: str):
+    """An unknown device gets an error listing the ones this machine has."""
+    available = core.available_devices
+    # Virtual devices ("AUTO", "MULTI:CPU,GPU", "HETERO:GPU,CPU", "BATCH:...") name real ones after a colon.
+    name = device.split(":")[0].split(".")[0]
+    virtual = {"AUTO", "MULTI", "HETERO", "BATCH"}
+    known = {d.split(".")[0] for d in available} | virtual
+    if name not in known or (device.split(".")[0] != device and device not in available):
+        raise BertvinoError(f"unknown OpenVINO device {device!r}; this machine has: "
+                            f"{', '.join(available + sorted(virtual))}")
+
+
+def _check_model(model, bundle: Bundle):
+    """The IR must have our three inputs and a [batch, hidden] pooled output that fits the head."""
+    input_names = {name for port in model.inputs for name in port.get_names()}
+    missing = [name for name in INPUT_NAMES if name not in input_names]
+    output_names = {name for port in model.outputs for name in port.get_names()}
+    if missing or OUTPUT_NAME not in output_names:
+        raise file_error(bundle.model_xml, f"not a bertvino IR: expected inputs {', '.join(INPUT_NAMES)} and "
+                                           f"output {OUTPUT_NAME}; re-run `bertvino convert {bundle.path}`")
+    hidden = model.output(OUTPUT_NAME).get_partial_shape()[-1]
+    if hidden.is_static and hidden.get_length() != bundle.hidden_size:
+        raise file_error(bundle.model_xml, f"outputs {hidden.get_length()} values per text but the head "
+                                           f"expects {bundle.hidden_size}")
+
+
+def _first_line(err) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,318 @@
+"""Fine-tuning BERT for review classification: `run_classifier.py`'s recipe as one plain training loop.
+
+    reviews -> WordPiece ids -> BERT + head (graph mode) -> AdamWeightDecay steps -> model.ckpt-N -> eval
+
+Read top to bottom: the options, then `train()`, which loads the data, builds one graph, restores what it
+should, runs the steps and evaluates. The two passes differ only in the graph:
+- pass 1 (`no_dropout=False`): dropout on, starts from a pretrained or fine-tuned checkpoint; a head it lacks is
+  initialised at random.
+- pass 2 (`no_dropout=True`): every dropout rate 0 and every variable initialised from pass 1's checkpoint
+  (Adam slots are not needed, and start at zero), so the graph it saves holds no random op at all.
+
+The run is resumable: the example order is a pure function of (seed, step), and re-running the same command
+restores the newest `model.ckpt-N` in `output_dir` (weights, Adam slots, global_step) and goes on from step N.
+"""
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from bertvino.config import BertConfig
+from bertvino.errors import BertvinoError, file_error
+from bertvino.features import Truncation, encode, pad_batch
+from bertvino.reviews import LABELS, read_reviews
+from bertvino.tokenization import FullTokenizer
+from bertvino.train import modeling, optimization
+from bertvino.train.checkpoint import check_restorable, resolve_checkpoint, variable_shapes
+
+tf1 = tf.compat.v1
+
+# Written beside the checkpoints, so freeze and a resumed run know how these were made.
+TRAIN_INFO_FILE = "train_info.json"
+
+
+@dataclasses.dataclass
+class TrainingOptions:
+    """The flags of `bertvino train`; names as `run_classifier.py`'s where it has them."""
+
+    bert_config_file: str
+    vocab_file: str
+    output_dir: str
+    data: list
+    init_checkpoint: str | None = None
+    do_lower_case: bool = True
+    max_seq_length: int = 128
+    truncation: str = "head"
+    train_batch_size: int = 32
+    eval_batch_size: int = 32
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    split: str | None = None
+    eval_data: list | None = None
+    eval_split: str | None = None
+    validation_fraction: float = 0.1
+    labels: tuple = LABELS
+    no_dropout: bool = False
+    seed: int = 12345
+
+    # The options that must not change when a run is resumed: they fix the data order and the schedule.
+    RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
+                   "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
+                   "no_dropout", "do_lower_case")
+
+
+def train(options: TrainingOptions) -> dict:
+    """Fine-tune, save checkpoints, evaluate; returns the evaluation results (also in eval_results.txt)."""
+    _check_options(options)
+    config = BertConfig.from_json_file(options.bert_config_file)
+    if options.no_dropout:
+        config = config.without_dropout()
+    tokenizer = FullTokenizer(options.vocab_file, do_lower_case=options.do_lower_case)
+    if len(tokenizer.vocab) != config.vocab_size:
+        raise file_error(options.vocab_file, f"has {len(tokenizer.vocab)} tokens but {options.bert_config_file} "
+                                             f"says vocab_size {config.vocab_size}")
+    truncation = Truncation.from_string(options.truncation)
+    output_dir = Path(options.output_dir)
+    resume_from = _prepare_output_dir(options, output_dir, config)
+    init_checkpoint = None if resume_from else _init_checkpoint(options)
+
+    train_set, eval_set = _load_examples(options, tokenizer, truncation)
+    num_train_steps = int(len(train_set[0]) / options.train_batch_size * options.num_train_epochs)
+    num_warmup_steps = int(num_train_steps * options.warmup_proportion)
+    if num_train_steps < 1:
+        raise BertvinoError(f"{len(train_set[0])} training reviews make no full batch of "
+                            f"{options.train_batch_size}: lower --train_batch_size or add data")
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(options.seed)
+        model = _build_graph(config, len(options.labels), options.learning_rate, num_train_steps,
+                             num_warmup_steps, random_init=not options.no_dropout)
+        saver = tf1.train.Saver(max_to_keep=options.keep_checkpoint_max)
+        if init_checkpoint:
+            _init_from_checkpoint(init_checkpoint, with_head=options.no_dropout)
+        initialize = tf1.global_variables_initializer()  # after init_from_checkpoint, which swaps initializers
+        graph.finalize()
+
+    with tf1.Session(graph=graph) as session:
+        if resume_from:
+            saver.restore(session, resume_from)
+        else:
+            session.run(initialize)
+        start_step = int(session.run(model["global_step"]))
+        if start_step < num_train_steps:
+            print(f"Training {len(train_set[0])} reviews for {num_train_steps} steps of "
+                  f"{options.train_batch_size}" + (f", resuming at step {start_step}" if start_step else ""))
+            _run_steps(session, model, saver, options, train_set, start_step, num_train_steps, output_dir)
+        results = _evaluate(session, model, eval_set, options.eval_batch_size) if eval_set else {}
+    results["global_step"] = num_train_steps
+    _write_text(output_dir / "eval_results.txt", "".join(f"{k} = {v}\n" for k, v in sorted(results.items())))
+    return results
+
+
+def _build_graph(config, num_labels, learning_rate, num_train_steps, num_warmup_steps, random_init):
+    """The training model (dropout as configured), the optimizer, and an evaluation model sharing its weights."""
+    input_ids, input_mask, segment_ids = modeling.input_placeholders()
+    label_ids = tf1.placeholder(tf.int32, [None], name="label_ids")
+    inputs = (input_ids, input_mask, segment_ids)
+
+    bert = modeling.BertModel(config, True, *inputs, random_init=random_init)
+    logits = modeling.classifier_logits(bert.pooled_output, num_labels, config.hidden_dropout_prob,
+                                        random_init=random_init)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label_ids, logits=logits))
+    train_op, learning_rate = optimization.create_train_op(loss, learning_rate, num_train_steps,
+                                                            num_warmup_steps)
+
+    with tf1.variable_scope(tf1.get_variable_scope(), reuse=True):
+        eval_bert = modeling.BertModel(config, False, *inputs)
+        eval_logits = modeling.classifier_logits(eval_bert.pooled_output, num_labels, 0.0)
+    eval_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label_ids, logits=eval_logits)
+    return {"inputs": inputs, "label_ids": label_ids, "loss": loss, "train_op": train_op,
+            "learning_rate": learning_rate, "eval_losses": eval_losses, "eval_predictions":
+            tf.argmax(eval_logits, axis=-1, output_type=tf.int32), "global_step": tf1.train.get_global_step()}
+
+
+def _run_steps(session, model, saver, options, train_set, start_step, num_train_steps, output_dir):
+    """The loop itself: feed a batch, step, show loss and speed, save every `save_checkpoints_steps`."""
+    ids, labels = train_set
+    order = _ExampleOrder(len(ids), options.train_batch_size, options.seed)
+    progress = tqdm(range(start_step, num_train_steps), initial=start_step, total=num_train_steps,
+                    desc="train", unit="step", dynamic_ncols=True)
+    started, smoothed_loss = time.perf_counter(), None
+    for step in progress:
+        batch = order.batch(step)
+        feed = _feed(model, pad_batch([ids[i] for i in batch]), labels[batch])
+        _, loss, lr = session.run([model["train_op"], model["loss"], model["learning_rate"]], feed)
+        smoothed_loss = loss if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * loss
+        examples_per_s = (step + 1 - start_step) * options.train_batch_size / (time.perf_counter() - started)
+        progress.set_postfix(loss=f"{smoothed_loss:.4f}", lr=f"{lr:.2e}",
+                             ex_per_s=f"{examples_per_s:.1f}")
+        if (step + 1) % options.save_checkpoints_steps == 0 or step + 1 == num_train_steps:
+            saver.save(session, str(output_dir / "model.ckpt"), global_step=step + 1)
+            progress.write(f"step {step + 1}: loss {smoothed_loss:.4f}, saved model.ckpt-{step + 1}")
+
+
+class _ExampleOrder:
+    """Which examples make batch `step`: a fresh seeded shuffle per epoch, batches running across epochs.
+
+    A pure function of (seed, step), so a resumed run sees exactly the batches the interrupted one would have.
+    """
+
+    def __init__(self, num_examples, batch_size, seed):
+        self.num_examples, self.batch_size, self.seed = num_examples, batch_size, seed
+        self._epoch, self._permutation = None, None
+
+    def batch(self, step) -> np.ndarray:
+        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        return np.array([self._permutation_for(p // self.num_examples)[p % self.num_examples] for p in positions])
+
+    def _permutation_for(self, epoch):
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._permutation = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+        return self._permutation
+
+
+def _evaluate(session, model, eval_set, batch_size) -> dict:
+    ids, labels = eval_set
+    losses, correct = [], 0
+    for start in tqdm(range(0, len(ids), batch_size), desc="eval", unit="batch", dynamic_ncols=True):
+        batch_labels = labels[start:start + batch_size]
+        feed = _feed(model, pad_batch(ids[start:start + batch_size]), batch_labels)
+        batch_losses, predictions = session.run([model["eval_losses"], model["eval_predictions"]], feed)
+        losses.extend(batch_losses)
+        correct += int(np.sum(predictions == batch_labels))
+    return {"eval_accuracy": correct / len(ids), "eval_loss": float(np.mean(losses)), "eval_examples": len(ids)}
+
+
+def _feed(model, arrays, labels):
+    input_ids, input_mask, segment_ids = model["inputs"]
+    return {input_ids: arrays["input_ids"], input_mask: arrays["input_mask"],
+            segment_ids: arrays["segment_ids"], model["label_ids"]: labels}
+
+
+def _load_examples(options, tokenizer, truncation):
+    """(train ids, train labels), (eval ids, eval labels) or None; the validation split is stratified and seeded."""
+    label_index = {label: i for i, label in enumerate(options.labels)}
+
+    def load(paths, split, what):
+        ids, labels = [], []
+        for review in tqdm(read_reviews(paths, split=split), desc=f"tokenize {what}", unit=" reviews",
+                           dynamic_ncols=True):
+            if review.label not in label_index:
+                raise file_error(review.source, f"label {review.label!r} is not one of --labels "
+                                                f"{','.join(options.labels)}" if review.label else
+                                 "has no label; training needs labelled reviews")
+            ids.append(encode(tokenizer, review.text, options.max_seq_length, truncation))
+            labels.append(label_index[review.label])
+        if not ids:
+            raise BertvinoError(f"no reviews in {', '.join(map(str, paths))}")
+        return ids, np.array(labels, dtype=np.int32)
+
+    train_ids, train_labels = load(options.data, options.split, "train")
+    if options.eval_data:
+        return (train_ids, train_labels), load(options.eval_data, options.eval_split, "eval")
+    if options.validation_fraction <= 0:
+        return (train_ids, train_labels), None
+    rng = np.random.default_rng(options.seed)
+    held_out = np.zeros(len(train_ids), dtype=bool)
+    for label in range(len(options.labels)):
+        members = rng.permutation(np.flatnonzero(train_labels == label))
+        held_out[members[:round(len(members) * options.validation_fraction)]] = True
+    pick = lambda mask: ([train_ids[i] for i in np.flatnonzero(mask)], train_labels[mask])  # noqa: E731
+    return pick(~held_out), pick(held_out)
+
+
+def _init_checkpoint(options):
+    if options.init_checkpoint is None:
+        if options.no_dropout:
+            raise BertvinoError("--no-dropout is the second pass: give --init_checkpoint, the first pass's "
+                                "checkpoint (or its output directory)")
+        return None
+    prefix = resolve_checkpoint(options.init_checkpoint)
+    if options.no_dropout and "output_weights" not in variable_shapes(prefix):
+        raise file_error(prefix, "has no classifier head (output_weights): --no-dropout continues a fine-tuned "
+                                 "checkpoint; run the first pass (without --no-dropout) on it first")
+    return prefix
+
+
+def _init_from_checkpoint(prefix, with_head):
+    """Point the initializers of the model's weights at the checkpoint (Google's init_from_checkpoint).
+
+    Every BERT weight must be there; the head too on pass 2. Adam slots and global_step start afresh, and
+    anything else in the checkpoint (`cls/*` pre-training heads, old Adam slots) is ignored.
+    """
+    heads = ("output_weights", "output_bias")
+    body = [v for v in tf1.trainable_variables() if v.op.name not in heads]
+    head = [v for v in tf1.trainable_variables() if v.op.name in heads]
+    check_restorable(prefix, body + head if with_head else body, "cannot initialise from it")
+    if not with_head:  # keep a fine-tuned head when it fits these labels, else start a new one
+        stored = variable_shapes(prefix)
+        head = [v for v in head if stored.get(v.op.name) == v.shape.as_list()]
+    tf1.train.init_from_checkpoint(prefix, {v.op.name: v for v in body + head})
+
+
+def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
+    """Create output_dir, or find the checkpoint to resume from; record how this run is made."""
+    info_path = output_dir / TRAIN_INFO_FILE
+    latest = tf.train.latest_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
+    if latest:
+        try:
+            previous = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise file_error(output_dir, "holds checkpoints but no readable train_info.json: not a bertvino "
+                                         "training directory; choose another --output_dir") from None
+        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key) != record[key]]
+        if changed:
+            raise file_error(output_dir, f"holds a run made with other {', '.join(changed)}; resume it with "
+                                         f"the same flags, or choose another --output_dir")
+        print(f"Resuming from {latest}")
+        return latest
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_text(output_dir / "bert_config.json", config.to_json_string())
+    if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
+        shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
+    record.update(init_checkpoint=options.init_checkpoint, bert_config_file=options.bert_config_file)
+    _write_text(info_path, json.dumps(record, indent=2) + "\n")
+    return None
+
+
+def _check_options(options):
+    checks = [
+        (options.max_seq_length >= 3, "--max_seq_length must be at least 3"),
+        (options.train_batch_size >= 1, "--train_batch_size must be at least 1"),
+        (options.eval_batch_size >= 1, "--eval_batch_size must be at least 1"),
+        (options.learning_rate > 0 and math.isfinite(options.learning_rate), "--learning_rate must be positive"),
+        (options.num_train_epochs > 0, "--num_train_epochs must be positive"),
+        (0 <= options.warmup_proportion < 1, "--warmup_proportion must be in [0, 1)"),
+        (0 <= options.validation_fraction < 1, "--validation_fraction must be in [0, 1)"),
+        (options.save_checkpoints_steps >= 1, "--save_checkpoints_steps must be at least 1"),
+        (options.keep_checkpoint_max >= 1, "--keep_checkpoint_max must be at least 1"),
+        (len(options.labels) >= 2 and len(set(options.labels)) == len(options.labels),
+         "--labels needs at least two distinct labels"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise BertvinoError(message)
+
+
+def _jsonable(value):
+    return list(map(str, value)) if isinstance(value, (list, tuple)) else value
+
+
+def _write_text(path: Path, text: str):
+    """Write via a temporary file and rename, so a killed run never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
