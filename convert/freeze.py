@@ -28,7 +28,8 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     `train_info.json` beside the checkpoint when there is one, else from Google's defaults."""
     import tensorflow as tf  # the TF-only stage: imported here so `bertvino` itself stays TF-free
     from bertvino.train import modeling
-    from bertvino.train.checkpoint import check_restorable, load_variable, resolve_checkpoint, variable_shapes
+    from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, load_variable, resolve_checkpoint,
+                                           unreadable, variable_shapes)
     from bertvino.train.finetune import TRAIN_INFO_FILE
 
     tf1 = tf.compat.v1
@@ -55,7 +56,7 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     if len(vocab) != config.vocab_size or embedding_rows not in (None, len(vocab)):
         raise file_error(vocab_file, f"has {len(vocab)} tokens but the model's embedding table has "
                                      f"{embedding_rows or config.vocab_size} rows: is it the checkpoint's own vocab?")
-    max_seq_length = max_seq_length or info.get("max_seq_length", 128)
+    max_seq_length = max_seq_length or info.get("max_seq_length") or min(128, config.max_position_embeddings)
     if not 3 <= max_seq_length <= config.max_position_embeddings:
         raise BertvinoError(f"--max_seq_length {max_seq_length} must be between 3 and the model's "
                             f"max_position_embeddings ({config.max_position_embeddings})")
@@ -69,7 +70,10 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
         body = tf1.global_variables()
         check_restorable(prefix, body, "cannot freeze it")
         with tf1.Session(graph=graph) as session:
-            tf1.train.Saver(var_list=body).restore(session, prefix)
+            try:
+                tf1.train.Saver(var_list=body).restore(session, prefix)
+            except READ_ERRORS as err:
+                raise unreadable(prefix, err) from None
             frozen = tf1.graph_util.convert_variables_to_constants(
                 session, graph.as_graph_def(), [modeling.POOLED_OUTPUT_OP])
 
@@ -84,7 +88,8 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
         "labels": labels, "max_seq_length": max_seq_length, "truncation": truncation,
         "do_lower_case": do_lower_case, "hidden_size": config.hidden_size, "vocab_size": config.vocab_size,
         "inputs": list(INPUT_NAMES), "frozen_output": modeling.POOLED_OUTPUT_OP, "precision": None,
-        "provenance": {"checkpoint": str(Path(prefix).resolve()), "global_step": _global_step(stored, prefix),
+        "provenance": {"checkpoint": str(Path(prefix).resolve()), "global_step": (int(load_variable(prefix, "global_step"))
+                                                                  if "global_step" in stored else None),
                        "train_info": info or None},
     }
     write_bundle(output, metadata, fill)
@@ -114,9 +119,3 @@ def _read_train_info(path: Path) -> dict:
     except (OSError, ValueError) as err:
         raise file_error(path, f"cannot read it: {err}") from None
 
-
-def _global_step(stored, prefix):
-    if "global_step" not in stored:
-        return None
-    from bertvino.train.checkpoint import load_variable
-    return int(load_variable(prefix, "global_step"))

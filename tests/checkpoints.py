@@ -31,7 +31,7 @@ def write_model_files(directory: Path, config: dict = TINY_CONFIG, vocab=VOCAB):
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
 
-def make_pretrained(directory: Path, config: dict = TINY_CONFIG, seed: int = 0) -> str:
+def make_pretrained(directory: Path, config: dict = TINY_CONFIG, seed: int = 0, scale: float = 0.1) -> str:
     """A checkpoint shaped like Google's released `bert_model.ckpt`; returns its prefix."""
     import tensorflow as tf
     from bertvino.config import BertConfig
@@ -55,22 +55,22 @@ def make_pretrained(directory: Path, config: dict = TINY_CONFIG, seed: int = 0) 
             tf1.get_variable(name, shape, initializer=tf1.truncated_normal_initializer(stddev=0.02))
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
+            _randomize(session, np.random.default_rng(seed), scale=scale)
             return tf1.train.Saver().save(session, str(directory / "bert_model.ckpt"))
 
 
 def make_finetuned(directory: Path, config: dict = TINY_CONFIG, num_labels: int = 2, step: int = 7,
-                   seed: int = 1, head_scale: float = 1.0) -> str:
+                   seed: int = 1, head_scale: float = 1.0, vocab=VOCAB) -> str:
     """A checkpoint shaped like run_classifier.py's `model.ckpt-N`; returns its prefix.
 
-    The weights are random (larger than at initialisation, so outputs vary between texts), and the Adam slots
-    hold non-zero values, as after real steps.
+    The weights are random, and the Adam slots hold non-zero values, as after real steps.
     """
     import tensorflow as tf
     from bertvino.config import BertConfig
     from bertvino.train import modeling, optimization
 
     tf1 = tf.compat.v1
-    write_model_files(directory, config)
+    write_model_files(directory, config, vocab)
     bert_config = BertConfig.from_dict(config)
     graph = tf.Graph()
     with graph.as_default():
@@ -79,16 +79,22 @@ def make_finetuned(directory: Path, config: dict = TINY_CONFIG, num_labels: int 
         bert = modeling.BertModel(bert_config, True, *inputs)
         logits = modeling.classifier_logits(bert.pooled_output, num_labels, 0.1)
         optimization.create_train_op(tf.reduce_mean(logits), 1e-3, 100, 10)
-        rng = np.random.default_rng(seed)
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
-            for variable in tf1.global_variables():
-                if variable.op.name == "global_step":
-                    variable.load(step, session)
-                elif not variable.op.name.endswith(("gamma", "beta")):
-                    scale = head_scale if variable.op.name.startswith("output_") else 0.2
-                    variable.load(rng.normal(0, scale, variable.shape.as_list()).astype(np.float32), session)
+            _randomize(session, np.random.default_rng(seed), head_scale)
+            tf1.train.get_global_step().load(step, session)
             return tf1.train.Saver().save(session, str(directory / "model.ckpt"), global_step=step)
+
+
+def _randomize(session, rng, head_scale=1.0, scale=0.2):
+    """Give every weight (not LayerNorm's) values of a trained model's size, rather than initialisation's
+    tiny ones: a 2-layer model then separates texts, and learns in a few steps."""
+    import tensorflow as tf
+    for variable in tf.compat.v1.global_variables():
+        name = variable.op.name
+        if name != "global_step" and not name.endswith(("gamma", "beta")):
+            std = head_scale if name.startswith("output_") else scale
+            variable.load(rng.normal(0, std, variable.shape.as_list()).astype(np.float32), session)
 
 
 def make_reviews(directory: Path, per_label: int = 20, seed: int = 0) -> Path:

@@ -31,20 +31,30 @@ def resolve_checkpoint(path) -> str:
                            "e.g. model.ckpt-1000, or the directory that holds it)")
 
 
+# What TensorFlow raises on a damaged checkpoint: its own errors, or IndexError from the reader on a short file.
+READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
+
+
 def variable_shapes(prefix: str) -> dict[str, list[int]]:
     """{variable name: shape} of a checkpoint; a corrupt or half-copied one gets a clear error."""
     try:
         return dict(tf.train.list_variables(prefix))
-    except (tf.errors.OpError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise file_error(prefix, f"cannot read this checkpoint ({first_line})") from None
+    except READ_ERRORS as err:
+        raise unreadable(prefix, err) from None
 
 
 def load_variable(prefix: str, name: str):
     try:
         return tf.train.load_variable(prefix, name)
-    except (tf.errors.OpError, ValueError) as err:
-        raise file_error(prefix, f"cannot read variable {name} ({str(err).strip().splitlines()[0]})") from None
+    except READ_ERRORS as err:
+        raise unreadable(prefix, err) from None
+
+
+def unreadable(prefix, err):
+    """The error for a checkpoint TensorFlow cannot read: its first line of explanation, and the file."""
+    text = str(err).strip()
+    return file_error(prefix, f"cannot read this checkpoint ({text.splitlines()[0] if text else type(err).__name__})"
+                              "; is it complete?")
 
 
 def check_restorable(prefix: str, variables, what: str):

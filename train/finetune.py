@@ -30,7 +30,8 @@ from bertvino.features import Truncation, encode, pad_batch
 from bertvino.reviews import LABELS, read_reviews
 from bertvino.tokenization import FullTokenizer
 from bertvino.train import modeling, optimization
-from bertvino.train.checkpoint import check_restorable, resolve_checkpoint, variable_shapes
+from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
+                                       variable_shapes)
 
 tf1 = tf.compat.v1
 
@@ -105,10 +106,11 @@ def train(options: TrainingOptions) -> dict:
         graph.finalize()
 
     with tf1.Session(graph=graph) as session:
-        if resume_from:
-            saver.restore(session, resume_from)
-        else:
-            session.run(initialize)
+        checkpoint = resume_from or init_checkpoint
+        try:
+            saver.restore(session, resume_from) if resume_from else session.run(initialize)
+        except READ_ERRORS as err:
+            raise unreadable(checkpoint, err) from None
         start_step = int(session.run(model["global_step"]))
         if start_step < num_train_steps:
             print(f"Training {len(train_set[0])} reviews for {num_train_steps} steps of "

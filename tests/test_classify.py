@@ -1,0 +1,95 @@
+"""`bertvino classify`: output forms, stdin, devices, and no TensorFlow on the inference path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bertvino.bundle import load_bundle
+from bertvino.cli import main
+from bertvino.infer.classifier import Classifier
+
+TEXTS = ["the movie was good and brilliant", "awful , boring and dull !"]
+
+
+def bertvino(*args, stdin=None):
+    """Run the real command in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "bertvino", *args], input=stdin, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+
+
+def test_json_output_is_one_object_per_text(fp32_bundle):
+    result = bertvino("classify", "-m", str(fp32_bundle), "--json", *TEXTS)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["text"] for row in rows] == TEXTS
+    expected = Classifier(load_bundle(fp32_bundle)).predict(TEXTS)
+    for row, prediction in zip(rows, expected):
+        assert set(row) == {"text", "label", "probabilities"}
+        assert row["label"] == prediction.label
+        assert list(row["probabilities"]) == ["negative", "positive"]
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert row["probabilities"] == pytest.approx(prediction.probabilities, abs=1e-6)
+
+
+def test_text_output_shows_label_probabilities_and_latency(fp32_bundle):
+    result = bertvino("classify", "-m", str(fp32_bundle), TEXTS[0])
+    assert result.returncode == 0, result.stderr
+    line, = result.stdout.splitlines()
+    assert line.split()[0] in ("negative", "positive") and " ms " in line and "positive 0." in line
+
+
+def test_dash_reads_one_text_per_line_from_stdin(fp32_bundle):
+    result = bertvino("classify", "-m", str(fp32_bundle), "--json", "-", stdin="\n".join(TEXTS) + "\n\n")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == TEXTS
+
+
+def test_classify_never_imports_tensorflow(fp32_bundle):
+    code = ("import sys; from bertvino.cli import main; "
+            f"code = main(['classify', '-m', {str(fp32_bundle)!r}, 'a good movie']); "
+            "assert code == 0; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print('clean')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("clean")
+
+
+def test_importing_bertvino_and_its_runtime_never_imports_tensorflow():
+    code = ("import sys, bertvino, bertvino.cli, bertvino.bundle, bertvino.infer.classifier, bertvino.convert.ir, "
+            "bertvino.models, bertvino.reviews, bertvino.tokenization; "
+            "assert 'tensorflow' not in sys.modules; print('clean')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "clean", result.stderr
+
+
+def test_batched_predictions_equal_one_by_one(fp32_bundle):
+    """Padding a short text to a long one's length must not change its probabilities."""
+    classifier = Classifier(load_bundle(fp32_bundle))
+    together = classifier.predict(TEXTS)
+    for text, prediction in zip(TEXTS, together):
+        alone = classifier.predict([text])[0]
+        assert alone.label == prediction.label
+        np.testing.assert_allclose(list(alone.probabilities.values()), list(prediction.probabilities.values()),
+                                   atol=1e-5)
+
+
+def test_an_unknown_device_lists_the_available_ones(fp32_bundle, capsys):
+    assert main(["classify", "-m", str(fp32_bundle), "-d", "TPU", "a good movie"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'TPU'" in err and "CPU" in err and "AUTO" in err
+
+
+def test_auto_device_works(fp32_bundle, capsys):
+    assert main(["classify", "-m", str(fp32_bundle), "-d", "AUTO", "--json", "a good movie"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("negative", "positive")
+
+
+def test_without_a_bundled_default_model_the_error_says_what_to_do(capsys, monkeypatch, tmp_path):
+    import bertvino.models
+    monkeypatch.setattr(bertvino.models, "MODELS_DIR", tmp_path)
+    assert main(["classify", "a good movie"]) == 1
+    assert "pass -m" in capsys.readouterr().err

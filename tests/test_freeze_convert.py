@@ -1,0 +1,181 @@
+"""freeze -> convert: the bundle's contents, the IR against the frozen graph, and writers that never half-finish."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from bertvino.bundle import load_bundle
+from bertvino.errors import BertvinoError
+from bertvino.features import encode, pad_batch
+
+pytest.importorskip("tensorflow")
+
+TEXTS = ["the movie was good", "awful , boring and dull !", "great", "the plot the acting the film it was very "
+         "un ##s wonderful and brilliant but also bad", "?"]
+
+
+def run_frozen_graph(frozen_pb, arrays):
+    """The frozen graph in TensorFlow: pooled output [batch, hidden]."""
+    import tensorflow as tf
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(frozen_pb.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return session.run("bert/pooler/dense/Tanh:0", {f"{k}:0": v for k, v in arrays.items()})
+
+
+def run_ir(bundle_dir, arrays):
+    """The IR in OpenVINO, computing in f32 (on bf16-capable CPUs OpenVINO would otherwise pick bf16)."""
+    import openvino as ov
+    compiled = ov.Core().compile_model(str(bundle_dir / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return compiled(arrays)[compiled.output("pooled_output")]
+
+
+def batch(bundle_dir):
+    bundle = load_bundle(bundle_dir, require_ir=False)
+    return pad_batch([encode(bundle.tokenizer(), text, bundle.max_seq_length) for text in TEXTS])
+
+
+def labels_of(pooled, bundle_dir):
+    weight, bias = load_bundle(bundle_dir, require_ir=False).head()
+    return np.argmax(pooled @ weight.T + bias, axis=-1)
+
+
+def test_bundle_holds_graph_head_vocab_and_metadata(frozen_bundle, finetuned_checkpoint):
+    import tensorflow as tf
+    names = {p.name for p in frozen_bundle.iterdir()}
+    assert names == {"bundle.json", "frozen.pb", "weight.npy", "bias.npy", "vocab.txt", "bert_config.json"}
+    meta = json.loads((frozen_bundle / "bundle.json").read_text())
+    assert meta["labels"] == ["negative", "positive"] and meta["max_seq_length"] == 32
+    assert meta["precision"] is None and meta["provenance"]["global_step"] == 7
+    weight = np.load(frozen_bundle / "weight.npy", allow_pickle=False)
+    np.testing.assert_array_equal(weight, tf.train.load_variable(finetuned_checkpoint, "output_weights"))
+    assert weight.shape == (2, 32) and np.load(frozen_bundle / "bias.npy").shape == (2,)
+
+
+def test_frozen_graph_has_real_inputs_no_variables_no_random_ops(frozen_bundle):
+    import tensorflow as tf
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((frozen_bundle / "frozen.pb").read_bytes())
+    nodes = {node.name: node for node in graph_def.node}
+    for name in ("input_ids", "input_mask", "segment_ids"):
+        assert nodes[name].op == "Placeholder"
+        assert nodes[name].attr["dtype"].type == tf.int32.as_datatype_enum
+        assert [d.size for d in nodes[name].attr["shape"].shape.dim] == [-1, -1]
+    assert "bert/pooler/dense/Tanh" in nodes
+    ops = {node.op for node in graph_def.node}
+    assert not ops & {"VariableV2", "VarHandleOp", "RandomUniform", "TruncatedNormal"}
+    assert not any(name.startswith(("cls/", "output_")) or "adam" in name for name in nodes)
+
+
+def test_fp32_ir_matches_the_frozen_graph(fp32_bundle):
+    arrays = batch(fp32_bundle)
+    assert (arrays["input_mask"] == 0).any()  # padding is part of the comparison
+    tf_pooled = run_frozen_graph(fp32_bundle / "frozen.pb", arrays)
+    ov_pooled = run_ir(fp32_bundle, arrays)
+    assert ov_pooled.shape == tf_pooled.shape == (len(TEXTS), 32)
+    assert np.abs(ov_pooled - tf_pooled).max() < 1e-5
+    np.testing.assert_array_equal(labels_of(ov_pooled, fp32_bundle), labels_of(tf_pooled, fp32_bundle))
+    assert load_bundle(fp32_bundle).precision == "fp32"
+
+
+def test_fp16_ir_is_close_to_the_frozen_graph(frozen_bundle, copy_bundle):
+    from bertvino.convert.ir import convert
+    bundle_dir = copy_bundle(frozen_bundle)
+    convert(bundle_dir, precision="fp16")
+    arrays = batch(bundle_dir)
+    difference = np.abs(run_ir(bundle_dir, arrays) - run_frozen_graph(bundle_dir / "frozen.pb", arrays)).max()
+    assert 0 < difference < 1e-2
+    assert load_bundle(bundle_dir).precision == "fp16"
+
+
+def test_ir_inputs_are_dynamic_int32_and_named_cleanly(fp32_bundle):
+    import openvino as ov
+    model = ov.Core().read_model(str(fp32_bundle / "model.xml"))
+    assert [port.get_any_name() for port in model.inputs] == ["input_ids", "input_mask", "segment_ids"]
+    for port in model.inputs:
+        assert port.get_element_type() == ov.Type.i32 and port.get_partial_shape().is_dynamic
+    assert model.outputs[0].get_any_name() == "pooled_output"
+
+
+def test_freezing_accepts_the_checkpoint_directory(tmp_path, finetuned_checkpoint):
+    from bertvino.convert.freeze import freeze
+    bundle_dir = freeze(os.path.dirname(finetuned_checkpoint), tmp_path / "b", labels=["bad", "good"])
+    assert load_bundle(bundle_dir, require_ir=False).labels == ("bad", "good")
+
+
+def test_a_pretrained_checkpoint_is_refused_with_advice(tmp_path, pretrained_checkpoint):
+    from bertvino.convert.freeze import freeze
+    with pytest.raises(BertvinoError, match="no classifier head.*fine-tune it first"):
+        freeze(pretrained_checkpoint, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_wrong_label_count_is_refused(tmp_path, finetuned_checkpoint):
+    from bertvino.convert.freeze import freeze
+    with pytest.raises(BertvinoError, match="2 outputs but 3 labels"):
+        freeze(finetuned_checkpoint, tmp_path / "b", labels=["a", "b", "c"])
+
+
+def test_a_killed_freeze_leaves_nothing_that_loads(tmp_path, finetuned_checkpoint, monkeypatch):
+    from bertvino.convert import freeze as freeze_module
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(freeze_module.np, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        freeze_module.freeze(finetuned_checkpoint, tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refreezing_replaces_a_bundle_but_never_another_directory(tmp_path, finetuned_checkpoint):
+    from bertvino.convert.freeze import freeze
+    freeze(finetuned_checkpoint, tmp_path / "b")
+    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"])
+    assert load_bundle(tmp_path / "b", require_ir=False).labels == ("x", "y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    with pytest.raises(BertvinoError, match="not a model bundle; refusing to overwrite"):
+        freeze(finetuned_checkpoint, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+
+
+def test_a_convert_killed_while_saving_keeps_the_old_ir(fp32_bundle, copy_bundle, monkeypatch):
+    import openvino as ov
+    from bertvino.convert.ir import convert
+    bundle_dir = copy_bundle(fp32_bundle)
+
+    def killed(model, path, compress_to_fp16):
+        open(path, "w").write("<?xml")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ov, "save_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        convert(bundle_dir, precision="fp16")
+    assert load_bundle(bundle_dir).precision == "fp32"
+    np.testing.assert_array_equal(run_ir(bundle_dir, batch(bundle_dir)), run_ir(fp32_bundle, batch(bundle_dir)))
+    assert not [p for p in bundle_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_a_convert_killed_while_publishing_leaves_no_ir(fp32_bundle, copy_bundle, monkeypatch):
+    """Killed between replacing model.bin and model.xml: the bundle reads as unconverted, never as broken."""
+    from bertvino.convert import ir
+    bundle_dir = copy_bundle(fp32_bundle)
+    real_replace = os.replace
+
+    def killed_after_bin(source, target):
+        real_replace(source, target)
+        if str(target).endswith("model.bin"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ir.os, "replace", killed_after_bin)
+    with pytest.raises(KeyboardInterrupt):
+        ir.convert(bundle_dir, precision="fp16")
+    with pytest.raises(BertvinoError, match="has no OpenVINO IR"):
+        load_bundle(bundle_dir)
