@@ -12,7 +12,6 @@ them) and the max |IR - TensorFlow| of the pooled output for FP32 and FP16, at 1
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+import machine  # noqa: E402  (benchmarks/machine.py)
 
 BERT_BASE = {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
              "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
@@ -63,17 +64,10 @@ def main():
         results["convert_fp16_s"] = timed("convert", str(tmp / "bundle"), "--precision", "fp16")
         results["max_abs_diff_fp16"] = float(np.abs(run_ir(tmp / "bundle", arrays) - reference).max())
         results["bundle_MB_fp16_ir"] = round((tmp / "bundle" / "model.bin").stat().st_size / 1e6)
-    results["machine"] = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
+    results["machine"] = machine.describe()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     freeze   fine-tuned checkpoint       -> bundle with frozen.pb     (TensorFlow)
     convert  bundle                      -> bundle with OpenVINO IR   (OpenVINO)
     classify text                        -> label and probabilities   (OpenVINO + NumPy)
+    info     bundle                      -> its metadata and provenance
 
 Each stage's module is imported only when its subcommand runs, so `classify` never loads TensorFlow. User
 mistakes raise `BertvinoError`, printed here as one line on stderr with exit status 1.
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_freeze(commands)
     _add_convert(commands)
     _add_classify(commands)
+    _add_info(commands)
     return parser
 
 
@@ -206,6 +208,42 @@ def _run_classify(args):
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+
+
+# --- info --------------------------------------------------------------------------------------------------------
+
+def _add_info(commands):
+    p = commands.add_parser("info", help="show a bundle's metadata: labels, max_seq_length, precision, provenance",
+                            description="Print what a bundle is: where it is, its labels, input length, truncation, "
+                                        "precision, and how it was made (base model, data, accuracy).")
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="print bundle.json, with the bundle's path, as JSON")
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args):
+    from bertvino.bundle import load_bundle
+    from bertvino.models import find_model
+
+    bundle = load_bundle(find_model(args.model), require_ir=False)
+    info = {"path": str(bundle.path.resolve()), **bundle.metadata}
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    for key, value in info.items():
+        _print_field(key, value)
+
+
+def _print_field(key, value, indent=0):
+    """One line per field; a dict (provenance) as an indented block."""
+    if isinstance(value, dict):
+        print(f"{' ' * indent}{key}:")
+        for sub_key, sub_value in value.items():
+            _print_field(sub_key, sub_value, indent + 2)
+    elif isinstance(value, list):
+        print(f"{' ' * indent}{key}: {', '.join(map(str, value))}")
+    else:
+        print(f"{' ' * indent}{key}: {'none' if value is None else value}")
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
         "inputs": list(INPUT_NAMES), "frozen_output": modeling.POOLED_OUTPUT_OP, "precision": None,
         "provenance": {"checkpoint": str(Path(prefix).resolve()), "global_step": (int(load_variable(prefix, "global_step"))
                                                                   if "global_step" in stored else None),
-                       "train_info": info or None},
+                       "train_info": info or None, "validation": _eval_results(folder / "eval_results.txt")},
     }
     write_bundle(output, metadata, fill)
     print(f"Froze {prefix} -> {output} in {time.perf_counter() - started:.1f} s "
@@ -119,3 +119,17 @@ def _read_train_info(path: Path) -> dict:
     except (OSError, ValueError) as err:
         raise file_error(path, f"cannot read it: {err}") from None
 
+
+
+def _eval_results(path: Path) -> dict | None:
+    """The training run's `eval_results.txt` ("key = value" lines, as run_classifier.py writes), if any."""
+    if not path.is_file():
+        return None
+    results = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition(" = ")
+        try:
+            results[key.strip()] = float(value) if "." in value or "e" in value else int(value)
+        except ValueError:
+            results[key.strip()] = value.strip()
+    return results

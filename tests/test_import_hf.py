@@ -373,3 +373,13 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         import_hf(hf_dir, tmp_path / "google")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
+
+
+def test_the_command_imports_and_reports_errors_in_one_line(tmp_path, capsys):
+    from bertvino.cli import main
+    hf_dir = write_hf_dir(tmp_path / "hf")
+    assert main(["import-hf", str(hf_dir), "--output", str(tmp_path / "google")]) == 0
+    assert "bert_model.ckpt" in capsys.readouterr().out
+    assert main(["import-hf", str(hf_dir), "-o", str(tmp_path / "google")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "google") in err

@@ -1,0 +1,89 @@
+"""Accuracy of a bundle on the IMDB test set, and its CPU latency per review.
+
+    python benchmarks/imdb_accuracy.py -m runs/imdb-minilm-128/bundle \
+        [--data ../shared/data/aclImdb_v1.tar.gz --split test] [--record] [--out results.json]
+
+Accuracy: every review of the split (25,000 for aclImdb's test/), classified in batches of similar length, each
+truncated as the bundle was trained. Latency: the first `--latency-samples` reviews one at a time (batch 1,
+tokenization included), as `bertvino classify` does; p50 and p95 in ms. `--record` also writes the accuracy and
+the command into the bundle's `bundle.json` provenance.
+"""
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import machine
+from bertvino.bundle import load_bundle, update_metadata
+from bertvino.infer.classifier import Classifier
+from bertvino.reviews import read_reviews
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", required=True, help="bundle directory")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--record", action="store_true", help="write the result into the bundle's provenance")
+    parser.add_argument("--out", help="JSON file for the results (default: benchmarks/results/accuracy-NAME.json)")
+    args = parser.parse_args()
+
+    bundle = load_bundle(args.model)
+    classifier = Classifier(bundle, performance_hint="THROUGHPUT")
+    reviews = list(tqdm(read_reviews(args.data, split=args.split), desc="read", unit=" reviews"))
+    gold = np.array([bundle.labels.index(review.label) for review in reviews])
+    started = time.perf_counter()
+    encoded = [classifier.encode(review.text) for review in tqdm(reviews, desc="tokenize", unit=" reviews")]
+    tokenize_s = time.perf_counter() - started
+
+    predicted = np.empty(len(reviews), dtype=np.int64)
+    order = np.argsort([len(ids) for ids in encoded], kind="stable")  # similar lengths share a batch: less padding
+    started = time.perf_counter()
+    for start in tqdm(range(0, len(order), args.batch_size), desc="classify", unit=" batches"):
+        batch = order[start:start + args.batch_size]
+        probabilities = classifier.probabilities(classifier.pooled([encoded[i] for i in batch]))
+        predicted[batch] = np.argmax(probabilities, axis=-1)
+    infer_s = time.perf_counter() - started
+
+    latency_classifier = Classifier(bundle, performance_hint="LATENCY")
+    latencies = []
+    for review in reviews[:args.latency_samples]:
+        started = time.perf_counter()
+        latency_classifier.predict([review.text])
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    results = {
+        "bundle": str(bundle.path), "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
+        "precision": bundle.precision, "data": f"{args.data} ({args.split}/)", "reviews": len(reviews),
+        "accuracy": round(float(np.mean(predicted == gold)), 4),
+        "mean_tokens": round(float(np.mean([len(ids) for ids in encoded])), 1),
+        "batch_reviews_per_s": round(len(reviews) / infer_s, 1), "tokenize_reviews_per_s": round(len(reviews) /
+                                                                                            tokenize_s, 1),
+        "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
+        "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
+        "command": " ".join(["python", "benchmarks/imdb_accuracy.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
+        "machine": machine.describe(),
+    }
+    print(json.dumps(results, indent=2))
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"accuracy-{bundle.path.resolve().parent.name}-"
+                                                             f"{bundle.path.name}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    if args.record:
+        provenance = dict(bundle.metadata.get("provenance") or {})
+        provenance["test"] = {key: results[key] for key in ("data", "reviews", "accuracy", "command")}
+        update_metadata(bundle, provenance=provenance)
+
+
+if __name__ == "__main__":
+    main()
