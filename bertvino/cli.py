@@ -5,6 +5,7 @@
     freeze   fine-tuned checkpoint       -> bundle with frozen.pb     (TensorFlow)
     convert  bundle                      -> bundle with OpenVINO IR   (OpenVINO)
     classify text                        -> label and probabilities   (OpenVINO + NumPy)
+    score    review files                -> CSV/JSONL rows + metrics  (OpenVINO + NumPy)
     info     bundle                      -> its metadata and provenance
 
 Each stage's module is imported only when its subcommand runs, so `classify` never loads TensorFlow. User
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_freeze(commands)
     _add_convert(commands)
     _add_classify(commands)
+    _add_score(commands)
     _add_info(commands)
     return parser
 
@@ -208,6 +210,58 @@ def _run_classify(args):
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+
+
+# --- score -------------------------------------------------------------------------------------------------------
+
+def _add_score(commands):
+    p = commands.add_parser(
+        "score", help="classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known",
+        description="Score every review under the given paths (aclImdb directories or their .tar.gz, folders with "
+                    "pos/ and neg/, CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, "
+                    "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
+                    "order): source, label, p_<label> per label, gold. Where gold labels exist, prints accuracy, "
+                    "per-class precision/recall/F1 and the confusion matrix. Exit status: 0 when every review was "
+                    "scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
+    p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
+    p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    p.add_argument("--batch-size", type=int, default=32, help="reviews per inference batch (default: 32)")
+    p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
+    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
+                   help="arithmetic precision on the device, as for classify (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_score)
+
+
+def _run_score(args):
+    from bertvino.bundle import load_bundle
+    from bertvino.infer.classifier import Classifier
+    from bertvino.infer.metrics import format_report
+    from bertvino.infer.scoring import EXIT_SKIPPED, score, write_json_atomically
+    from bertvino.models import find_model
+
+    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
+                            performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
+    summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
+                    batch_size=args.batch_size, progress=not args.no_progress)
+    for source, reason in summary.skipped:
+        print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
+    print(f"Scored {summary.scored} reviews in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} reviews/s)"
+          + (f"; {summary.already_done} were already in {args.output}" if summary.already_done else "")
+          + (f"; skipped {len(summary.skipped)} inputs" if summary.skipped else ""), file=sys.stderr)
+    if summary.metrics:
+        print(format_report(summary.metrics), file=sys.stderr)
+    if args.metrics_json:
+        write_json_atomically(args.metrics_json, {
+            "scored": summary.scored, "already_done": summary.already_done, "seconds": round(summary.seconds, 3),
+            "reviews_per_s": round(summary.reviews_per_s, 2),
+            "skipped": [{"source": source, "reason": reason} for source, reason in summary.skipped],
+            "metrics": summary.metrics})
+    return EXIT_SKIPPED if summary.skipped else 0
 
 
 # --- info --------------------------------------------------------------------------------------------------------

@@ -1,0 +1,194 @@
+"""Batch scoring: review files in, one row per review out, as fast as the CPU allows, and safe to kill.
+
+    reviews (streamed) -> tokenize -> window of W reviews sorted by length -> batches padded to their longest
+        -> AsyncInferQueue (several batches in flight while Python tokenizes the next window) -> rows, flushed
+
+Memory stays constant: only one window of encoded reviews (plus the batches in flight) is held at a time.
+Sorting a window by length puts reviews of similar length together, so a batch is padded to its own longest
+review, not to max_seq_length; the rows therefore come out in a different order from the input, each naming its
+`source`. A row is flushed as soon as its batch finishes; `--resume` reads the rows already written (dropping a
+torn last line) and scores only the sources not among them, so a killed run, started again, scores every review
+exactly once.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bertvino.errors import BertvinoError, file_error
+from bertvino.infer.classifier import AsyncBatches, Classifier
+from bertvino.infer.metrics import Confusion
+from bertvino.reviews import read_reviews
+
+WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
+EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
+
+
+@dataclasses.dataclass
+class ScoreSummary:
+    scored: int  # reviews scored by this run
+    already_done: int  # rows found in the output by --resume
+    skipped: list  # (source, reason) of every input that could not be scored
+    seconds: float
+    metrics: dict | None  # Confusion.report() over every row with a gold label, this run's and earlier ones
+
+    @property
+    def reviews_per_s(self) -> float:
+        return self.scored / self.seconds if self.seconds else 0.0
+
+
+def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32,
+          progress=True) -> ScoreSummary:
+    """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout)."""
+    if batch_size < 1:
+        raise BertvinoError("--batch-size must be at least 1")
+    labels = classifier.bundle.labels
+    writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
+    confusion = Confusion(labels)
+    for row in writer.existing_rows:
+        confusion.add(row.get("gold") or None, row["label"])
+    done_sources = {row["source"] for row in writer.existing_rows}
+    skipped, lock = [], threading.Lock()
+    bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+
+    def finished(batch, probabilities):  # called from OpenVINO's threads
+        predictions = [classifier.prediction(row) for row in probabilities]
+        with lock:
+            writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
+            for (_, gold), prediction in zip(batch, predictions):
+                confusion.add(gold, prediction.label)
+            bar.update(len(batch))
+
+    runner = AsyncBatches(classifier, finished)
+    started, window = time.perf_counter(), []
+    scored = 0
+    try:
+        for review in _reviews(paths, skipped, lambda source, reason: skipped.append((source, reason))):
+            if review.source in done_sources:
+                continue
+            window.append((len(window), review.source, review.label, classifier.encode(review.text)))
+            if len(window) == batch_size * WINDOW_BATCHES:
+                scored += _submit(runner, window, batch_size)
+                window = []
+        scored += _submit(runner, window, batch_size)
+        runner.wait()
+    finally:
+        runner.wait()
+        bar.close()
+        writer.close()
+    seconds = time.perf_counter() - started
+    return ScoreSummary(scored=scored, already_done=len(done_sources), skipped=skipped, seconds=seconds,
+                        metrics=confusion.report() if confusion.total else None)
+
+
+def _submit(runner: AsyncBatches, window: list, batch_size: int) -> int:
+    """Sort a window by length and queue it as batches; returns how many reviews were queued."""
+    window.sort(key=lambda item: (len(item[3]), item[0]))
+    for start in range(0, len(window), batch_size):
+        batch = window[start:start + batch_size]
+        runner.submit([ids for *_, ids in batch], [(source, gold) for _, source, gold, _ in batch])
+    return len(window)
+
+
+def _reviews(paths, skipped, on_skip):
+    """Every review of every path; a path that cannot be read at all is reported and skipped, not fatal."""
+    for path in paths:
+        try:
+            yield from read_reviews(path, on_skip=on_skip)
+        except BertvinoError as err:
+            skipped.append((str(path), str(err).removeprefix(f"{path}: ")))
+
+
+class RowWriter:
+    """Result rows, CSV or JSONL by the file's extension (CSV on stdout without a file), flushed per batch.
+
+    Columns: source, label, p_<label> for each label, gold (empty where the input gives none).
+    """
+
+    def __init__(self, path, labels, resume=False, overwrite=False):
+        self.labels = labels
+        self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
+        self.existing_rows = []
+        if path is None:
+            if resume:
+                raise BertvinoError("--resume needs -o FILE: it continues the rows already written there")
+            self.format, self.file = "csv", sys.stdout
+        else:
+            path = Path(path)
+            self.format = {".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix.lower())
+            if self.format is None:
+                raise file_error(path, "output must be a .csv or .jsonl file")
+            if path.exists() and path.stat().st_size and not (resume or overwrite):
+                raise file_error(path, "exists: pass --resume to continue it, or --overwrite to start again")
+            if resume and path.exists():
+                self.existing_rows = self._read_existing(path)
+            self.file = open(path, "a" if resume else "w", encoding="utf-8", newline="")
+        if self.format == "csv" and (self.file is sys.stdout or self.file.tell() == 0):
+            self._write_text(_csv_line(self.columns))  # a resumed file keeps the header it has
+
+    def write(self, rows):
+        """rows: (source, Prediction, gold) triples."""
+        lines = []
+        for source, prediction, gold in rows:
+            values = [source, prediction.label, *[prediction.probabilities[label] for label in self.labels],
+                      gold or ""]
+            if self.format == "csv":
+                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
+            else:
+                lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
+        self._write_text("".join(lines))
+
+    def _write_text(self, text):
+        self.file.write(text)
+        self.file.flush()
+
+    def close(self):
+        if self.file is not sys.stdout:
+            self.file.close()
+
+    def _read_existing(self, path: Path) -> list:
+        """The complete rows of an earlier run; a torn last line (killed mid-write) is cut off the file."""
+        with open(path, "rb+") as file:
+            data = file.read()
+            complete = data[:data.rfind(b"\n") + 1]
+            if len(complete) != len(data):
+                file.truncate(len(complete))
+        try:
+            text = complete.decode("utf-8")
+        except UnicodeDecodeError:
+            raise file_error(path, "is not a bertvino results file (not UTF-8); cannot resume it") from None
+        if not text:
+            return []
+        if self.format == "jsonl":
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if rows and list(rows[0]) != self.columns:
+                raise file_error(path, f"has columns {list(rows[0])}, this model writes {self.columns}; "
+                                       "cannot resume it with another model")
+            return rows
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames != self.columns:
+            raise file_error(path, f"has columns {reader.fieldnames}, this model writes {self.columns}; "
+                                   "cannot resume it with another model")
+        return list(reader)
+
+
+def _csv_line(values) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
+def write_json_atomically(path, value):
+    """For --metrics-json: a temporary file renamed into place, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,156 @@
+"""`bertvino score`: rows, metrics, inputs of every kind, faults, and resuming after a kill."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+import pytest
+
+from bertvino.bundle import load_bundle
+from bertvino.cli import main
+from bertvino.infer.classifier import Classifier
+from bertvino.reviews import read_reviews
+
+COLUMNS = ["source", "label", "p_negative", "p_positive", "gold"]
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def test_rows_and_metrics_for_a_labelled_folder(fp32_bundle, reviews_dir, tmp_path, capsys):
+    out, metrics = tmp_path / "out.csv", tmp_path / "metrics.json"
+    code = main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--metrics-json",
+                 str(metrics), "--batch-size", "8", "--no-progress"])
+    assert code == 0
+    rows = read_csv(out)
+    assert list(rows[0]) == COLUMNS
+    sources = sorted(review.source for review in read_reviews(reviews_dir))
+    assert sorted(row["source"] for row in rows) == sources
+    report = json.loads(metrics.read_text())
+    assert report["scored"] == len(sources) and report["skipped"] == [] and report["reviews_per_s"] > 0
+    correct = sum(row["label"] == row["gold"] for row in rows)
+    assert report["metrics"]["accuracy"] == pytest.approx(correct / len(rows), abs=1e-4)
+    matrix = np.array(report["metrics"]["confusion_matrix"]["rows_gold_columns_predicted"])
+    assert matrix.sum() == len(rows) and np.trace(matrix) == correct
+    for label, row in report["metrics"]["per_class"].items():
+        assert row["support"] == sum(r["gold"] == label for r in rows)
+    assert "accuracy" in capsys.readouterr().err
+
+
+def test_bucketed_batches_give_the_probabilities_of_one_by_one(fp32_bundle, reviews_dir, tmp_path):
+    out = tmp_path / "out.jsonl"
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--batch-size", "16",
+                 "--no-progress"]) == 0
+    rows = {row["source"]: row for row in map(json.loads, out.read_text().splitlines())}
+    classifier = Classifier(load_bundle(fp32_bundle))
+    for review in read_reviews(reviews_dir):
+        alone = classifier.predict([review.text])[0]
+        row = rows[review.source]
+        assert row["label"] == alone.label and row["gold"] == review.label
+        np.testing.assert_allclose([row["p_negative"], row["p_positive"]], list(alone.probabilities.values()),
+                                   atol=1e-5)
+
+
+def test_csv_jsonl_and_tar_gz_inputs(fp32_bundle, reviews_dir, tmp_path):
+    (tmp_path / "in.csv").write_text('id,review,sentiment\n1,"a good, great\nmovie",pos\n2,dull and bad,0\n')
+    (tmp_path / "in.jsonl").write_text('{"text": "brilliant", "label": "positive"}\n\n{"text": "awful"}\n')
+    with tarfile.open(tmp_path / "reviews.tar.gz", "w:gz") as archive:
+        archive.add(reviews_dir, arcname="aclImdb/test")
+    out = tmp_path / "out.csv"
+    assert main(["score", str(tmp_path / "in.csv"), str(tmp_path / "in.jsonl"), str(tmp_path / "reviews.tar.gz"),
+                 "-m", str(fp32_bundle), "-o", str(out), "--no-progress"]) == 0
+    rows = {row["source"]: row for row in read_csv(out)}
+    assert rows[f"{tmp_path / 'in.csv'}:1"]["gold"] == "positive"
+    assert rows[f"{tmp_path / 'in.csv'}:2"]["gold"] == "negative"
+    assert rows[f"{tmp_path / 'in.jsonl'}:1"]["gold"] == "positive"
+    assert rows[f"{tmp_path / 'in.jsonl'}:3"]["gold"] == ""
+    in_archive = [s for s in rows if s.startswith(f"{tmp_path / 'reviews.tar.gz'}/aclImdb/test/")]
+    assert len(in_archive) == len(list(read_reviews(reviews_dir))) == len(rows) - 4
+
+
+def test_bad_inputs_are_reported_skipped_and_set_the_exit_status(fp32_bundle, tmp_path, capsys):
+    (tmp_path / "pos").mkdir()
+    (tmp_path / "pos" / "good.txt").write_text("a great movie")
+    (tmp_path / "pos" / "latin1.txt").write_bytes("a caf\xe9 movie".encode("latin-1"))
+    (tmp_path / "pos" / "empty.txt").write_text("  \n")
+    out = tmp_path / "out.csv"
+    code = main(["score", str(tmp_path / "pos"), str(tmp_path / "missing.csv"), "-m", str(fp32_bundle), "-o",
+                 str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"skipped {tmp_path / 'pos' / 'latin1.txt'}: not UTF-8" in err
+    assert f"skipped {tmp_path / 'pos' / 'empty.txt'}: empty review" in err
+    assert f"skipped {tmp_path / 'missing.csv'}:" in err
+    assert [row["source"] for row in read_csv(out)] == [str(tmp_path / "pos" / "good.txt")]
+
+
+def test_an_existing_output_is_never_overwritten_by_accident(fp32_bundle, reviews_dir, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--no-progress"]) == 1
+    assert "--resume" in capsys.readouterr().err and out.read_text() == "precious\n"
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--overwrite",
+                 "--no-progress"]) == 0
+    assert list(read_csv(out)[0]) == COLUMNS
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_resume_after_a_kill_with_a_torn_last_line(fp32_bundle, reviews_dir, tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--no-progress"]) == 0
+    complete = out.read_text().splitlines(keepends=True)
+    # As if killed: only the first 10 rows made it, and the 11th was cut mid-line.
+    kept = complete[:11] if suffix == ".csv" else complete[:10]
+    torn = complete[len(kept)][:15]
+    out.write_text("".join(kept) + torn)
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--resume",
+                 "--no-progress"]) == 0
+    text = out.read_text()
+    rows = read_csv(out) if suffix == ".csv" else [json.loads(line) for line in text.splitlines()]
+    assert all(float(row["p_negative"]) + float(row["p_positive"]) == pytest.approx(1, abs=1e-5) for row in rows)
+    sources = [row["source"] for row in rows]
+    assert sorted(sources) == sorted(review.source for review in read_reviews(reviews_dir))
+    assert len(set(sources)) == len(sources)
+
+
+def test_resume_refuses_a_file_written_for_other_labels(fp32_bundle, reviews_dir, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    out.write_text("source,label,p_bad,p_good,gold\n")
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(out), "--resume",
+                 "--no-progress"]) == 1
+    assert "cannot resume it with another model" in capsys.readouterr().err
+
+
+def test_sigkill_then_resume_scores_every_review_exactly_once(fp32_bundle, tmp_path):
+    """A real SIGKILL in the middle of a run, then --resume: every review once, none lost, none twice."""
+    folder = tmp_path / "many" / "pos"
+    folder.mkdir(parents=True)
+    words = ["good", "bad", "the", "movie", "dull", "great", "plot", "acting"]
+    rng = np.random.default_rng(0)
+    for i in range(3000):
+        (folder / f"{i}_8.txt").write_text(" ".join(rng.choice(words, rng.integers(1, 20))))
+    out = tmp_path / "out.csv"
+    command = [sys.executable, "-m", "bertvino", "score", str(tmp_path / "many"), "-m", str(fp32_bundle), "-o",
+               str(out), "--batch-size", "1", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and out.stat().st_size > 2000:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    partial = len(read_csv(out))
+    assert 0 < partial < 3000
+    assert subprocess.run(command + ["--resume"], capture_output=True, timeout=300).returncode == 0
+    sources = [row["source"] for row in read_csv(out)]
+    assert len(sources) == len(set(sources)) == 3000
