@@ -30,7 +30,7 @@ FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 OUTPUT_NAME = "pooled_output"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -162,14 +162,21 @@ def _add_convert(commands):
                     "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
                     "and output pooled_output. Needs no TensorFlow.")
     p.add_argument("bundle", help="a bundle directory written by `bertvino freeze`")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
-                   help="fp16 halves the weights on disk (outputs differ by ~1e-3); default: %(default)s")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                   help="fp16 halves the weights on disk (outputs differ by ~1e-3); int8 quantizes with NNCF, "
+                        "calibrated on --calibration reviews (faster only on CPUs with VNNI/AMX); "
+                        "default: %(default)s")
+    p.add_argument("--calibration", metavar="PATH", nargs="+",
+                   help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
+    p.add_argument("--calibration-size", type=int, default=300, help="reviews sampled for calibration "
+                                                                     "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
 
 
 def _run_convert(args):
     from bertvino.convert.ir import convert
-    convert(args.bundle, precision=args.precision)
+    convert(args.bundle, precision=args.precision, calibration=args.calibration,
+            calibration_size=args.calibration_size)
 
 
 # --- classify ----------------------------------------------------------------------------------------------------

@@ -3,9 +3,14 @@
 OpenVINO's converter (`openvino.convert_model`, the successor of Model Optimizer) reads the frozen graph itself:
 no TensorFlow import here. TensorFlow names tensors `input_ids:0` and `bert/pooler/dense/Tanh:0`; the IR's are
 renamed to `input_ids`, `input_mask`, `segment_ids` and `pooled_output`, which is all `infer` knows about.
+
+Precisions: FP32 keeps the weights; FP16 stores them in half precision (computation is still f32 on CPUs);
+INT8 is NNCF's post-training quantization, calibrated on real reviews (`calibration`), which pays off only on
+CPUs with fast int8 arithmetic (AVX-512 VNNI, AMX): measure with `bertvino bench`.
 """
 
 import os
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -14,12 +19,14 @@ from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, PRECISIONS, load_bundle, u
 from bertvino.errors import BertvinoError, file_error
 
 
-def convert(bundle_path, precision: str = "fp32") -> Path:
-    """Add (or replace) the bundle's IR. FP16 compresses the weights to half precision; FP32 keeps them."""
+def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_size: int = 300) -> Path:
+    """Add (or replace) the bundle's IR. `calibration` (review files, as `score` reads) is needed for INT8."""
     import openvino as ov
 
     if precision not in PRECISIONS:
         raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and not calibration:
+        raise BertvinoError("--precision int8 needs --calibration PATH: a few hundred real reviews to calibrate on")
     started = time.perf_counter()
     bundle = load_bundle(bundle_path, require_ir=False)
     if not bundle.frozen_graph.is_file():
@@ -37,6 +44,8 @@ def convert(bundle_path, precision: str = "fp32") -> Path:
         port.get_tensor().set_names({name})
         port.get_node().set_friendly_name(name)
     model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
+    if precision == "int8":
+        model = _quantize(model, bundle, calibration, calibration_size)
 
     # Write beside the bundle's files, then publish: bundle.json first, model.bin, and model.xml last, so a
     # bundle is only ever loadable with a complete IR (a missing model.xml reads as "not converted").
@@ -49,3 +58,36 @@ def convert(bundle_path, precision: str = "fp32") -> Path:
     print(f"Converted {bundle.frozen_graph} -> {bundle.model_xml} ({precision.upper()}) "
           f"in {time.perf_counter() - started:.1f} s")
     return bundle.model_xml
+
+
+def _quantize(model, bundle, calibration, calibration_size):
+    """NNCF post-training INT8 quantization, calibrated on a seeded sample of real reviews."""
+    try:
+        import nncf
+    except ImportError:
+        raise BertvinoError("INT8 needs NNCF: pip install 'bertvino[train]' (or pip install nncf)") from None
+    from bertvino.features import Truncation, encode, pad_batch
+    from bertvino.reviews import read_reviews
+
+    tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
+    texts = _sample((review.text for review in read_reviews(calibration, on_skip=lambda *_: None)),
+                    calibration_size)
+    if not texts:
+        raise file_error(calibration, "no reviews to calibrate INT8 quantization on")
+    items = [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]
+    print(f"Calibrating INT8 on {len(items)} reviews from {calibration}")
+    return nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER,
+                         subset_size=len(items))
+
+
+def _sample(items, size, seed=0):
+    """A uniform random sample of `size` items from a stream of unknown length (reservoir sampling), so the
+    calibration set is not just the first folder of an archive."""
+    rng = random.Random(seed)
+    sample = []
+    for seen, item in enumerate(items):
+        if len(sample) < size:
+            sample.append(item)
+        elif (slot := rng.randrange(seen + 1)) < size:
+            sample[slot] = item
+    return sample

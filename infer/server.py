@@ -1,0 +1,458 @@
+"""`bertvino serve`: the classifier as an HTTP service, in TensorFlow Serving's REST shape with text in.
+
+    POST /v1/models/NAME:predict   {"instances": ["a review", ...]}
+                                   -> {"predictions": [{"label": "positive", "probabilities": {...}}, ...]}
+    GET  /v1/models/NAME           model status, in TF Serving's shape
+    GET  /v1/models/NAME/metadata  labels, max_seq_length, precision and this server's limits
+    GET  /v1/models                the served model's name (not in TF Serving: lets a client find it)
+    GET  /healthz                  {"status": "ok"}
+    GET  /metrics                  Prometheus text format, from a registry of this app's own
+    GET  /openapi.json             an OpenAPI 3.1 description of all of the above
+
+Starlette + uvicorn rather than FastAPI: a request is one JSON list, validated by hand so that a message can name
+the bad instance, and FastAPI would add pydantic without saving any code. Only TF Serving's row form
+(`instances`) is accepted, not its columnar `inputs`: a text classifier has a single input, so both would say the
+same thing.
+
+Every error is a one-line `{"error": "..."}` and leaves the service up. 413 means "send less per request": a body
+over `max_body_bytes` (refused from its Content-Length before reading, and also counted as it streams, so a chunked
+body cannot get past the limit; a Content-Length shorter than the body only ever delivers that many bytes) or more
+than `max_instances` texts. 400 means the request is wrong at any size: not JSON, no `instances`, not a list, an
+empty list, an instance that is not a string, or one longer than `max_chars` characters. 404 is an unknown model or
+path, 405 a wrong method, 503 a request that arrives while the service shuts down, 500 a bug (logged).
+
+Batching is `infer/batcher.py`'s `DynamicBatcher`. Shutdown: on SIGTERM (or Ctrl+C) uvicorn stops accepting
+connections and waits for the requests in progress; then the app's lifespan closes the batcher, which finishes
+whatever is still queued. After a SIGTERM the process exits 0. Nothing here imports TensorFlow.
+"""
+
+import contextlib
+import dataclasses
+import ipaddress
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bertvino.errors import BertvinoError
+from bertvino.infer.batcher import BatcherClosed, DynamicBatcher
+
+log = logging.getLogger("bertvino.serve")
+
+MODEL_VERSION = "1"  # one model, one version: TF Serving clients expect a version string
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; see the module docstring for the status each one answers with."""
+
+    max_body_bytes: int = 1_048_576
+    max_instances: int = 256
+    max_chars: int = 100_000
+
+
+class ApiError(Exception):
+    """A request the service refuses: HTTP `status`, a one-line `message`, and a `reason` for the error metric."""
+
+    def __init__(self, status: int, message: str, reason: str):
+        super().__init__(message)
+        self.status, self.message, self.reason = status, message, reason
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own so that one process can hold several apps."""
+
+    def __init__(self, max_batch_size: int):
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter("bertvino_requests", "HTTP requests answered, by endpoint and status code",
+                                ["endpoint", "status"], registry=registry)
+        self.errors = Counter("bertvino_errors", "Requests answered with an error, by endpoint and reason",
+                              ["endpoint", "reason"], registry=registry)
+        self.latency = Histogram("bertvino_request_duration_seconds", "Time from request to response",
+                                 ["endpoint"], registry=registry,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.batch_size = Histogram("bertvino_batch_size", "Texts per batch run on OpenVINO", registry=registry,
+                                    buckets=_batch_buckets(max_batch_size))
+        self.instances = Counter("bertvino_instances", "Texts classified", registry=registry)
+        self.in_progress = Gauge("bertvino_instances_in_progress", "Texts accepted and not yet answered",
+                                 registry=registry)
+
+
+def _batch_buckets(max_batch_size: int) -> tuple:
+    """1, 2, 4, ... up to max_batch_size, which is always a bucket of its own."""
+    buckets, size = [], 1
+    while size < max_batch_size:
+        buckets.append(size)
+        size *= 2
+    return (*buckets, max_batch_size)
+
+
+class Service:
+    """The endpoints, over one classifier served under one name."""
+
+    def __init__(self, classifier, model_name: str, limits: Limits, max_batch_size: int, max_wait_ms: float):
+        self.classifier = classifier
+        self.model_name = model_name
+        self.limits = limits
+        self.metrics = Metrics(max_batch_size)
+        self.batcher = DynamicBatcher(classifier, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                                      on_batch=self.metrics.batch_size.observe)
+
+    # --- endpoints: each returns a response or raises ApiError -----------------------------------------------
+
+    async def predict(self, request):
+        self._check_model(request.path_params["name"])
+        texts = parse_instances(await self._read_body(request), self.limits)
+        self.metrics.in_progress.inc(len(texts))
+        try:
+            predictions = await self.batcher.classify(texts)
+        except BatcherClosed as err:
+            raise ApiError(503, str(err), "shutting_down") from None
+        finally:
+            self.metrics.in_progress.dec(len(texts))
+        self.metrics.instances.inc(len(texts))
+        return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
+                                             for p in predictions]})
+
+    async def model_status(self, request):
+        self._check_model(request.path_params["name"])
+        return JSONResponse({"model_version_status": [
+            {"version": MODEL_VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+
+    async def model_metadata(self, request):
+        self._check_model(request.path_params["name"])
+        bundle = self.classifier.bundle
+        return JSONResponse({
+            "model_spec": {"name": self.model_name, "version": MODEL_VERSION},
+            "metadata": {"labels": list(bundle.labels), "max_seq_length": bundle.max_seq_length,
+                         "truncation": bundle.truncation, "do_lower_case": bundle.do_lower_case,
+                         "precision": bundle.precision, "device": self.classifier.device,
+                         "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits)}})
+
+    async def models(self, request):
+        return JSONResponse({"models": [{"name": self.model_name, "version": MODEL_VERSION}]})
+
+    async def healthz(self, request):
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_text(self, request):
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request):
+        return JSONResponse(OPENAPI)
+
+    # --- request checks ------------------------------------------------------------------------------------------
+
+    def _check_model(self, name: str):
+        if name == f"{self.model_name}:predict":
+            raise ApiError(405, f"use POST for /v1/models/{name}", "wrong_method")
+        if name != self.model_name:
+            raise ApiError(404, f"model '{name}' is not served here; this server serves '{self.model_name}'",
+                           "unknown_model")
+
+    async def _read_body(self, request) -> bytes:
+        """The body, refused with 413 as soon as it is known to be over the limit."""
+        limit = self.limits.max_body_bytes
+        too_large = ApiError(413, f"request body is over the limit of {limit} bytes: send fewer or shorter texts "
+                                  f"per request", "body_too_large")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+        except ClientDisconnect:
+            raise ApiError(400, "the client disconnected before sending the whole body", "disconnected") from None
+        return bytes(body)
+
+    # --- the app -------------------------------------------------------------------------------------------------
+
+    def instrumented(self, endpoint: str, handler):
+        """`handler` as a Starlette endpoint that turns ApiError (and bugs) into JSON errors and records metrics."""
+        async def endpoint_function(request):
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except ApiError as err:
+                response = self.error_response(endpoint, err.status, err.message, err.reason)
+            except Exception:
+                log.exception("%s %s failed", request.method, request.url.path)
+                response = self.error_response(endpoint, 500, "internal server error; see the server's log",
+                                               "internal")
+            self.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            return response
+        return endpoint_function
+
+    def error_response(self, endpoint: str, status: int, message: str, reason: str, headers=None):
+        self.metrics.errors.labels(endpoint, reason).inc()
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    async def http_exception(self, request, exc: HTTPException):
+        """Starlette's own 404 (no such path) and 405 (wrong method), as JSON errors like ours."""
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}; see GET /openapi.json"
+        else:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        self.metrics.requests.labels("other", str(exc.status_code)).inc()
+        return self.error_response("other", exc.status_code, message, "no_route", headers=exc.headers)
+
+
+def parse_instances(body: bytes, limits: Limits) -> list:
+    """The texts of a predict request, or ApiError saying exactly what is wrong with it."""
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or nested too deep to parse
+        raise ApiError(400, f"the body is not valid JSON: {_first_line(err)}", "bad_json") from None
+    if not isinstance(request, dict):
+        raise ApiError(400, 'the body must be a JSON object: {"instances": ["a text", ...]}', "bad_request")
+    if "instances" not in request:
+        hint = ' ("inputs" is not supported: send the texts as "instances")' if "inputs" in request else ""
+        raise ApiError(400, f'the body has no "instances" list{hint}', "bad_request")
+    instances = request["instances"]
+    if not isinstance(instances, list):
+        raise ApiError(400, f'"instances" must be a list of strings, not {_json_type(instances)}', "bad_request")
+    if not instances:
+        raise ApiError(400, '"instances" is empty: send at least one text', "bad_request")
+    if len(instances) > limits.max_instances:
+        raise ApiError(413, f'{len(instances)} instances in one request is over the limit of '
+                            f'{limits.max_instances}: split them over several requests', "too_many_instances")
+    for index, text in enumerate(instances):
+        if not isinstance(text, str):
+            raise ApiError(400, f"instances[{index}] is not a string but {_json_type(text)}", "bad_instance")
+        if len(text) > limits.max_chars:
+            raise ApiError(400, f"instances[{index}] has {len(text)} characters, over the limit of "
+                                f"{limits.max_chars}", "instance_too_long")
+    return instances
+
+
+def _json_type(value) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _first_line(err) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch_size: int = 32,
+               max_wait_ms: float = 5.0, on_ready=None) -> Starlette:
+    """The ASGI app for a `Classifier` compiled with performance_hint="THROUGHPUT". `on_ready()` is called once
+    the batcher runs. `app.state.service` is the `Service`, for tests."""
+    service = Service(classifier, model_name, limits, max_batch_size, max_wait_ms)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await service.batcher.start()
+        if on_ready is not None:
+            on_ready()
+        yield
+        await service.batcher.close()
+
+    def route(path, endpoint, handler, method):
+        return Route(path, service.instrumented(endpoint, handler), methods=[method], name=endpoint)
+
+    app = Starlette(routes=[
+        route("/v1/models/{name}:predict", "predict", service.predict, "POST"),
+        route("/v1/models", "models", service.models, "GET"),
+        route("/v1/models/{name}", "model_status", service.model_status, "GET"),
+        route("/v1/models/{name}/metadata", "model_metadata", service.model_metadata, "GET"),
+        route("/healthz", "healthz", service.healthz, "GET"),
+        route("/metrics", "metrics", service.metrics_text, "GET"),
+        route("/openapi.json", "openapi", service.openapi, "GET"),
+    ], exception_handlers={HTTPException: service.http_exception}, lifespan=lifespan)
+    app.state.service = service
+    return app
+
+
+def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
+        device: str = "CPU", max_batch_size: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 1_048_576,
+        max_instances: int = 256, max_chars: int = 100_000, inference_precision: str = "f32",
+        log_level: str = "info"):
+    """Serve a bundle (a path, a bundled model's name, or None for the default) until SIGTERM or Ctrl+C.
+
+    Port 0 picks a free port; the line "serving model 'NAME' on http://HOST:PORT" on stderr says which, once the
+    service answers. Raises BertvinoError for a bad option, bundle or device, or an address it cannot listen on.
+    """
+    import uvicorn
+
+    from bertvino.bundle import load_bundle
+    from bertvino.infer.classifier import Classifier
+    from bertvino.models import find_model
+
+    _check_options(port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                   max_body_bytes=max_body_bytes, max_instances=max_instances, max_chars=max_chars)
+    bundle = load_bundle(find_model(model))
+    model_name = model_name or bundle.path.resolve().name
+    if "/" in model_name or ":" in model_name:
+        raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
+    classifier = Classifier(bundle, device=device, performance_hint="THROUGHPUT",
+                            inference_precision=inference_precision)
+    listener = _listen(host, port)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{listener.getsockname()[1]}"
+    if not _is_loopback(host):
+        log.warning("listening on %s, beyond this machine: the service has no authentication", host)
+
+    def ready():
+        print(f"bertvino serve: serving model '{model_name}' on {url} "
+              f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
+
+    app = create_app(classifier, model_name, Limits(max_body_bytes, max_instances, max_chars),
+                     max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_ready=ready)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found; this
+    # no-op handler makes that a clean exit (status 0), the normal end of a service.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        listener.close()
+
+
+def _check_options(port: int, **positive):
+    if not 0 <= port <= 65535:
+        raise BertvinoError(f"--port must be between 0 and 65535, not {port}")
+    for name, value in positive.items():
+        if value < 0 or (value == 0 and name != "max_wait_ms"):
+            raise BertvinoError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'max_wait_ms' else '> 0'}, "
+                                f"not {value}")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, made here so that a taken port is a one-line error and port 0 works."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as err:
+        raise BertvinoError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return listener
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------------------------
+
+def _json(schema_ref: str, description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+_MODEL_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "the served model's name (by default the bundle directory's name)"}
+_UNKNOWN_MODEL = _json("Error", "no model of that name is served here")
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "bertvino serve", "version": "1",
+             "description": "A fine-tuned BERT text classifier on OpenVINO, in TensorFlow Serving's REST shape "
+                            "with text in. Errors are {\"error\": message}."},
+    "paths": {
+        "/v1/models/{name}:predict": {"post": {
+            "summary": "Classify texts",
+            "description": "Texts from concurrent requests are classified together in dynamic batches.",
+            "operationId": "predict",
+            "parameters": [_MODEL_NAME],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"},
+                                                             "example": {"instances": ["A moving, beautifully "
+                                                                                       "acted film."]}}}},
+            "responses": {
+                "200": _json("PredictResponse", "one prediction per instance, in order"),
+                "400": _json("Error", "not JSON, no instances list, an empty list, an instance that is not a "
+                                      "string or is longer than the character limit"),
+                "404": _UNKNOWN_MODEL,
+                "413": _json("Error", "the body is over the byte limit, or there are more instances than the "
+                                      "limit: send less per request"),
+                "503": _json("Error", "the service is shutting down")}}},
+        "/v1/models/{name}": {"get": {
+            "summary": "Model status, as TensorFlow Serving reports it", "operationId": "modelStatus",
+            "parameters": [_MODEL_NAME],
+            "responses": {"200": _json("ModelStatus", "the model is loaded"), "404": _UNKNOWN_MODEL}}},
+        "/v1/models/{name}/metadata": {"get": {
+            "summary": "Labels, input length, precision and request limits", "operationId": "modelMetadata",
+            "parameters": [_MODEL_NAME],
+            "responses": {"200": _json("ModelMetadata", "what the model is"), "404": _UNKNOWN_MODEL}}},
+        "/v1/models": {"get": {
+            "summary": "The served model (not part of TensorFlow Serving's API)", "operationId": "listModels",
+            "responses": {"200": _json("Models", "the one model this server serves")}}},
+        "/healthz": {"get": {
+            "summary": "Liveness", "operationId": "health",
+            "responses": {"200": _json("Health", "the service is up")}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics", "operationId": "metrics",
+            "responses": {"200": {"description": "Prometheus text exposition format",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {
+            "summary": "This description", "operationId": "openapi",
+            "responses": {"200": {"description": "OpenAPI 3.1",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    },
+    "components": {"schemas": {
+        "PredictRequest": {
+            "type": "object", "required": ["instances"],
+            "properties": {"instances": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                                         "description": "the texts; at most max_instances, each at most "
+                                                        "max_chars characters (see the metadata)"}}},
+        "PredictResponse": {
+            "type": "object", "required": ["predictions"],
+            "properties": {"predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}},
+        "Prediction": {
+            "type": "object", "required": ["label", "probabilities"],
+            "properties": {"label": {"type": "string", "description": "the most probable label"},
+                           "probabilities": {"type": "object", "additionalProperties": {"type": "number"},
+                                             "description": "each label's probability, in the model's order"}}},
+        "ModelStatus": {
+            "type": "object", "required": ["model_version_status"],
+            "properties": {"model_version_status": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"version": {"type": "string"}, "state": {"type": "string"},
+                               "status": {"type": "object",
+                                          "properties": {"error_code": {"type": "string"},
+                                                         "error_message": {"type": "string"}}}}}}}},
+        "ModelMetadata": {
+            "type": "object", "required": ["model_spec", "metadata"],
+            "properties": {
+                "model_spec": {"type": "object", "properties": {"name": {"type": "string"},
+                                                                "version": {"type": "string"}}},
+                "metadata": {"type": "object", "properties": {
+                    "labels": {"type": "array", "items": {"type": "string"}},
+                    "max_seq_length": {"type": "integer"}, "truncation": {"type": "string"},
+                    "do_lower_case": {"type": "boolean"}, "precision": {"type": ["string", "null"]},
+                    "device": {"type": "string"}, "max_batch_size": {"type": "integer"},
+                    "limits": {"type": "object", "properties": {"max_body_bytes": {"type": "integer"},
+                                                                "max_instances": {"type": "integer"},
+                                                                "max_chars": {"type": "integer"}}}}}}},
+        "Models": {
+            "type": "object", "required": ["models"],
+            "properties": {"models": {"type": "array", "items": {
+                "type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}}}}},
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    }},
+}
