@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bertvino.infer.bench import describe_machine
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import machine  # noqa: E402  (benchmarks/machine.py)
 
 BERT_BASE = {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
              "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
@@ -64,7 +65,7 @@ def main():
         results["convert_fp16_s"] = timed("convert", str(tmp / "bundle"), "--precision", "fp16")
         results["max_abs_diff_fp16"] = float(np.abs(run_ir(tmp / "bundle", arrays) - reference).max())
         results["bundle_MB_fp16_ir"] = round((tmp / "bundle" / "model.bin").stat().st_size / 1e6)
-    results["machine"] = machine.describe()
+    results["machine"] = describe_machine()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-import machine
 from bertvino.bundle import load_bundle, update_metadata
+from bertvino.infer.bench import describe_machine
 from bertvino.infer.classifier import Classifier
 from bertvino.reviews import read_reviews
 
@@ -72,7 +72,7 @@ def main():
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
         "command": " ".join(["python", "benchmarks/imdb_accuracy.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
-        "machine": machine.describe(),
+        "machine": describe_machine(),
     }
     print(json.dumps(results, indent=2))
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"accuracy-{bundle.path.resolve().parent.name}-"

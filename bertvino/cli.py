@@ -7,6 +7,7 @@
     classify text                        -> label and probabilities   (OpenVINO + NumPy)
     score    review files                -> CSV/JSONL rows + metrics  (OpenVINO + NumPy)
     info     bundle                      -> its metadata and provenance
+    bench    bundle                      -> latency, throughput, % of the compute floor
 
 Each stage's module is imported only when its subcommand runs, so `classify` never loads TensorFlow. User
 mistakes raise `BertvinoError`, printed here as one line on stderr with exit status 1.
@@ -14,8 +15,10 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 
 import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from bertvino import __version__
 from bertvino.errors import BertvinoError
@@ -24,6 +27,7 @@ EXIT_ERROR = 1
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for the TF stages: no start-up chatter on stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -51,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classify(commands)
     _add_score(commands)
     _add_info(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -307,6 +312,48 @@ def _print_field(key, value, indent=0):
         print(f"{' ' * indent}{key}: {'none' if value is None else value}")
 
 
+# --- bench -------------------------------------------------------------------------------------------------------
+
+def _add_bench(commands):
+    p = commands.add_parser(
+        "bench", help="measure latency, throughput and the share of the compute floor, per precision and length",
+        description="Batch-1 latency (p50/p95) and throughput at several sequence lengths for OpenVINO FP32/FP16/"
+                    "INT8 (made from the bundle's frozen.pb), bf16 arithmetic where the CPU has it, and TensorFlow "
+                    "on the same frozen.pb when installed; the cold start of `classify`; and each as a share of "
+                    "the compute floor (the IR's MatMul FLOPs at NumPy's measured float32 matmul rate).")
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
+    p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
+                                                                                  "(default: 64,128,256,512)")
+    p.add_argument("--precisions", type=lambda v: tuple(v.split(",")), default=("fp32", "fp16", "int8"),
+                   help="IR precisions to measure (default: fp32,fp16,int8)")
+    p.add_argument("--calibration", nargs="+", metavar="PATH", help="reviews to calibrate the INT8 IR on")
+    p.add_argument("--batch-size", type=int, default=8, help="batch size for throughput (default: 8)")
+    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default: 3)")
+    p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args):
+    from bertvino import benchmark
+    from bertvino.infer.bench import describe_machine
+    from bertvino.infer.scoring import write_json_atomically
+    from bertvino.models import find_model
+
+    results = benchmark.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
+                            batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
+                            with_tensorflow=not args.no_tensorflow, device=args.device)
+    results["machine"] = describe_machine()
+    table = benchmark.markdown(results, results["machine"])
+    print(table)
+    if args.json:
+        write_json_atomically(args.json, results)
+    if args.markdown:
+        Path(args.markdown).write_text(table, encoding="utf-8")
+
+
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 def _flag_adder(parser):
@@ -332,6 +379,16 @@ def _label_list(value: str) -> tuple:
     if len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels):
         raise argparse.ArgumentTypeError(f"expected two or more distinct comma-separated labels, not {value!r}")
     return labels
+
+
+def _int_list(value: str) -> tuple:
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, not {value!r}") from None
+    if not all(n >= 3 for n in numbers):
+        raise argparse.ArgumentTypeError(f"every length must be at least 3: {value!r}")
+    return numbers
 
 
 def _preview(text: str, width: int = 60) -> str:

@@ -301,9 +301,13 @@ def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: st
     model_name = model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
         raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
-    classifier = Classifier(bundle, device=device, performance_hint="THROUGHPUT",
-                            inference_precision=inference_precision)
-    listener = _listen(host, port)
+    listener = _listen(host, port)  # before compiling, so that a taken port fails fast
+    try:
+        classifier = Classifier(bundle, device=device, performance_hint="THROUGHPUT",
+                                inference_precision=inference_precision)
+    except BaseException:
+        listener.close()
+        raise
     url = f"http://{host if ':' not in host else f'[{host}]'}:{listener.getsockname()[1]}"
     if not _is_loopback(host):
         log.warning("listening on %s, beyond this machine: the service has no authentication", host)

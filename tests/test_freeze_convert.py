@@ -18,14 +18,12 @@ TEXTS = ["the movie was good", "awful , boring and dull !", "great", "the plot t
 
 def run_frozen_graph(frozen_pb, arrays):
     """The frozen graph in TensorFlow: pooled output [batch, hidden]."""
-    import tensorflow as tf
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(frozen_pb.read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        return session.run("bert/pooler/dense/Tanh:0", {f"{k}:0": v for k, v in arrays.items()})
+    from bertvino.convert.tf_runtime import FrozenGraph
+    graph = FrozenGraph(frozen_pb)
+    try:
+        return graph.pooled(arrays)
+    finally:
+        graph.close()
 
 
 def run_ir(bundle_dir, arrays):

@@ -1,0 +1,222 @@
+"""Throughput and latency of `bertvino serve` with 1, 4 and 16 concurrent clients.
+
+    python benchmarks/serve_bench.py -m runs/imdb-minilm-128/bundle [--data reviews.csv] [--requests 200]
+
+Starts the server in a subprocess on a free loopback port (the same `run()` that `bertvino serve` calls), warms it
+up, then for each concurrency level sends `--requests` requests of one review each from that many client threads
+(`bertvino.client`, a new connection per request), and records reviews/s, p50/p99 latency per request as a client
+sees it, and the server's mean batch size (from /metrics). Reviews come from a small built-in list, or from --data
+(anything `bertvino.reviews.read_reviews` reads). Writes benchmarks/results/serve.json and serve.md with the machine
+and its load average, since the clients and the server share the CPU with whatever else runs. Loopback only; a
+bounded number of requests; the server is stopped with SIGTERM at the end.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import machine
+from bertvino.bundle import load_bundle
+from bertvino.client import Client, ServiceError
+from bertvino.models import find_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REVIEWS = [
+    "A moving, beautifully acted film. I loved every minute.",
+    "What a waste of two hours.",
+    "The plot was thin and the dialogue wooden, but the cinematography almost made up for it. Almost.",
+    "I went in expecting very little and came out grinning: sharp writing, a cast clearly having fun, and an "
+    "ending that earns its sentimentality instead of demanding it.",
+    "Dull.",
+    "Every scene drags. The lead mumbles through his lines, the villain is a cardboard cutout, and the twist is "
+    "visible from the opening credits. I kept checking my watch and wondering why nobody in the editing room "
+    "had the courage to cut forty minutes from this bloated mess.",
+    "Not the director's best work, but a solid, enjoyable thriller with a terrific central performance.",
+    "My kids watched it twice in one weekend and so did I. Funny, warm and surprisingly clever.",
+]
+
+# The server process: `run()` with the options given as JSON in argv[1].
+SERVER = "import json, sys; from bertvino.infer.server import run; run(**json.loads(sys.argv[1]))"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+    parser.add_argument("--data", nargs="+", metavar="PATH", help="reviews to send (default: a built-in list)")
+    parser.add_argument("--max-texts", type=int, default=1000, help="reviews read from --data at most")
+    parser.add_argument("--requests", type=int, default=200, help="requests per concurrency level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16], help="concurrency levels")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("-d", "--device", default="CPU")
+    parser.add_argument("--inference-precision", default="f32")
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    bundle = load_bundle(find_model(args.model))
+    texts = read_texts(args.data, args.max_texts) if args.data else REVIEWS
+    options = {"model": str(bundle.path), "host": "127.0.0.1", "port": 0, "device": args.device,
+               "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
+               "inference_precision": args.inference_precision, "log_level": "warning"}
+    load_before = os.getloadavg()
+    with running_server(options) as port:
+        client = Client(port=port, timeout=120)  # finds the model's name on its first request
+        measure(client, port, texts, requests=4 * max(args.clients), clients=max(args.clients))  # warm-up
+        levels = []
+        for clients in args.clients:
+            level = measure(client, port, texts, requests=args.requests, clients=clients)
+            print(f"{clients:3d} clients: {level['reviews_per_second']:8.1f} reviews/s, p50 "
+                  f"{level['latency_ms']['p50']:7.1f} ms, p99 {level['latency_ms']['p99']:7.1f} ms, mean batch "
+                  f"{level['mean_batch_size']:.1f}, errors {level['errors']}", flush=True)
+            levels.append(level)
+
+    results = {
+        "benchmark": "serve",
+        "bundle": {"path": str(bundle.path.resolve()), "precision": bundle.precision,
+                   "max_seq_length": bundle.max_seq_length, "labels": list(bundle.labels)},
+        "server": {key: value for key, value in options.items() if key not in ("model", "port", "log_level")},
+        "texts": {"source": " ".join(args.data) if args.data else "built-in", "count": len(texts),
+                  "mean_chars": round(sum(map(len, texts)) / len(texts), 1)},
+        "levels": levels,
+        "load_average_before": [round(load, 2) for load in load_before],
+        "machine": machine.describe(),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+    }
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "serve.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.output_dir / "serve.md").write_text(markdown(results))
+    print(f"Wrote {args.output_dir / 'serve.json'} and serve.md")
+
+
+def read_texts(paths, limit: int) -> list:
+    from bertvino.reviews import read_reviews
+    texts = [review.text for review in itertools.islice(read_reviews(paths, on_skip=lambda *_: None), limit)]
+    if not texts:
+        sys.exit(f"serve_bench: no reviews in {' '.join(paths)}")
+    return texts
+
+
+class running_server:
+    """The server in a subprocess for the duration of a `with`; yields its port and stops it with SIGTERM."""
+
+    def __init__(self, options: dict):
+        self.options = options
+        descriptor, log = tempfile.mkstemp(prefix="serve-bench-", suffix=".log")
+        os.close(descriptor)
+        self.log = Path(log)
+
+    def __enter__(self) -> int:
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(self.options)],
+                                            stdout=log, stderr=log)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"serve_bench: the server exited with status {self.process.returncode}:\n"
+                         f"{self.log.read_text()}")
+            match = re.search(r"serving model '.*' on http://127\.0\.0\.1:(\d+)", self.log.read_text())
+            if match:
+                return int(match.group(1))
+            time.sleep(0.1)
+        self._stop()
+        sys.exit(f"serve_bench: the server did not start within 300 s; see {self.log}")
+
+    def __exit__(self, *exc_info):
+        self._stop()
+        self.log.unlink(missing_ok=True)
+
+    def _stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure(client: Client, port: int, texts: list, requests: int, clients: int) -> dict:
+    """`requests` one-review requests from `clients` threads; throughput, latency and the server's batch sizes."""
+    numbers = itertools.count()
+    lock = threading.Lock()
+    latencies, errors = [], []
+
+    def client_thread():
+        while True:
+            with lock:
+                index = next(numbers)
+            if index >= requests:
+                return
+            started = time.perf_counter()
+            try:
+                client.classify([texts[index % len(texts)]])
+            except ServiceError as err:
+                errors.append(str(err))
+                continue
+            latency = time.perf_counter() - started
+            with lock:
+                latencies.append(latency)
+
+    batches_before = batch_totals(port)
+    threads = [threading.Thread(target=client_thread) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    batches_after = batch_totals(port)
+    batch_count = batches_after[1] - batches_before[1]
+    latencies_ms = np.array(latencies) * 1000
+    return {"clients": clients, "requests": requests, "errors": len(errors), "first_error": next(iter(errors), None),
+            "seconds": round(seconds, 3), "reviews_per_second": round(len(latencies) / seconds, 2),
+            "latency_ms": {"p50": round(float(np.percentile(latencies_ms, 50)), 2),
+                           "p99": round(float(np.percentile(latencies_ms, 99)), 2),
+                           "mean": round(float(latencies_ms.mean()), 2)},
+            "mean_batch_size": round((batches_after[0] - batches_before[0]) / batch_count, 2) if batch_count else 0}
+
+
+def batch_totals(port: int) -> tuple:
+    """(texts, batches) the server has run so far, from its batch-size histogram."""
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    text = opener.open(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    return tuple(float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+                 for name in ("bertvino_batch_size_sum", "bertvino_batch_size_count"))
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = ["# `bertvino serve` throughput and latency",
+             "",
+             f"Bundle `{results['bundle']['path']}` ({results['bundle']['precision']}, max_seq_length "
+             f"{results['bundle']['max_seq_length']}); server options {json.dumps(results['server'])}; texts: "
+             f"{results['texts']['source']} ({results['texts']['count']}, {results['texts']['mean_chars']} "
+             f"characters on average), one per request.",
+             f"Machine: {m['cpu']}, {m['cores']} cores, flags {', '.join(m['cpu_flags'])}; OpenVINO "
+             f"{m['openvino']}; load average before the run {results['load_average_before']}.",
+             "",
+             "| clients | requests | errors | reviews/s | p50 ms | p99 ms | mean batch size |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for level in results["levels"]:
+        lines.append(f"| {level['clients']} | {level['requests']} | {level['errors']} | "
+                     f"{level['reviews_per_second']:.1f} | {level['latency_ms']['p50']:.1f} | "
+                     f"{level['latency_ms']['p99']:.1f} | {level['mean_batch_size']:.1f} |")
+    lines += ["", f"Command: `{results['command']}`", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""A client for `bertvino serve`, standard library only (urllib + json): it imports no OpenVINO and no NumPy, so any
+Python program can use it.
+
+    >>> from bertvino.client import Client
+    >>> Client(port=8501).classify(["A moving, beautifully acted film."])
+    [{'label': 'positive', 'probabilities': {'negative': 0.02, 'positive': 0.98}}]
+
+`model_name=None` asks the server which model it serves (`GET /v1/models`, once per client): a server serves one
+model, so there is nothing to choose. Pass the name to save that round trip, or to fail when the server serves
+another model. Every failure raises `ServiceError`: `status` is the HTTP status, or None when there was no HTTP
+answer (nothing listening, a timeout), and `message` is the server's one-line reason. Proxy settings from the
+environment are ignored: the client talks to the host it is given.
+"""
+
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+from bertvino.errors import BertvinoError
+
+
+class ServiceError(BertvinoError):
+    """The service refused a request or could not be reached; `str()` is one line."""
+
+    def __init__(self, status: int | None, message: str):
+        super().__init__(f"HTTP {status}: {message}" if status is not None else message)
+        self.status = status
+        self.message = message
+
+
+class Client:
+    """Classifies texts on a running `bertvino serve`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
+                 timeout: float = 30):
+        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self.model_name = model_name
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def classify(self, texts) -> list:
+        """[{"label": str, "probabilities": {label: p}}] for a list of texts, in order."""
+        if isinstance(texts, str):
+            raise TypeError("classify takes a list of texts; wrap a single text in a list")
+        texts = list(texts)
+        reply = self._call("POST", f"{self._model_path()}:predict", {"instances": texts})
+        predictions = reply.get("predictions") if isinstance(reply, dict) else None
+        if not isinstance(predictions, list) or len(predictions) != len(texts):
+            raise ServiceError(None, f"{self.base_url} answered without one prediction per text")
+        return predictions
+
+    def metadata(self) -> dict:
+        """The model's labels, max_seq_length, precision and the server's request limits."""
+        return self._call("GET", f"{self._model_path()}/metadata")["metadata"]
+
+    def _model_path(self) -> str:
+        if self.model_name is None:
+            self.model_name = self._call("GET", "/v1/models")["models"][0]["name"]
+        return f"/v1/models/{quote(self.model_name, safe='')}"
+
+    def _call(self, method: str, path: str, body=None):
+        url = self.base_url + path
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as err:
+            raise ServiceError(err.code, _error_message(err)) from None
+        except urllib.error.URLError as err:
+            if isinstance(err.reason, TimeoutError):
+                raise self._timed_out(method, path) from None
+            reason = getattr(err.reason, "strerror", None) or err.reason
+            raise ServiceError(None, f"cannot reach {self.base_url}: {reason}") from None
+        except TimeoutError:
+            raise self._timed_out(method, path) from None
+        except OSError as err:  # e.g. the connection was reset mid-answer
+            raise ServiceError(None, f"{method} {url} failed: {err}") from None
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise ServiceError(None, f"{url} answered with something that is not JSON") from None
+
+    def _timed_out(self, method: str, path: str) -> ServiceError:
+        return ServiceError(None, f"{self.base_url} did not answer {method} {path} within {self.timeout} s")
+
+
+def _error_message(err: urllib.error.HTTPError) -> str:
+    """The service's {"error": "..."}, else the HTTP reason (another server, a proxy)."""
+    try:
+        message = json.loads(err.read())["error"]
+        if isinstance(message, str):
+            return message
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return str(err.reason)
