@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-import machine
 from bertvino.bundle import load_bundle
 from bertvino.client import Client, ServiceError
+from bertvino.infer.bench import describe_machine
 from bertvino.models import find_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def main():
                   "mean_chars": round(sum(map(len, texts)) / len(texts), 1)},
         "levels": levels,
         "load_average_before": [round(load, 2) for load in load_before],
-        "machine": machine.describe(),
+        "machine": describe_machine(),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
     }
     args.output_dir.mkdir(parents=True, exist_ok=True)

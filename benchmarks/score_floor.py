@@ -1,0 +1,83 @@
+"""How close `bertvino score` gets to the compute floor on real IMDB reviews, process start to exit.
+
+    python benchmarks/score_floor.py -m BUNDLE [--data ../shared/data/aclImdb_v1.tar.gz] [--reviews 1000]
+
+Takes the first N/2 positive and N/2 negative reviews of the test split, writes them as an aclImdb-style folder,
+and times `bertvino score` on it in a fresh process (start-up, model load, tokenization and inference included).
+The floor is the IR's MatMul FLOPs at each review's token length (after the bundle's truncation), summed, divided
+by the float32 matmul rate NumPy reaches in this same run. Writes benchmarks/results/score_floor.{json,md}.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bertvino.bundle import load_bundle
+from bertvino.features import Truncation, encode
+from bertvino.infer.bench import FlopCounter, describe_machine, sgemm_gflops
+from bertvino.models import find_model
+from bertvino.reviews import read_reviews
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", help="bundle (default: the bundled model)")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    parser.add_argument("--reviews", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "score_floor"))
+    args = parser.parse_args()
+
+    bundle = load_bundle(find_model(args.model))
+    tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
+    flops = FlopCounter(bundle.model_xml)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, lengths = Path(tmp) / "reviews", []
+        wanted = {"positive": args.reviews // 2, "negative": args.reviews - args.reviews // 2}
+        for review in read_reviews(args.data, split="test"):
+            if wanted.get(review.label, 0) > 0:
+                wanted[review.label] -= 1
+                target = folder / review.label[:3] / Path(review.source).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(review.text, encoding="utf-8")
+                lengths.append(len(encode(tokenizer, review.text, bundle.max_seq_length, truncation)))
+            if not any(wanted.values()):
+                break
+        total_flops = sum(flops(n) for n in lengths)
+        gflops = sgemm_gflops()
+        command = [sys.executable, "-m", "bertvino", "score", str(folder), "-m", str(bundle.path), "-o",
+                   str(Path(tmp) / "out.csv"), "--batch-size", str(args.batch_size), "--no-progress",
+                   "--metrics-json", str(Path(tmp) / "metrics.json")]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        wall_s = time.perf_counter() - started
+        metrics = json.loads((Path(tmp) / "metrics.json").read_text())
+
+    floor_s = total_flops / (gflops * 1e9)
+    results = {"bundle": str(bundle.path.resolve()), "precision": bundle.precision, "reviews": len(lengths),
+               "mean_tokens": round(sum(lengths) / len(lengths), 1), "total_gflop": round(total_flops / 1e9, 1),
+               "sgemm_gflops": round(gflops, 1), "floor_s": round(floor_s, 2), "wall_s": round(wall_s, 2),
+               "floor_pct": round(100 * floor_s / wall_s, 1), "reviews_per_s_end_to_end": round(len(lengths) / wall_s, 1),
+               "reviews_per_s_scoring_only": metrics["reviews_per_s"], "accuracy": metrics["metrics"]["accuracy"],
+               "batch_size": args.batch_size, "command": " ".join(["python", "benchmarks/score_floor.py", *sys.argv[1:]]),
+               "machine": describe_machine()}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    out.with_suffix(".md").write_text(
+        f"`bertvino score` on {results['reviews']} IMDB test reviews (mean {results['mean_tokens']} tokens), "
+        f"process start to exit: {results['wall_s']} s, {results['reviews_per_s_end_to_end']} reviews/s; compute "
+        f"floor {results['floor_s']} s ({results['total_gflop']} GFLOP at {results['sgemm_gflops']} GFLOP/s): "
+        f"**{results['floor_pct']} % of the floor**. Machine: {results['machine']['cpu']}, "
+        f"{results['machine']['cores']} cores.\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
