@@ -16,8 +16,6 @@ bundle that loads.
 """
 
 import dataclasses
-import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bertvino.errors import file_error
+from bertvino.files import read_json_object, write_json_atomically
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
@@ -99,14 +98,9 @@ def load_bundle(path, require_ir: bool = True) -> Bundle:
 
 def _read_metadata(path: Path) -> dict:
     meta_path = path / METADATA_FILE
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise file_error(path, f"not a model bundle: it has no {METADATA_FILE}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise file_error(meta_path, f"cannot read it: {err}") from None
-    if not isinstance(meta, dict):
-        raise file_error(meta_path, "expected a JSON object")
+    if not meta_path.is_file():
+        raise file_error(path, f"not a model bundle: it has no {METADATA_FILE}")
+    meta = read_json_object(meta_path, "a bundle's metadata")
     if meta.get("format_version") != FORMAT_VERSION:
         raise file_error(meta_path, f"bundle format version {meta.get('format_version')!r}; this bertvino "
                                     f"reads version {FORMAT_VERSION}")
@@ -154,7 +148,7 @@ def write_bundle(path, metadata: dict, fill):
     tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary, shareable directory
     try:
         fill(tmp)
-        _write_json(tmp / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+        write_json_atomically(tmp / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
         if path.exists():
             old = tmp.with_suffix(".old")
             path.rename(old)
@@ -170,12 +164,6 @@ def write_bundle(path, metadata: dict, fill):
 def update_metadata(bundle: Bundle, **changes) -> dict:
     """Rewrite bundle.json with `changes` (atomically); returns the new metadata."""
     metadata = {**bundle.metadata, **changes}
-    _write_json(bundle.path / METADATA_FILE, metadata)
+    write_json_atomically(bundle.path / METADATA_FILE, metadata)
     return metadata
-
-
-def _write_json(path: Path, value):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 

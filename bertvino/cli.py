@@ -253,7 +253,8 @@ def _run_score(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
-    from bertvino.infer.scoring import EXIT_SKIPPED, score, write_json_atomically
+    from bertvino.files import write_json_atomically
+    from bertvino.infer.scoring import EXIT_SKIPPED, score
     from bertvino.models import find_model
 
     classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
@@ -339,7 +340,7 @@ def _add_bench(commands):
 def _run_bench(args):
     from bertvino import benchmark
     from bertvino.infer.bench import describe_machine
-    from bertvino.infer.scoring import write_json_atomically
+    from bertvino.files import write_json_atomically
     from bertvino.models import find_model
 
     results = benchmark.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,

@@ -6,9 +6,9 @@ and none of them may import TensorFlow to get it.
 
 import dataclasses
 import json
-from pathlib import Path
 
 from bertvino.errors import file_error
+from bertvino.files import read_json_object
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,16 +30,7 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path) -> "BertConfig":
         """Read and check a `bert_config.json`; every problem names the file."""
-        try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise file_error(path, "no such file (the BERT config, bert_config.json)") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise file_error(path, f"cannot read: {err}") from None
-        except json.JSONDecodeError as err:
-            raise file_error(path, f"not valid JSON ({err})") from None
-        if not isinstance(values, dict):
-            raise file_error(path, "not a BERT config: expected a JSON object")
+        values = read_json_object(path, "a BERT config, bert_config.json")
         return cls.from_dict(values, source=path)
 
     @classmethod

@@ -7,7 +7,6 @@ training graph held (dropout's random ops, the optimizer). Here the inference gr
 The head stays outside the graph, in NumPy files, so inference recombines pooled output and head itself.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from bertvino.bundle import INPUT_NAMES, write_bundle
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, file_error
 from bertvino.features import Truncation
+from bertvino.files import read_json_object
 from bertvino.tokenization import load_vocab
 
 HEAD_VARIABLES = ("output_weights", "output_bias")
@@ -36,7 +36,7 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     started = time.perf_counter()
     prefix = resolve_checkpoint(checkpoint)
     folder = Path(prefix).parent
-    info = _read_train_info(folder / TRAIN_INFO_FILE)
+    info = read_json_object(folder / TRAIN_INFO_FILE, "train_info.json") if (folder / TRAIN_INFO_FILE).is_file() else {}
     bert_config_file = Path(bert_config_file or folder / "bert_config.json")
     vocab_file = Path(vocab_file or folder / "vocab.txt")
     config = BertConfig.from_json_file(bert_config_file)
@@ -109,16 +109,6 @@ def _labels(labels, num_labels, prefix):
     if len(set(labels)) != len(labels) or not all(labels):
         raise BertvinoError(f"labels must be distinct and non-empty: {','.join(labels)}")
     return labels
-
-
-def _read_train_info(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise file_error(path, f"cannot read it: {err}") from None
-
 
 
 def _eval_results(path: Path) -> dict | None:

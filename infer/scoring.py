@@ -15,7 +15,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import sys
 import threading
 import time
@@ -185,10 +184,3 @@ def _csv_line(values) -> str:
     csv.writer(buffer, lineterminator="\n").writerow(values)
     return buffer.getvalue()
 
-
-def write_json_atomically(path, value):
-    """For --metrics-json: a temporary file renamed into place, so a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

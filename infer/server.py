@@ -170,10 +170,11 @@ class Service:
             raise too_large
         body = bytearray()
         try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise too_large
+            async with contextlib.aclosing(request.stream()) as chunks:
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) > limit:
+                        raise too_large
         except ClientDisconnect:
             raise ApiError(400, "the client disconnected before sending the whole body", "disconnected") from None
         return bytes(body)

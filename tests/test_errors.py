@@ -68,7 +68,7 @@ def damage(bundle_dir: Path, how: str):
     ("weight.npy is not numpy", "weight.npy", "pickled"),
     ("vocab size not matching the embedding", "vocab.txt", "embedding table"),
     ("missing vocab", "vocab.txt", "missing"),
-    ("corrupt bundle.json", "bundle.json", "cannot read"),
+    ("corrupt bundle.json", "bundle.json", "not valid JSON"),
     ("labels missing from bundle.json", "bundle.json", "'labels'"),
     ("not converted", "", "run `bertvino convert"),
 ])

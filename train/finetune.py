@@ -27,6 +27,7 @@ from tqdm import tqdm
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, file_error
 from bertvino.features import Truncation, encode, pad_batch
+from bertvino.files import write_text_atomically
 from bertvino.reviews import LABELS, read_reviews
 from bertvino.tokenization import FullTokenizer
 from bertvino.train import modeling, optimization
@@ -118,7 +119,7 @@ def train(options: TrainingOptions) -> dict:
             _run_steps(session, model, saver, options, train_set, start_step, num_train_steps, output_dir)
         results = _evaluate(session, model, eval_set, options.eval_batch_size) if eval_set else {}
     results["global_step"] = num_train_steps
-    _write_text(output_dir / "eval_results.txt", "".join(f"{k} = {v}\n" for k, v in sorted(results.items())))
+    write_text_atomically(output_dir / "eval_results.txt", "".join(f"{k} = {v}\n" for k, v in sorted(results.items())))
     return results
 
 
@@ -282,11 +283,11 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
         print(f"Resuming from {latest}")
         return latest
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(output_dir / "bert_config.json", config.to_json_string())
+    write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
     record.update(init_checkpoint=options.init_checkpoint, bert_config_file=options.bert_config_file)
-    _write_text(info_path, json.dumps(record, indent=2) + "\n")
+    write_text_atomically(info_path, json.dumps(record, indent=2) + "\n")
     return None
 
 
@@ -312,9 +313,3 @@ def _check_options(options):
 def _jsonable(value):
     return list(map(str, value)) if isinstance(value, (list, tuple)) else value
 
-
-def _write_text(path: Path, text: str):
-    """Write via a temporary file and rename, so a killed run never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -33,6 +33,7 @@ from safetensors.numpy import load_file
 
 from bertvino.config import BertConfig
 from bertvino.errors import file_error
+from bertvino.files import read_json_object
 from bertvino.tokenization import load_vocab
 
 tf1 = tf.compat.v1
@@ -88,7 +89,7 @@ def import_hf(hf_dir, output_dir) -> Path:
     _check_output_dir(output_dir)
     config_path, vocab_path, weights_path = _input_files(hf_dir)
 
-    hf_config = _read_json(config_path)
+    hf_config = read_json_object(config_path, "a model config")
     config = _google_config(hf_config, config_path)
     _check_vocab(vocab_path, config.vocab_size)
     weights, created, dropped = _google_weights(_read_safetensors(weights_path), config, weights_path)
@@ -132,18 +133,6 @@ def _input_files(hf_dir: Path):
         raise file_error(weights_path, "no such file (pytorch_model.bin is not supported: convert the model to "
                                        "safetensors, e.g. save_pretrained(..., safe_serialization=True))")
     return config_path, vocab_path, weights_path
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise file_error(path, f"cannot read: {err}") from None
-    except json.JSONDecodeError as err:
-        raise file_error(path, f"not valid JSON ({err})") from None
-    if not isinstance(values, dict):
-        raise file_error(path, "not a model config: expected a JSON object")
-    return values
 
 
 def _google_config(hf_config: dict, source: Path) -> BertConfig:
