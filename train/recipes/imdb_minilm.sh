@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The default model's recipe: all-MiniLM-L6-v2 -> Google checkpoint -> IMDB fine-tune (pass 1, dropout) ->
-# dropout-free pass 2 -> bundle (freeze + convert). Every step logs to $RUN_DIR/logs/ and is resumable: re-run
-# the same command after an interruption and finished steps are skipped, training resumes from its last checkpoint.
+# dropout-free pass 2 -> bundle (freeze + convert) -> accuracy on the full IMDB test split, recorded in the bundle
+# -> an FP16 copy, measured too, ready to ship (PACKAGE_DIR). Every step logs to $RUN_DIR/logs/ and is resumable:
+# re-run the same command after an interruption and finished steps are skipped, training resumes from its last
+# checkpoint. Hyper-parameters are chosen on the validation split carved from train/; test/ is only measured.
 #
 #   train/recipes/imdb_minilm.sh                       # defaults below
 #   MAX_SEQ_LENGTH=256 TRUNCATION=head+tail:64 RUN_DIR=runs/minilm-256 train/recipes/imdb_minilm.sh
@@ -21,6 +23,7 @@ PASS2_LR=${PASS2_LR:-1e-5}
 PASS2_EPOCHS=${PASS2_EPOCHS:-0.25}
 VALIDATION_FRACTION=${VALIDATION_FRACTION:-0.2}   # 2,500 pos + 2,500 neg of train/, seeded; never test/
 SEED=${SEED:-12345}
+PACKAGE_DIR=${PACKAGE_DIR:-}                      # e.g. models/imdb-minilm: where the shipped bundle goes
 
 mkdir -p "$RUN_DIR/logs"
 log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$RUN_DIR/logs/recipe.log"; }
@@ -36,17 +39,49 @@ common=(--data "$DATA" --split train --bert_config_file "$RUN_DIR/base/bert_conf
         --truncation "$TRUNCATION" --train_batch_size "$BATCH" --validation_fraction "$VALIDATION_FRACTION"
         --save_checkpoints_steps 100 --keep_checkpoint_max 3 --seed "$SEED")
 
-log "pass 1 (dropout): $MAX_SEQ_LENGTH tokens, $TRUNCATION, lr $PASS1_LR, $PASS1_EPOCHS epochs"
-bertvino train "${common[@]}" --init_checkpoint "$RUN_DIR/base/bert_model.ckpt" --learning_rate "$PASS1_LR" \
-  --num_train_epochs "$PASS1_EPOCHS" --output_dir "$RUN_DIR/pass1" >> "$RUN_DIR/logs/pass1.log" 2>&1
+# eval_results.txt is written last, so a pass that has one is finished; otherwise `train` resumes it.
+if [ ! -f "$RUN_DIR/pass1/eval_results.txt" ]; then
+  log "pass 1 (dropout): $MAX_SEQ_LENGTH tokens, $TRUNCATION, lr $PASS1_LR, $PASS1_EPOCHS epochs"
+  bertvino train "${common[@]}" --init_checkpoint "$RUN_DIR/base/bert_model.ckpt" --learning_rate "$PASS1_LR" \
+    --num_train_epochs "$PASS1_EPOCHS" --output_dir "$RUN_DIR/pass1" >> "$RUN_DIR/logs/pass1.log" 2>&1
+fi
 log "pass 1 done: $(tr '\n' ' ' < "$RUN_DIR/pass1/eval_results.txt")"
 
-log "pass 2 (no dropout): lr $PASS2_LR, $PASS2_EPOCHS epochs"
-bertvino train "${common[@]}" --init_checkpoint "$RUN_DIR/pass1" --no-dropout --learning_rate "$PASS2_LR" \
-  --num_train_epochs "$PASS2_EPOCHS" --output_dir "$RUN_DIR/pass2" >> "$RUN_DIR/logs/pass2.log" 2>&1
+if [ ! -f "$RUN_DIR/pass2/eval_results.txt" ]; then
+  log "pass 2 (no dropout): lr $PASS2_LR, $PASS2_EPOCHS epochs"
+  bertvino train "${common[@]}" --init_checkpoint "$RUN_DIR/pass1" --no-dropout --learning_rate "$PASS2_LR" \
+    --num_train_epochs "$PASS2_EPOCHS" --output_dir "$RUN_DIR/pass2" >> "$RUN_DIR/logs/pass2.log" 2>&1
+fi
 log "pass 2 done: $(tr '\n' ' ' < "$RUN_DIR/pass2/eval_results.txt")"
 
-log "freeze + convert -> $RUN_DIR/bundle"
-bertvino freeze --checkpoint "$RUN_DIR/pass2" --output "$RUN_DIR/bundle" > "$RUN_DIR/logs/freeze.log" 2>&1
-bertvino convert "$RUN_DIR/bundle" --precision fp32 >> "$RUN_DIR/logs/freeze.log" 2>&1
-log "bundle ready: $RUN_DIR/bundle"
+if [ ! -f "$RUN_DIR/bundle/model.xml" ]; then
+  log "freeze + convert -> $RUN_DIR/bundle"
+  bertvino freeze --checkpoint "$RUN_DIR/pass2" --output "$RUN_DIR/bundle" > "$RUN_DIR/logs/freeze.log" 2>&1
+  bertvino convert "$RUN_DIR/bundle" --precision fp32 >> "$RUN_DIR/logs/freeze.log" 2>&1
+fi
+
+if ! grep -q '"test"' "$RUN_DIR/bundle/bundle.json"; then
+  log "FP32 accuracy on the IMDB test split"
+  python benchmarks/imdb_accuracy.py -m "$RUN_DIR/bundle" --data "$DATA" --split test --record \
+    --out "$RUN_DIR/accuracy-fp32.json" > "$RUN_DIR/logs/accuracy-fp32.log" 2>&1
+fi
+log "FP32 test: $(python -c "import json; print(json.load(open('$RUN_DIR/accuracy-fp32.json'))['accuracy'])")"
+
+if [ ! -f "$RUN_DIR/bundle-fp16/model.xml" ] || ! grep -q '"test"' "$RUN_DIR/bundle-fp16/bundle.json"; then
+  log "FP16 copy and its accuracy"
+  rm -rf "$RUN_DIR/bundle-fp16"
+  cp -r "$RUN_DIR/bundle" "$RUN_DIR/bundle-fp16"
+  bertvino convert "$RUN_DIR/bundle-fp16" --precision fp16 >> "$RUN_DIR/logs/freeze.log" 2>&1
+  python benchmarks/imdb_accuracy.py -m "$RUN_DIR/bundle-fp16" --data "$DATA" --split test --record \
+    --out "$RUN_DIR/accuracy-fp16.json" > "$RUN_DIR/logs/accuracy-fp16.log" 2>&1
+fi
+log "FP16 test: $(python -c "import json; print(json.load(open('$RUN_DIR/accuracy-fp16.json'))['accuracy'])")"
+
+if [ -n "$PACKAGE_DIR" ]; then
+  log "packaging the FP16 bundle (without frozen.pb) -> $PACKAGE_DIR"
+  rm -rf "$PACKAGE_DIR.partial" && mkdir -p "$PACKAGE_DIR.partial"
+  cp "$RUN_DIR/bundle-fp16"/{bundle.json,vocab.txt,bert_config.json,model.xml,model.bin,weight.npy,bias.npy} \
+    "$PACKAGE_DIR.partial/"
+  rm -rf "$PACKAGE_DIR" && mv "$PACKAGE_DIR.partial" "$PACKAGE_DIR"
+fi
+log "done: $RUN_DIR/bundle (FP32), $RUN_DIR/bundle-fp16"
