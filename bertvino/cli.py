@@ -8,6 +8,7 @@
     score    review files                -> CSV/JSONL rows + metrics  (OpenVINO + NumPy)
     info     bundle                      -> its metadata and provenance
     bench    bundle                      -> latency, throughput, % of the compute floor
+    serve    bundle                      -> HTTP service with dynamic batching (OpenVINO; serve extra)
 
 Each stage's module is imported only when its subcommand runs, so `classify` never loads TensorFlow. User
 mistakes raise `BertvinoError`, printed here as one line on stderr with exit status 1.
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score(commands)
     _add_info(commands)
     _add_bench(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -353,6 +355,52 @@ def _run_bench(args):
         write_json_atomically(args.json, results)
     if args.markdown:
         Path(args.markdown).write_text(table, encoding="utf-8")
+
+
+# --- serve -------------------------------------------------------------------------------------------------------
+
+def _add_serve(commands):
+    p = commands.add_parser(
+        "serve", help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
+        description='Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, '
+                    "classifying texts from concurrent requests in shared batches. Also GET /v1/models/NAME, "
+                    "/v1/models/NAME/metadata, /healthz, /metrics (Prometheus) and /openapi.json. SIGTERM stops it "
+                    "after the requests in progress. Needs the serve extra: pip install 'bertvino[serve]'.")
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s); the service has no authentication, so keep "
+                        "it on loopback or behind a proxy")
+    p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
+    p.add_argument("-d", "--device", default="CPU",
+                   help="OpenVINO device: CPU, GPU, AUTO, ... (default: %(default)s)")
+    p.add_argument("--max-batch-size", type=int, default=32,
+                   help="most texts classified together (default: %(default)s)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0,
+                   help="longest the first text of a batch waits for others to join it (default: %(default)s); 0 "
+                        "batches only what piles up while the device is busy")
+    p.add_argument("--max-body-bytes", type=int, default=1_048_576,
+                   help="larger request bodies get 413 (default: %(default)s)")
+    p.add_argument("--max-instances", type=int, default=256,
+                   help="requests with more texts get 413 (default: %(default)s)")
+    p.add_argument("--max-chars", type=int, default=100_000, help="a longer text gets 400 (default: %(default)s)")
+    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
+                   help="arithmetic precision on the device, as for classify (default: %(default)s)")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args):
+    try:
+        from bertvino.infer.server import run
+    except ModuleNotFoundError as err:
+        if err.name not in ("starlette", "uvicorn", "prometheus_client"):
+            raise
+        raise BertvinoError(f"serve needs the serve extra ({err.name} is not installed): "
+                            f"pip install 'bertvino[serve]'") from None
+    run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
+        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
+        max_instances=args.max_instances, max_chars=args.max_chars,
+        inference_precision=args.inference_precision)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ class DynamicBatcher:
     """Classifies texts from many concurrent callers in shared batches. Create, `await start()`, then
     `await classify(texts)` from any number of tasks, and `await close()` at the end.
 
-    `on_batch(size)` is called (on the event loop) as each batch is submitted, e.g. for a metric.
+    `on_batch(size)` is called (on the event loop) as each batch is submitted, e.g. for a metric. Tokenizing holds
+    the GIL, so more `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
     """
 
     def __init__(self, classifier: Classifier, max_batch_size: int = 32, max_wait_ms: float = 5.0,
