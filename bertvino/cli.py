@@ -241,6 +241,7 @@ def _add_score(commands):
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
+    p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--batch-size", type=int, default=32, help="reviews per inference batch (default: 32)")
@@ -262,7 +263,7 @@ def _run_score(args):
     classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
                             performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
     summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
-                    batch_size=args.batch_size, progress=not args.no_progress)
+                    batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     print(f"Scored {summary.scored} reviews in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} reviews/s)"

@@ -44,9 +44,10 @@ class ScoreSummary:
         return self.scored / self.seconds if self.seconds else 0.0
 
 
-def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32,
+def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
           progress=True) -> ScoreSummary:
-    """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout)."""
+    """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
+    reviews under a folder of that name (aclImdb's train/ or test/)."""
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
     labels = classifier.bundle.labels
@@ -70,7 +71,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     started, window = time.perf_counter(), []
     scored = 0
     try:
-        for review in _reviews(paths, skipped, lambda source, reason: skipped.append((source, reason))):
+        for review in _reviews(paths, split, skipped, lambda source, reason: skipped.append((source, reason))):
             if review.source in done_sources:
                 continue
             window.append((len(window), review.source, review.label, classifier.encode(review.text)))
@@ -97,11 +98,11 @@ def _submit(runner: AsyncBatches, window: list, batch_size: int) -> int:
     return len(window)
 
 
-def _reviews(paths, skipped, on_skip):
+def _reviews(paths, split, skipped, on_skip):
     """Every review of every path; a path that cannot be read at all is reported and skipped, not fatal."""
     for path in paths:
         try:
-            yield from read_reviews(path, on_skip=on_skip)
+            yield from read_reviews(path, split=split, on_skip=on_skip)
         except BertvinoError as err:
             skipped.append((str(path), str(err).removeprefix(f"{path}: ")))
 
