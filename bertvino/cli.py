@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:

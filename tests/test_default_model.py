@@ -1,0 +1,45 @@
+"""The bundled default model: present after install, complete, honest about its provenance, and right on reviews
+whose sentiment no one could miss."""
+
+import json
+import subprocess
+import sys
+
+from bertvino.bundle import load_bundle
+from bertvino.infer.classifier import Classifier
+from bertvino.models import DEFAULT_MODEL, bundled_models, find_model
+
+POSITIVE = ["One of the best films I have seen in years: moving, funny, and beautifully acted. I loved it.",
+            "A masterpiece. The cast is superb and the story stayed with me for days. Highly recommended!"]
+NEGATIVE = ["A complete waste of two hours. The plot makes no sense and the acting is terrible.",
+            "Boring, predictable and badly written. I walked out halfway through; avoid this one."]
+
+
+def test_the_default_model_is_bundled_complete_and_small():
+    assert DEFAULT_MODEL in bundled_models()
+    path = find_model(None)
+    bundle = load_bundle(path)
+    assert bundle.labels == ("negative", "positive") and bundle.precision == "fp16"
+    assert sorted(p.name for p in path.iterdir()) == ["bert_config.json", "bias.npy", "bundle.json", "model.bin",
+                                                      "model.xml", "vocab.txt", "weight.npy"]
+    assert all(p.stat().st_size < 50 * 1024 * 1024 for p in path.iterdir())
+
+
+def test_its_provenance_records_base_model_data_and_measured_test_accuracy():
+    provenance = load_bundle(find_model(None)).metadata["provenance"]
+    assert provenance["base_model"].startswith("sentence-transformers/all-MiniLM-L6-v2")
+    assert provenance["test"]["reviews"] == 25000 and 0.5 < provenance["test"]["accuracy"] <= 1
+    assert "imdb_accuracy.py" in provenance["test"]["command"]
+    assert provenance["validation"]["eval_examples"] == 5000
+
+
+def test_it_gets_clear_reviews_right():
+    predictions = Classifier(load_bundle(find_model(None))).predict(POSITIVE + NEGATIVE)
+    assert [p.label for p in predictions] == ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
+
+
+def test_classify_without_a_model_flag_uses_it():
+    result = subprocess.run([sys.executable, "-m", "bertvino", "classify", "--json", POSITIVE[0]],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] == "positive"
