@@ -20,7 +20,8 @@ from bertvino.infer import bench
 
 
 def run(bundle_dir, lengths=(64, 128, 256, 512), precisions=("fp32", "fp16", "int8"), batch_size=8,
-        seconds=3.0, calibration=None, with_tensorflow=True, device="CPU", progress=print) -> dict:
+        seconds=3.0, calibration=None, calibration_split=None, with_tensorflow=True, device="CPU",
+        progress=print) -> dict:
     import openvino as ov
 
     bundle = load_bundle(bundle_dir)
@@ -33,7 +34,8 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), precisions=("fp32", "fp16", "in
     rows = []
 
     with tempfile.TemporaryDirectory(prefix="bertvino-bench-") as tmp:
-        engines = _openvino_engines(bundle, precisions, calibration, Path(tmp), core, notes, progress)
+        engines = _openvino_engines(bundle, precisions, calibration, calibration_split, Path(tmp), core, notes,
+                                    progress)
         for name, model_xml, inference_precision in engines:
             latency_model = bench.compile_for(core, model_xml, device, "LATENCY", inference_precision)
             throughput_model = bench.compile_for(core, model_xml, device, "THROUGHPUT", inference_precision)
@@ -52,7 +54,7 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), precisions=("fp32", "fp16", "in
             "classify_cold_start_s": _cold_start(bundle.path), "notes": notes}
 
 
-def _openvino_engines(bundle, precisions, calibration, tmp, core, notes, progress):
+def _openvino_engines(bundle, precisions, calibration, calibration_split, tmp, core, notes, progress):
     """(name, model.xml, inference precision) for each IR to measure; other precisions are made from frozen.pb."""
     from bertvino.convert.ir import convert
 
@@ -69,7 +71,7 @@ def _openvino_engines(bundle, precisions, calibration, tmp, core, notes, progres
         copy = tmp / precision
         shutil.copytree(bundle.path, copy, ignore=shutil.ignore_patterns("model.xml", "model.bin"))
         progress(f"converting a {precision.upper()} copy")
-        convert(copy, precision=precision, calibration=calibration)
+        convert(copy, precision=precision, calibration=calibration, calibration_split=calibration_split)
         engines.append((f"OpenVINO {precision.upper()}", copy / "model.xml", "f32"))
     if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         engines.append((f"OpenVINO {bundle.precision.upper()}, bf16 arithmetic", bundle.model_xml, "bf16"))

@@ -178,6 +178,8 @@ def _add_convert(commands):
                         "default: %(default)s")
     p.add_argument("--calibration", metavar="PATH", nargs="+",
                    help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
+    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
+                                               "never calibrate on the reviews you will test on)")
     p.add_argument("--calibration-size", type=int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
@@ -186,7 +188,7 @@ def _add_convert(commands):
 def _run_convert(args):
     from bertvino.convert.ir import convert
     convert(args.bundle, precision=args.precision, calibration=args.calibration,
-            calibration_size=args.calibration_size)
+            calibration_size=args.calibration_size, calibration_split=args.calibration_split)
 
 
 # --- classify ----------------------------------------------------------------------------------------------------
@@ -335,6 +337,7 @@ def _add_bench(commands):
     p.add_argument("--precisions", type=lambda v: tuple(v.split(",")), default=("fp32", "fp16", "int8"),
                    help="IR precisions to measure (default: fp32,fp16,int8)")
     p.add_argument("--calibration", nargs="+", metavar="PATH", help="reviews to calibrate the INT8 IR on")
+    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train)")
     p.add_argument("--batch-size", type=int, default=8, help="batch size for throughput (default: 8)")
     p.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
@@ -351,6 +354,7 @@ def _run_bench(args):
 
     results = benchmark.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
                             batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
+                            calibration_split=args.calibration_split,
                             with_tensorflow=not args.no_tensorflow, device=args.device)
     results["machine"] = describe_machine()
     table = benchmark.markdown(results, results["machine"])

@@ -19,8 +19,10 @@ from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, PRECISIONS, load_bundle, u
 from bertvino.errors import BertvinoError, file_error
 
 
-def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_size: int = 300) -> Path:
-    """Add (or replace) the bundle's IR. `calibration` (review files, as `score` reads) is needed for INT8."""
+def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_size: int = 300,
+            calibration_split=None) -> Path:
+    """Add (or replace) the bundle's IR. `calibration` (review files, as `score` reads; `calibration_split`
+    picks e.g. aclImdb's train/ folder) is needed for INT8."""
     import openvino as ov
 
     if precision not in PRECISIONS:
@@ -45,7 +47,7 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
         port.get_node().set_friendly_name(name)
     model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
     if precision == "int8":
-        model = _quantize(model, bundle, calibration, calibration_size)
+        model = _quantize(model, bundle, calibration, calibration_size, calibration_split)
 
     # Write beside the bundle's files, then publish: bundle.json first, model.bin, and model.xml last, so a
     # bundle is only ever loadable with a complete IR (a missing model.xml reads as "not converted").
@@ -60,7 +62,7 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
     return bundle.model_xml
 
 
-def _quantize(model, bundle, calibration, calibration_size):
+def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     """NNCF post-training INT8 quantization, calibrated on a seeded sample of real reviews."""
     try:
         import nncf
@@ -70,7 +72,7 @@ def _quantize(model, bundle, calibration, calibration_size):
     from bertvino.reviews import read_reviews
 
     tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
-    texts = _sample((review.text for review in read_reviews(calibration, on_skip=lambda *_: None)),
+    texts = _sample((review.text for review in read_reviews(calibration, split=calibration_split, on_skip=lambda *_: None)),
                     calibration_size)
     if not texts:
         raise file_error(calibration, "no reviews to calibrate INT8 quantization on")
