@@ -60,7 +60,7 @@ def make_pretrained(directory: Path, config: dict = TINY_CONFIG, seed: int = 0, 
 
 
 def make_finetuned(directory: Path, config: dict = TINY_CONFIG, num_labels: int = 2, step: int = 7,
-                   seed: int = 1, head_scale: float = 1.0, vocab=VOCAB) -> str:
+                   seed: int = 1, head_scale: float = 1.0, vocab=VOCAB, scale: float = 0.2) -> str:
     """A checkpoint shaped like run_classifier.py's `model.ckpt-N`; returns its prefix.
 
     The weights are random, and the Adam slots hold non-zero values, as after real steps.
@@ -81,7 +81,7 @@ def make_finetuned(directory: Path, config: dict = TINY_CONFIG, num_labels: int 
         optimization.create_train_op(tf.reduce_mean(logits), 1e-3, 100, 10)
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
-            _randomize(session, np.random.default_rng(seed), head_scale)
+            _randomize(session, np.random.default_rng(seed), head_scale, scale)
             tf1.train.get_global_step().load(step, session)
             return tf1.train.Saver().save(session, str(directory / "model.ckpt"), global_step=step)
 
