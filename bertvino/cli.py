@@ -241,7 +241,8 @@ def _add_score(commands):
                     "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
                     "order): source, label, p_<label> per label, gold. Where gold labels exist, prints accuracy, "
                     "per-class precision/recall/F1 and the confusion matrix. Exit status: 0 when every review was "
-                    "scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error.")
+                    "scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error "
+                    "or when every input was skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
@@ -271,6 +272,8 @@ def _run_score(args):
                     batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
+    if summary.skipped and not summary.scored and not summary.already_done:
+        raise BertvinoError("nothing was scored: every input was skipped (see above)")
     print(f"Scored {summary.scored} reviews in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} reviews/s)"
           + (f"; {summary.already_done} were already in {args.output}" if summary.already_done else "")
           + (f"; skipped {len(summary.skipped)} inputs" if summary.skipped else ""), file=sys.stderr)

@@ -154,3 +154,11 @@ def test_sigkill_then_resume_scores_every_review_exactly_once(fp32_bundle, tmp_p
     assert subprocess.run(command + ["--resume"], capture_output=True, timeout=300).returncode == 0
     sources = [row["source"] for row in read_csv(out)]
     assert len(sources) == len(set(sources)) == 3000
+
+
+def test_when_every_input_is_skipped_it_is_an_error(fp32_bundle, tmp_path, capsys):
+    code = main(["score", str(tmp_path / "typo.csv"), "-m", str(fp32_bundle), "-o", str(tmp_path / "out.csv"),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"skipped {tmp_path / 'typo.csv'}: no such file" in err
+    assert "error: nothing was scored" in err
