@@ -79,9 +79,8 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 scored += _submit(runner, window, batch_size)
                 window = []
         scored += _submit(runner, window, batch_size)
-        runner.wait()
     finally:
-        runner.wait()
+        runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
         writer.close()
     seconds = time.perf_counter() - started
