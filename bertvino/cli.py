@@ -203,8 +203,8 @@ def _add_classify(commands):
     p.add_argument("--json", action="store_true",
                    help='one JSON object per line: {"text", "label", "probabilities"}')
     p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device: f32 matches TensorFlow; bf16 is faster on CPUs with "
-                        "AMX/AVX512_BF16, where OpenVINO would pick it by itself (auto). Default: %(default)s")
+                   help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
+                        "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
     p.set_defaults(run=_run_classify)
 
 
