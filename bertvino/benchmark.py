@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bertvino.bundle import load_bundle
+from bertvino.config import BertConfig
 from bertvino.infer import bench
 
 
@@ -127,9 +128,9 @@ def _cold_start(bundle_path, repeats=3) -> float:
 
 
 def _max_positions(bundle) -> int:
-    import json
+    """The longest sequence the model takes: the bundle's bert_config.json says, else BERT's 512."""
     config = bundle.path / "bert_config.json"
-    return json.loads(config.read_text())["max_position_embeddings"] if config.is_file() else 512
+    return BertConfig.from_json_file(config).max_position_embeddings if config.is_file() else 512
 
 
 def markdown(results: dict, machine: dict | None = None) -> str:
