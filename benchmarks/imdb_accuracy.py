@@ -15,13 +15,10 @@ import json
 import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
 from bertvino.bundle import load_bundle, update_metadata
-from bertvino.infer.bench import describe_machine
+from bertvino.infer.bench import describe_machine, review_latency_ms
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import score
 from bertvino.reviews import read_reviews
@@ -47,20 +44,16 @@ def main():
     if summary.skipped:
         raise SystemExit(f"{len(summary.skipped)} reviews could not be read, e.g. {summary.skipped[0]}")
 
-    latency_classifier = Classifier(bundle, performance_hint="LATENCY")
-    latencies = []
-    for review in itertools.islice(read_reviews(args.data, split=args.split), args.latency_samples):
-        started = time.perf_counter()
-        latency_classifier.predict([review.text])
-        latencies.append((time.perf_counter() - started) * 1000)
+    texts = [review.text for review in itertools.islice(read_reviews(args.data, split=args.split),
+                                                         args.latency_samples)]
+    latency = review_latency_ms(Classifier(bundle, performance_hint="LATENCY"), texts)
 
     results = {
         "bundle": str(bundle.path), "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
         "precision": bundle.precision, "data": f"{args.data} ({args.split}/)", "reviews": summary.scored,
         "accuracy": summary.metrics["accuracy"], "metrics": summary.metrics,
         "batch_reviews_per_s": round(summary.reviews_per_s, 1),
-        "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
-        "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
+        "latency_ms_p50": latency["p50_ms"], "latency_ms_p95": latency["p95_ms"],
         "command": " ".join(["python", "benchmarks/imdb_accuracy.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
         "machine": describe_machine(),
     }

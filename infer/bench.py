@@ -80,6 +80,20 @@ def latency_ms(run, arrays: dict, seconds: float, min_runs: int = 10) -> dict:
             "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 2), "runs": len(times)}
 
 
+def review_latency_ms(classifier, texts: list) -> dict:
+    """p50/p95 in ms of `classifier.predict([text])`, one review at a time as `bertvino classify` runs it
+    (tokenization included), after 3 warm-up calls."""
+    for text in texts[:3]:
+        classifier.predict([text])
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        classifier.predict([text])
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
+            "reviews": len(times)}
+
+
 def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
     """Sequences/s with OpenVINO's async queue full (THROUGHPUT-compiled model), over about `seconds`."""
     import openvino as ov

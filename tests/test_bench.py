@@ -5,7 +5,9 @@ import json
 import pytest
 
 from bertvino.cli import main
-from bertvino.infer.bench import FlopCounter, sgemm_gflops
+from bertvino.bundle import load_bundle
+from bertvino.infer.bench import FlopCounter, review_latency_ms, sgemm_gflops
+from bertvino.infer.classifier import Classifier
 
 from checkpoints import TINY_CONFIG
 
@@ -22,6 +24,20 @@ def test_matmul_flops_counted_from_the_ir_match_berts_formula(fp32_bundle, seq_l
 
 def test_sgemm_rate_is_plausible():
     assert 1 < sgemm_gflops(size=256, repeats=2) < 100_000
+
+
+def test_review_latency_times_one_review_per_call(fp32_bundle):
+    calls = []
+
+    class CountingClassifier(Classifier):
+        def predict(self, texts):
+            calls.append(len(texts))
+            return super().predict(texts)
+
+    texts = ["a fine film", "dull and far too long " * 20, "ok", "great", "bad"]
+    latency = review_latency_ms(CountingClassifier(load_bundle(fp32_bundle)), texts)
+    assert latency["reviews"] == len(texts) and 0 < latency["p50_ms"] <= latency["p95_ms"]
+    assert calls == [1] * (3 + len(texts))  # three warm-up calls, then one timed call per review
 
 
 def test_bench_writes_a_table_and_json(fp32_bundle, tmp_path, capsys):

@@ -1,0 +1,59 @@
+"""Batch-1 latency per review for several bundles, measured back to back so that their rows compare.
+
+    python benchmarks/review_latency.py BUNDLE [BUNDLE ...] [--data ../shared/data/aclImdb_v1.tar.gz] [--reviews 200]
+
+Every bundle classifies the same first N reviews of the split one at a time, as `bertvino classify` does
+(tokenization included, each review truncated as its bundle was trained), after a warm-up; p50 and p95 in ms.
+`imdb_accuracy.py` measures the same thing after a full test-split pass, but runs days apart on a shared machine do
+not compare; this script puts the README table's latency column on one footing. Run it on an otherwise idle machine.
+Writes benchmarks/results/latency.{json,md}.
+"""
+
+import argparse
+import itertools
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from bertvino.bundle import load_bundle
+from bertvino.infer.bench import describe_machine, review_latency_ms
+from bertvino.infer.classifier import Classifier
+from bertvino.reviews import read_reviews
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+", help="bundle directories")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--reviews", type=int, default=200)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latency"))
+    args = parser.parse_args()
+
+    texts = [review.text for review in itertools.islice(read_reviews(args.data, split=args.split), args.reviews)]
+    rows = []
+    for path in args.bundles:
+        bundle = load_bundle(path)
+        latency = review_latency_ms(Classifier(bundle, performance_hint="LATENCY"), texts)
+        rows.append({"bundle": path, "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
+                     "precision": bundle.precision, **latency})
+        print(f"{path}: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms", flush=True)
+
+    results = {"data": f"{args.data} ({args.split}/)", "rows": rows, "machine": describe_machine(),
+               "command": " ".join(["python", "benchmarks/review_latency.py"] + [shlex.quote(a) for a in sys.argv[1:]])}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    table = ["| bundle | max_seq_length | truncation | precision | p50 | p95 |", "| --- | ---: | --- | --- | ---: | ---: |"]
+    table += [f"| {row['bundle']} | {row['max_seq_length']} | {row['truncation']} | {row['precision']} | "
+              f"{row['p50_ms']} ms | {row['p95_ms']} ms |" for row in rows]
+    out.with_suffix(".md").write_text(f"Batch-1 latency per review, {len(texts)} reviews of {results['data']}, "
+                                      f"on {results['machine']['cpu']} ({results['machine']['cores']} cores).\n"
+                                      f"`{results['command']}`\n\n" + "\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
