@@ -11,12 +11,12 @@ Writes benchmarks/results/latency.{json,md}.
 
 import argparse
 import itertools
-import json
 import shlex
 import sys
 from pathlib import Path
 
 from bertvino.bundle import load_bundle
+from bertvino.files import write_json_atomically, write_text_atomically
 from bertvino.infer.bench import describe_machine, review_latency_ms
 from bertvino.infer.classifier import Classifier
 from bertvino.reviews import read_reviews
@@ -46,13 +46,15 @@ def main():
                "command": " ".join(["python", "benchmarks/review_latency.py"] + [shlex.quote(a) for a in sys.argv[1:]])}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    table = ["| bundle | max_seq_length | truncation | precision | p50 | p95 |", "| --- | ---: | --- | --- | ---: | ---: |"]
+    write_json_atomically(out.with_suffix(".json"), results)
+    table = ["| bundle | max_seq_length | truncation | precision | p50 | p95 |",
+             "| --- | ---: | --- | --- | ---: | ---: |"]
     table += [f"| {row['bundle']} | {row['max_seq_length']} | {row['truncation']} | {row['precision']} | "
               f"{row['p50_ms']} ms | {row['p95_ms']} ms |" for row in rows]
-    out.with_suffix(".md").write_text(f"Batch-1 latency per review, {len(texts)} reviews of {results['data']}, "
-                                      f"on {results['machine']['cpu']} ({results['machine']['cores']} cores).\n"
-                                      f"`{results['command']}`\n\n" + "\n".join(table) + "\n")
+    write_text_atomically(out.with_suffix(".md"),
+                          f"Batch-1 latency per review, {len(texts)} reviews of {results['data']}, "
+                          f"on {results['machine']['cpu']} ({results['machine']['cores']} cores).\n"
+                          f"`{results['command']}`\n\n" + "\n".join(table) + "\n")
 
 
 if __name__ == "__main__":
