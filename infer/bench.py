@@ -75,9 +75,7 @@ def latency_ms(run, arrays: dict, seconds: float, min_runs: int = 10) -> dict:
         started = time.perf_counter()
         run(arrays)
         times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {"p50_ms": round(statistics.median(times), 2),
-            "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 2), "runs": len(times)}
+    return {**_p50_p95(times), "runs": len(times)}
 
 
 def review_latency_ms(classifier, texts: list) -> dict:
@@ -90,8 +88,14 @@ def review_latency_ms(classifier, texts: list) -> dict:
         started = time.perf_counter()
         classifier.predict([text])
         times.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
-            "reviews": len(times)}
+    return {**_p50_p95(times), "reviews": len(times)}
+
+
+def _p50_p95(times_ms: list) -> dict:
+    """The median and the 95th percentile (nearest rank) of timings in ms, rounded to 0.01 ms."""
+    times_ms = sorted(times_ms)
+    return {"p50_ms": round(statistics.median(times_ms), 2),
+            "p95_ms": round(times_ms[min(len(times_ms) - 1, int(0.95 * len(times_ms)))], 2)}
 
 
 def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
