@@ -4,9 +4,9 @@
         [--data ../shared/data/aclImdb_v1.tar.gz --split test] [--record] [--out results.json]
 
 Accuracy: every review of the split (25,000 for aclImdb's test/), scored as `bertvino score` does (batches of
-similar length on the async API), each truncated as the bundle was trained. Latency: the first `--latency-samples` reviews one at a time (batch 1,
-tokenization included), as `bertvino classify` does; p50 and p95 in ms. `--record` also writes the accuracy and
-the command into the bundle's `bundle.json` provenance.
+similar length on the async API), each truncated as the bundle was trained. Latency: the first `--latency-samples`
+reviews one at a time (batch 1, tokenization included), as `bertvino classify` does; p50 and p95 in ms. `--record`
+also writes the accuracy and the command into the bundle's `bundle.json` provenance.
 """
 
 import argparse
@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bertvino.bundle import load_bundle, update_metadata
+from bertvino.files import write_json_atomically
 from bertvino.infer.bench import describe_machine, review_latency_ms
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import score
@@ -61,7 +62,7 @@ def main():
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"accuracy-{bundle.path.resolve().parent.name}-"
                                                              f"{bundle.path.name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json_atomically(out, results)
     if args.record:
         provenance = dict(bundle.metadata.get("provenance") or {})
         provenance["test"] = {key: results[key] for key in ("data", "reviews", "accuracy", "command")}

@@ -72,8 +72,8 @@ def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     from bertvino.reviews import read_reviews
 
     tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
-    texts = _sample((review.text for review in read_reviews(calibration, split=calibration_split, on_skip=lambda *_: None)),
-                    calibration_size)
+    reviews = read_reviews(calibration, split=calibration_split, on_skip=lambda *_: None)
+    texts = _sample((review.text for review in reviews), calibration_size)
     if not texts:
         raise file_error(calibration, "no reviews to calibrate INT8 quantization on")
     items = [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]

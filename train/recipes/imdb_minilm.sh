@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The default model's recipe: all-MiniLM-L6-v2 -> Google checkpoint -> IMDB fine-tune (pass 1, dropout) ->
 # dropout-free pass 2 -> bundle (freeze + convert) -> an FP16 copy, its accuracy on the full IMDB test split recorded
-# in it, ready to ship (PACKAGE_DIR) -> the FP32 bundle's accuracy, for comparison. Every step logs to $RUN_DIR/logs/ and is resumable:
-# re-run the same command after an interruption and finished steps are skipped, training resumes from its last
-# checkpoint. Hyper-parameters are chosen on the validation split carved from train/; test/ is only measured.
+# in it, ready to ship (PACKAGE_DIR) -> the FP32 bundle's accuracy, for comparison (MEASURE_FP32=0 skips it). Every
+# step logs to $RUN_DIR/logs/ and is resumable: re-run the same command after an interruption and finished steps are
+# skipped, training resumes from its last checkpoint. Hyper-parameters are chosen on the validation split carved from
+# train/; test/ is only measured.
 #
 #   train/recipes/imdb_minilm.sh                       # defaults below
 #   MAX_SEQ_LENGTH=256 TRUNCATION=head+tail:64 RUN_DIR=runs/minilm-256 train/recipes/imdb_minilm.sh
