@@ -80,7 +80,7 @@ class DynamicBatcher:
         self._calls_in_progress += 1
         self._no_calls.clear()
         try:
-            id_lists = await self._loop.run_in_executor(self._tokenizers, self._encode_all, texts)
+            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode, texts)
             arrived = self._loop.time()
             futures = [self._loop.create_future() for _ in id_lists]
             self._pending.extend(_Pending(ids, future, arrived) for ids, future in zip(id_lists, futures))
@@ -106,9 +106,6 @@ class DynamicBatcher:
         await self._loop.run_in_executor(None, self._batches.wait)  # batches of cancelled calls, if any
         self._submitter.shutdown()
         self._tokenizers.shutdown()
-
-    def _encode_all(self, texts) -> list:
-        return [self.classifier.encode(text) for text in texts]
 
     async def _gather_loop(self):
         while True:

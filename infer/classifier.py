@@ -10,7 +10,7 @@ import numpy as np
 
 from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from bertvino.errors import BertvinoError, file_error
-from bertvino.features import Truncation, encode, pad_batch
+from bertvino.features import Truncation, encode_batch, pad_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +47,9 @@ class Classifier:
                                                                          inference_precision))
         self.device = device
 
-    def encode(self, text: str) -> list:
-        """[CLS] ... [SEP] ids of one text, truncated as the bundle was trained."""
-        return encode(self.tokenizer, text, self.bundle.max_seq_length, self.truncation)
+    def encode(self, texts) -> list:
+        """[CLS] ... [SEP] ids of each text, truncated as the bundle was trained, tokenized in one batch."""
+        return encode_batch(self.tokenizer, texts, self.bundle.max_seq_length, self.truncation)
 
     def pooled(self, id_lists) -> np.ndarray:
         """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden]."""
@@ -65,7 +65,7 @@ class Classifier:
 
     def predict(self, texts) -> list:
         """Classify a batch of texts together: [Prediction] in the same order."""
-        probabilities = self.probabilities(self.pooled([self.encode(text) for text in texts]))
+        probabilities = self.probabilities(self.pooled(self.encode(texts)))
         return [self.prediction(row) for row in probabilities]
 
     def prediction(self, probabilities_row) -> Prediction:
