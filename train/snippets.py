@@ -16,8 +16,8 @@ import re
 
 import numpy as np
 
-# A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or brackets) and whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+# A sentence ends at . ! or ? (possibly repeated, possibly followed by a closing quote or bracket) and whitespace.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+")
 
 MIN_WORDS = 4  # shorter pieces ("Wow.", "10/10.") carry too little to learn from or to validate on
 MAX_SENTENCES = 3
