@@ -31,7 +31,8 @@ from bertvino.files import write_text_atomically
 from bertvino.reviews import LABELS, read_reviews
 from bertvino.tokenization import FullTokenizer
 from bertvino.train import modeling, optimization
-from bertvino.train.snippets import cut_snippets, first_and_last_sentences, teacher_keeps
+from bertvino.train.snippets import cut_snippets, teacher_keeps
+from bertvino.train.validation import held_out_mask, short_texts
 from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
                                        variable_shapes)
 
@@ -263,11 +264,7 @@ def _load_examples(options, tokenizer, truncation):
     if options.eval_data:
         eval_texts, eval_labels = load(options.eval_data, options.eval_split, "eval")
     elif options.validation_fraction > 0:
-        rng = np.random.default_rng(options.seed)
-        held_out = np.zeros(len(texts), dtype=bool)
-        for label in range(len(options.labels)):
-            members = rng.permutation(np.flatnonzero(labels == label))
-            held_out[members[:round(len(members) * options.validation_fraction)]] = True
+        held_out = held_out_mask(labels, len(options.labels), options.validation_fraction, options.seed)
         eval_texts, eval_labels = [texts[i] for i in np.flatnonzero(held_out)], labels[held_out]
         texts, labels = [texts[i] for i in np.flatnonzero(~held_out)], labels[~held_out]
     else:
@@ -278,12 +275,8 @@ def _load_examples(options, tokenizer, truncation):
     train_set = encoded(texts, labels, "train")
     if eval_texts is None:
         return train_set, None, None
-    short_texts, short_labels = [], []
-    for text, label in zip(eval_texts, eval_labels):
-        pieces = first_and_last_sentences(text)
-        short_texts.extend(pieces)
-        short_labels.extend([label] * len(pieces))
-    short_set = encoded(short_texts, np.array(short_labels, dtype=np.int32), "short eval") if short_texts else None
+    short, short_labels = short_texts(eval_texts, eval_labels)
+    short_set = encoded(short, short_labels, "short eval") if short else None
     return train_set, encoded(eval_texts, eval_labels, "eval"), short_set
 
 
