@@ -4,7 +4,7 @@ One text at a time leaves most of the CPU idle between small matrix products; a 
 service gets texts one request at a time, so `DynamicBatcher` gathers them:
 
     classify(texts)                          (one per HTTP request, on the event loop)
-      -> tokenize in a thread pool           (CPU-bound Python: kept off the event loop)
+      -> tokenize in a thread pool           (CPU-bound: kept off the event loop), one call per request
       -> one pending entry per text, each with an asyncio future, in arrival order
     gather loop                              (one asyncio task)
       -> waits for the first pending text, then for more until the batch has `max_batch_size` texts or
@@ -46,8 +46,9 @@ class DynamicBatcher:
     """Classifies texts from many concurrent callers in shared batches. Create, `await start()`, then
     `await classify(texts)` from any number of tasks, and `await close()` at the end.
 
-    `on_batch(size)` is called (on the event loop) as each batch is submitted, e.g. for a metric. Tokenizing holds
-    the GIL, so more `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
+    `on_batch(size)` is called (on the event loop) as each batch is submitted, e.g. for a metric. The compiled
+    tokenizer already uses every core for a request's texts, so more `tokenizer_threads` would not tokenize faster;
+    two keep one huge request from stalling the rest.
     """
 
     def __init__(self, classifier: Classifier, max_batch_size: int = 32, max_wait_ms: float = 5.0,
@@ -80,7 +81,7 @@ class DynamicBatcher:
         self._calls_in_progress += 1
         self._no_calls.clear()
         try:
-            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode, texts)
+            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode_batch, texts)
             arrived = self._loop.time()
             futures = [self._loop.create_future() for _ in id_lists]
             self._pending.extend(_Pending(ids, future, arrived) for ids, future in zip(id_lists, futures))

@@ -47,8 +47,12 @@ class Classifier:
                                                                          inference_precision))
         self.device = device
 
-    def encode(self, texts) -> list:
-        """[CLS] ... [SEP] ids of each text, truncated as the bundle was trained, tokenized in one batch."""
+    def encode(self, text: str) -> list:
+        """[CLS] ... [SEP] ids of one text, truncated as the bundle was trained."""
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts) -> list:
+        """`encode` of each text, tokenized in one call (by the compiled tokenizer, unless it must fall back)."""
         return encode_batch(self.tokenizer, texts, self.bundle.max_seq_length, self.truncation)
 
     def pooled(self, id_lists) -> np.ndarray:
@@ -65,7 +69,7 @@ class Classifier:
 
     def predict(self, texts) -> list:
         """Classify a batch of texts together: [Prediction] in the same order."""
-        probabilities = self.probabilities(self.pooled(self.encode(texts)))
+        probabilities = self.probabilities(self.pooled(self.encode_batch(texts)))
         return [self.prediction(row) for row in probabilities]
 
     def prediction(self, probabilities_row) -> Prediction:

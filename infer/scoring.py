@@ -91,7 +91,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
 def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
     """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
     many reviews were queued."""
-    id_lists = classifier.encode([text for _, _, text in window])
+    id_lists = classifier.encode_batch([text for _, _, text in window])
     order = sorted(range(len(window)), key=lambda index: (len(id_lists[index]), index))
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
