@@ -16,20 +16,24 @@ bundle that loads.
 """
 
 import dataclasses
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bertvino.errors import file_error
-from bertvino.files import read_json_object, write_json_atomically
+from bertvino.errors import BertvinoError, file_error
+from bertvino.files import atomic_directory, read_json_object, write_json_atomically
+from bertvino.labels import check_labels
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
-INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
-OUTPUT_NAME = "pooled_output"
 PRECISIONS = ("fp32", "fp16", "int8")
+
+# The model contract, the names every stage agrees on: training builds the graph with them, freeze cuts it and
+# reads the head by them, convert names the IR's ports by them, and inference feeds and reads those ports.
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")  # graph placeholders and IR inputs, int32 [batch, seq]
+POOLER_OP = "bert/pooler/dense/Tanh"  # the frozen graph's output op: the pooled [CLS] vector, [batch, hidden]
+OUTPUT_NAME = "pooled_output"  # the IR's name for that output
+HEAD_VARIABLES = ("output_weights", "output_bias")  # run_classifier.py's head -> weight.npy, bias.npy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +68,10 @@ class Bundle:
         return weight, bias
 
     def tokenizer(self):
-        """The bundle's WordPiece tokenizer, checked to match the model's embedding table."""
-        from bertvino.tokenization import FullTokenizer
-        tokenizer = FullTokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
+        """The bundle's WordPiece tokenizer (compiled unless $BERTVINO_TOKENIZER=python), checked to match the
+        model's embedding table."""
+        from bertvino.fast_tokenization import load_tokenizer
+        tokenizer = load_tokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
         if len(tokenizer.vocab) != self.vocab_size:
             raise file_error(self.vocab_file, f"has {len(tokenizer.vocab)} tokens but the model's embedding "
                                               f"table has {self.vocab_size} rows: is it the checkpoint's own vocab?")
@@ -109,8 +114,12 @@ def _read_metadata(path: Path) -> dict:
     for key, kind in expected.items():
         if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta.get(key), bool)):
             raise file_error(meta_path, f"'{key}' must be a {kind.__name__}, not {meta.get(key)!r}")
-    if len(meta["labels"]) < 2 or not all(isinstance(label, str) and label for label in meta["labels"]):
-        raise file_error(meta_path, "'labels' must be two or more non-empty strings")
+    try:
+        if not all(isinstance(label, str) for label in meta["labels"]):
+            raise BertvinoError("'labels' must be strings")
+        check_labels(meta["labels"])
+    except BertvinoError as err:
+        raise file_error(meta_path, str(err)) from None
     if meta.get("precision") not in (None, *PRECISIONS):
         raise file_error(meta_path, f"unknown precision {meta.get('precision')!r}")
     return meta
@@ -135,7 +144,7 @@ def _load_npy(path: Path, shape: tuple) -> np.ndarray:
 
 
 def write_bundle(path, metadata: dict, fill):
-    """Make a bundle atomically: `fill(tmp_dir)` writes its files, then the directory is renamed to `path`.
+    """Make a bundle atomically: `fill(tmp_dir)` writes its files into a staging directory that becomes `path`.
 
     An existing bundle at `path` is replaced whole; any other existing directory is refused, not overwritten.
     """
@@ -143,22 +152,9 @@ def write_bundle(path, metadata: dict, fill):
     if path.exists() and not (path / METADATA_FILE).is_file():
         if not path.is_dir() or any(path.iterdir()):
             raise file_error(path, "exists and is not a model bundle; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary, shareable directory
-    try:
-        fill(tmp)
-        write_json_atomically(tmp / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
-        if path.exists():
-            old = tmp.with_suffix(".old")
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    with atomic_directory(path, replace=True) as staging:
+        fill(staging)
+        write_json_atomically(staging / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
 
 
 def update_metadata(bundle: Bundle, **changes) -> dict:
