@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from bertvino.bundle import load_bundle
 from bertvino.errors import BertvinoError, file_error
-from bertvino.features import Truncation, encode
+from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction, compile_config
 from bertvino.infer.metrics import Confusion
 from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews
@@ -164,8 +164,11 @@ def _tokenize(table: pa.Table, source: BundleSource, text_column: str, keep_text
     tokenizer, max_seq_length, truncation = _cached_tokenizer(source)
     texts = table.column(text_column).to_pylist()
     skipped = table.column("skipped").to_pylist() if "skipped" in table.column_names else [None] * len(texts)
-    ids = [encode(tokenizer, text, max_seq_length, truncation) if reason is None and text is not None else []
-           for text, reason in zip(texts, skipped)]
+    wanted = [row for row, (text, reason) in enumerate(zip(texts, skipped)) if reason is None and text is not None]
+    ids = [[] for _ in texts]
+    for row, row_ids in zip(wanted, encode_batch(tokenizer, [texts[row] for row in wanted], max_seq_length,
+                                                 truncation)):
+        ids[row] = row_ids
     if not keep_text:
         table = table.drop_columns([text_column])
     return table.append_column("_ids", pa.array(ids, pa.list_(pa.int32())))
@@ -182,7 +185,7 @@ class ClassifyBlocks:
         self.runner = AsyncBatches(self.classifier, self._finished)
         self.probabilities = None
 
-    def _finished(self, rows, probabilities):  # called from OpenVINO's threads, each batch with its own rows
+    def _finished(self, rows, probabilities, _seconds):  # called from OpenVINO's threads, each batch its own rows
         self.probabilities[rows] = probabilities
 
     def __call__(self, table: pa.Table) -> pa.Table:
