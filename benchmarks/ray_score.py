@@ -31,27 +31,22 @@ from bertvino.infer.classifier import Classifier
 from bertvino.infer.ray_scoring import LOCAL, RayOptions, connect, ray_score
 from bertvino.infer.scoring import score
 from bertvino.models import find_model
-from bertvino.reviews import read_reviews
-
-ROOT = Path(__file__).resolve().parents[1]
+from imdb_sample import add_sample_arguments, write_sample  # benchmarks/imdb_sample.py
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="1x1x512,2x1x512,1x2x512,2x1x64",
                         help="Ray runs as ACTORSxTHREADSxBLOCK_ROWS, comma-separated (default: %(default)s)")
-    parser.add_argument("-m", "--model", help="bundle (default: the bundled model)")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
-    parser.add_argument("--reviews", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ray_score"))
+    add_sample_arguments(parser, reviews=2000, results_name="ray_score")
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        folder = write_reviews(args.data, args.reviews, tmp / "reviews")
-        one = write_reviews(args.data, 1, tmp / "one")
+        folder, one = tmp / "reviews", tmp / "one"
+        write_sample(args.data, args.reviews, folder)
+        write_sample(args.data, 1, one)
         plain = run_plain(folder, bundle, tmp / "plain.csv", args.batch_size)
         print(f"plain score: {plain['reviews_per_s']} reviews/s", file=sys.stderr)
         started = time.perf_counter()
@@ -79,20 +74,6 @@ def main():
     write_json_atomically(out.with_suffix(".json"), results)
     write_text_atomically(out.with_suffix(".md"), markdown(results))
     print(markdown(results))
-
-
-def write_reviews(data, count, folder: Path) -> Path:
-    """The first count/2 positive and count/2 negative test reviews of `data`, as an aclImdb-style folder."""
-    wanted = {"positive": count // 2, "negative": count - count // 2}
-    for review in read_reviews(data, split="test"):
-        if wanted.get(review.label, 0) > 0:
-            wanted[review.label] -= 1
-            target = folder / review.label[:3] / Path(review.source).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(review.text, encoding="utf-8")
-        if not any(wanted.values()):
-            break
-    return folder
 
 
 def run_plain(folder, bundle, output, batch_size) -> dict:
