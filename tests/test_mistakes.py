@@ -162,6 +162,8 @@ MISTAKES = [
     row("score: --metrics-json inside a file", lambda p: score(p, "-o", str(p.tmp / "fresh.csv"), "--metrics-json",
                                                                str(p.a_file / "m.json")),
         lambda p: p.a_file / "m.json"),
+    row("score: --ray without the ray extra", lambda p: score(p, "--ray"), "pip install 'bertvino[ray]'",
+        blocked="ray"),
     # info
     row("info: no such bundle", lambda p: ["info", "-m", str(p.missing)], lambda p: p.missing),
     row("info: labels in bundle.json that are not a list",
