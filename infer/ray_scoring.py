@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from bertvino.bundle import load_bundle
 from bertvino.errors import BertvinoError, file_error
+from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction, compile_config
 from bertvino.infer.metrics import Confusion
@@ -292,13 +293,17 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
             say(f"bundle {bundle.path} reaches the workers " + (
                 "through Ray's object store (not every node can read its path)" if source.shipped else
                 "by its path (every node reads it there)"))
-            return _score(paths, source, options, writer, labels, batch_size, split, progress, device,
-                          inference_precision, on_block or (lambda rows: None))
+            summary = _score(paths, source, options, writer, labels, batch_size, split, progress, device,
+                             inference_precision, on_block or (lambda rows: None))
         finally:
             if started_ray:
                 ray.shutdown()
     finally:
         writer.close()
+    if writer.error:
+        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
+                                 "are whole: make room and run the same command with --resume to finish")
+    return summary
 
 
 def _score(paths, source, options, writer, labels, batch_size, split, progress, device, inference_precision,
@@ -335,6 +340,8 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
                     confusion.add(row["gold"], row["label"])
             if rows:
                 writer.write(rows)
+                if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
+                    break
             scored += len(rows)
             bar.update(len(rows))
             on_block(len(rows))
@@ -375,8 +382,11 @@ def is_parquet_output(output) -> bool:
 
 
 def open_writer(output, labels, resume=False, overwrite=False):
+    """A Parquet directory's writer, or `score`'s own for a file or stdout; checked before any work starts."""
     if is_parquet_output(output):
         return ParquetParts(output, labels, resume=resume, overwrite=overwrite)
+    if output is not None:
+        check_writable(output)
     return RowWriter(output, labels, resume=resume, overwrite=overwrite)
 
 
@@ -392,6 +402,7 @@ class ParquetParts:
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
         self.run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"  # parts of this run sort together
         self.count = 0
+        self.error = None  # the OSError that stopped writing (a full disk), if one did
         if self.path.exists() and not self.path.is_dir():
             raise file_error(self.path, "exists and is not a directory: a Parquet output is a directory of parts")
         parts = sorted(self.path.glob(self.PATTERN)) if self.path.is_dir() else []
@@ -404,7 +415,10 @@ class ParquetParts:
                 part.unlink()
             parts = []
         self.existing_rows = self._read_existing(parts)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise cannot_write(self.path, err) from None
 
     def write(self, rows):
         """rows: (source, Prediction, gold) triples, as `RowWriter.write` takes them."""
@@ -417,8 +431,12 @@ class ParquetParts:
         self.count += 1
         name = f"part-{self.run}-{self.count:05d}.parquet"
         temporary = self.path / f".{name}.tmp"
-        pq.write_table(pa.table(columns), temporary)
-        os.replace(temporary, self.path / name)
+        try:
+            pq.write_table(pa.table(columns), temporary)
+            os.replace(temporary, self.path / name)
+        except OSError as err:
+            self.error = err
+            temporary.unlink(missing_ok=True)
 
     def close(self):
         pass
