@@ -66,7 +66,8 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
     existing_csv = tmp / "existing.csv"
     existing_csv.write_text("source,label\n")
     pretrained = Path(pretrained_checkpoint)
-    return SimpleNamespace(
+    from test_import_hf import write_hf_dir  # a tiny Hugging Face BERT directory
+    return SimpleNamespace(hf_dir=write_hf_dir(tmp / "hf"),
         tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty_dir=empty_dir, existing_csv=existing_csv,
         bundle=fp32_bundle, frozen=frozen_bundle, checkpoint=finetuned_checkpoint, reviews=reviews_dir,
         train_flags=["--data", str(reviews_dir), "--bert_config_file", str(pretrained.parent / "bert_config.json"),
@@ -93,6 +94,8 @@ MISTAKES = [
         lambda p: p.a_file),
     row("import-hf: a directory without config.json", lambda p: ["import-hf", str(p.empty_dir), "-o",
                                                                  str(p.tmp / "o")], lambda p: p.empty_dir),
+    row("import-hf: --output inside a file", lambda p: ["import-hf", str(p.hf_dir), "-o", str(p.a_file / "base")],
+        lambda p: p.a_file),
     row("import-hf: without the train extra", lambda p: ["import-hf", str(p.empty_dir), "-o", str(p.tmp / "o")],
         "pip install 'bertvino[train]'", blocked="tensorflow"),
     # train
