@@ -69,9 +69,11 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
     existing_csv.write_text("source,label\n")
     pretrained = Path(pretrained_checkpoint)
     from test_import_hf import write_hf_dir  # a tiny Hugging Face BERT directory
-    return SimpleNamespace(hf_dir=write_hf_dir(tmp / "hf"),
+    return SimpleNamespace(
         tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty_dir=empty_dir, existing_csv=existing_csv,
-        bundle=fp32_bundle, frozen=frozen_bundle, frozen_copy=Path(shutil.copytree(frozen_bundle, tmp / "frozen")), checkpoint=finetuned_checkpoint, reviews=reviews_dir,
+        hf_dir=write_hf_dir(tmp / "hf"), bundle=fp32_bundle, frozen=frozen_bundle,
+        frozen_copy=Path(shutil.copytree(frozen_bundle, tmp / "frozen")), checkpoint=finetuned_checkpoint,
+        reviews=reviews_dir,
         train_flags=["--data", str(reviews_dir), "--bert_config_file", str(pretrained.parent / "bert_config.json"),
                      "--vocab_file", str(pretrained.parent / "vocab.txt"), "--init_checkpoint", str(pretrained),
                      "--output_dir", str(tmp / "run")],
