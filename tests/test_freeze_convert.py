@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bertvino.bundle import load_bundle
+from bertvino.cli import main
 from bertvino.errors import BertvinoError
 from bertvino.features import encode, pad_batch
 
@@ -131,16 +132,28 @@ def test_a_killed_freeze_leaves_nothing_that_loads(tmp_path, finetuned_checkpoin
     assert list(tmp_path.iterdir()) == []
 
 
-def test_refreezing_replaces_a_bundle_but_never_another_directory(tmp_path, finetuned_checkpoint):
+def test_freeze_onto_a_converted_bundle_is_refused_and_its_ir_survives(fp32_bundle, copy_bundle,
+                                                                       finetuned_checkpoint, capsys):
+    bundle_dir = copy_bundle(fp32_bundle)
+    before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
+    code = main(["freeze", "--checkpoint", finetuned_checkpoint, "--output", str(bundle_dir), "--labels", "x,y"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert str(bundle_dir) in err and "converted model bundle" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before
+    assert load_bundle(bundle_dir).has_ir
+
+
+def test_refreezing_replaces_a_bundle_when_asked_but_never_another_directory(tmp_path, finetuned_checkpoint):
     from bertvino.convert.freeze import freeze
     freeze(finetuned_checkpoint, tmp_path / "b")
-    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"])
+    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"], overwrite=True)
     assert load_bundle(tmp_path / "b", require_ir=False).labels == ("x", "y")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("precious")
     with pytest.raises(BertvinoError, match="not a model bundle; refusing to overwrite"):
-        freeze(finetuned_checkpoint, tmp_path / "mine")
+        freeze(finetuned_checkpoint, tmp_path / "mine", overwrite=True)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
 
 
