@@ -17,31 +17,44 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from bertvino import __version__
-from bertvino.errors import BertvinoError
+from bertvino.errors import BertvinoError, Interrupted
 
 EXIT_ERROR = 1
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for the TF stages: no start-up chatter on stderr
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends a command as Ctrl-C does, with a word
     try:
+        if getattr(args, "verbose", True) is False:
+            from bertvino.train.quiet_tf import import_tensorflow_quietly
+            import_tensorflow_quietly()
         return args.run(args) or 0
     except BertvinoError as err:
         print(f"bertvino {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except Interrupted as err:
+        print(f"bertvino {args.command}: {err}", file=sys.stderr)
+        return 128 + err.signum
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _terminate(signum, frame):
+    raise Interrupted(signum, "stopped by SIGTERM")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +87,7 @@ def _add_import_hf(commands):
                     "can fine-tune it. Heads are dropped; only BERT models are accepted.")
     p.add_argument("hf_dir", help="the Hugging Face model directory")
     p.add_argument("--output", "-o", required=True, help="new directory for the Google-format checkpoint")
+    _add_verbose(p)
     p.set_defaults(run=_run_import_hf)
 
 
@@ -91,7 +105,7 @@ def _add_train(commands):
                     "model.ckpt-N checkpoints to --output_dir. Re-running the same command resumes from the newest "
                     "checkpoint there. With --no-dropout it is the second, dropout-free pass: start it from the "
                     "first pass's checkpoint and write to a new directory. Flags take _ or - alike.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsShown)
     flag = _flag_adder(p)
     flag("--data", nargs="+", required=True, metavar="PATH",
          help="training reviews: an aclImdb directory or its .tar.gz, folders with pos/ and neg/, CSV, JSONL")
@@ -106,13 +120,16 @@ def _add_train(commands):
     flag("--max_seq_length", type=int, default=128, help="word pieces per review, [CLS] and [SEP] included")
     flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
                                               "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=int, default=32)
-    flag("--eval_batch_size", type=int, default=32)
+    flag("--train_batch_size", type=int, default=32, help="reviews per training step")
+    flag("--eval_batch_size", type=int, default=32, help="reviews per batch when validating")
     flag("--learning_rate", type=float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=float, default=3.0)
+    flag("--num_train_epochs", type=float, default=3.0, help="passes over the training reviews (fractions allowed); "
+                                                              "steps = reviews / train_batch_size x epochs")
     flag("--warmup_proportion", type=float, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=int, default=1000)
-    flag("--keep_checkpoint_max", type=int, default=5)
+    flag("--save_checkpoints_steps", type=int, default=1000, help="save a checkpoint every this many steps")
+    flag("--save_checkpoints_secs", type=float, default=300,
+         help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
+    flag("--keep_checkpoint_max", type=int, default=5, help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
     flag("--validation_fraction", type=float, default=0.1,
@@ -121,12 +138,13 @@ def _add_train(commands):
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
                                                    "--init_checkpoint, a graph without random ops")
     flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")
+    _add_verbose(p)
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args):
     from bertvino.train.finetune import TrainingOptions, train
-    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run")})
+    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run", "verbose")})
     results = train(options)
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
@@ -153,6 +171,9 @@ def _add_freeze(commands):
                                             "else 128)")
     flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
     flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
+    flag("--overwrite", action="store_true", help="replace an existing bundle at --output, its IR included "
+                                                  "(without it, an existing bundle is refused)")
+    _add_verbose(p)
     p.set_defaults(run=_run_freeze)
 
 
@@ -160,7 +181,7 @@ def _run_freeze(args):
     from bertvino.convert.freeze import freeze
     freeze(args.checkpoint, args.output, bert_config_file=args.bert_config_file, vocab_file=args.vocab_file,
            labels=args.labels, max_seq_length=args.max_seq_length, do_lower_case=args.do_lower_case,
-           truncation=args.truncation)
+           truncation=args.truncation, overwrite=args.overwrite)
 
 
 # --- convert -----------------------------------------------------------------------------------------------------
@@ -415,6 +436,23 @@ def _run_serve(args):
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends with "(default: X)" wherever a flag has a default to show (not for required flags and
+    switches, whose default says nothing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def _add_verbose(parser):
+    """--verbose for the commands that run TensorFlow, whose own log lines are otherwise silenced."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines and warnings (silenced by default)")
+
 
 def _flag_adder(parser):
     """add_argument that also accepts each --snake_case flag as --kebab-case, as run_classifier.py users type

@@ -13,3 +13,12 @@ class BertvinoError(Exception):
 def file_error(path, problem: str) -> BertvinoError:
     """`BertvinoError` whose message starts with the file it is about: "path: problem"."""
     return BertvinoError(f"{path}: {problem}")
+
+
+class Interrupted(Exception):
+    """A command stopped by SIGINT or SIGTERM: `str(err)` says what was kept and how to go on. The CLI exits with
+    128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a process the signal killed."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum

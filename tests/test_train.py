@@ -1,6 +1,7 @@
 """`bertvino train`: the two passes, resuming, and the mistakes users make with it."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,50 @@ def test_unlabelled_training_data_is_refused(tmp_path, pretrained_checkpoint):
     from bertvino.train.finetune import train
     with pytest.raises(BertvinoError, match="has no label"):
         train(_options(pretrained_checkpoint, tmp_path / "unlabelled", tmp_path / "out"))
+
+
+def test_checkpoints_are_saved_by_time_as_well_as_by_steps(tmp_path, pretrained_checkpoint, reviews_dir):
+    import tensorflow as tf
+    from bertvino.train.finetune import train
+    train(_options(pretrained_checkpoint, reviews_dir, tmp_path / "run", num_train_epochs=1, save_checkpoints_steps=3,
+                   keep_checkpoint_max=100, save_checkpoints_secs=1e-9))
+    saved = tf.train.get_checkpoint_state(str(tmp_path / "run")).all_model_checkpoint_paths
+    assert [Path(p).name for p in saved] == [f"model.ckpt-{step}" for step in range(1, 5)]  # not just 3 and 4
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes_from_it(tmp_path, pretrained_checkpoint,
+                                                                          reviews_dir):
+    """A real `bertvino train` process, stopped by SIGTERM mid-run long before its first step checkpoint, then
+    re-run; the re-run is also a normal run, whose stderr must hold no TensorFlow log line."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from checkpoints import TENSORFLOW_LOG_LINE, bertvino_process_env
+    folder = Path(pretrained_checkpoint).parent
+    command = [sys.executable, "-m", "bertvino", "train", "--data", str(reviews_dir),
+               "--bert_config_file", str(folder / "bert_config.json"), "--vocab_file", str(folder / "vocab.txt"),
+               "--init_checkpoint", pretrained_checkpoint, "--output_dir", str(tmp_path / "run"),
+               "--max_seq_length", "32", "--train_batch_size", "8", "--num_train_epochs", "100",
+               "--save_checkpoints_steps", "100000", "--save_checkpoints_secs", "0"]
+    planned = int(44 / 8 * 100)  # 48 reviews, 4 held out for validation
+    stderr_file = tmp_path / "first.err"
+    with open(stderr_file, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=bertvino_process_env())
+        deadline = time.monotonic() + 120
+        while not re.search(rf"\b[1-9]\d*/{planned}\b", stderr_file.read_text(errors="replace")):
+            assert process.poll() is None and time.monotonic() < deadline, stderr_file.read_text()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    message = stderr_file.read_text().replace("\r", "\n").strip().splitlines()[-1]
+    assert process.returncode == 143, message
+    stopped_at = int(re.search(rf"stopped by SIGTERM at step (\d+) of {planned}; saved \S+model\.ckpt-\1\. Run "
+                               rf"the same command again to resume from step \1\.", message).group(1))
+    assert 0 < stopped_at < planned
+
+    again = subprocess.run(command, capture_output=True, text=True, env=bertvino_process_env(), timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming at step {stopped_at}" in again.stdout and f"global_step = {planned}" in again.stdout
+    assert (tmp_path / "run" / f"model.ckpt-{planned}.index").is_file()
+    assert not TENSORFLOW_LOG_LINE.search(again.stderr), again.stderr
