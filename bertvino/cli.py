@@ -15,8 +15,10 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 """
 
 import argparse
+import codecs
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -217,12 +219,16 @@ def _run_convert(args):
 def _add_classify(commands):
     p = commands.add_parser(
         "classify", help="classify texts with a bundle on an OpenVINO device",
-        description="Print each text's label, probabilities and latency. '-' reads one text per line from stdin.")
+        description="Print each text's label, probabilities and latency, one line per input in input order. "
+                    "'-' reads one text per line from stdin (UTF-8; blank lines count as inputs). An input that "
+                    "cannot be classified (empty, or not UTF-8) gets an error line in its place. Exit status: 0 "
+                    "when every input was classified, 3 when some got an error line, 1 when none could be "
+                    "classified or on an error.")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
     p.add_argument("--json", action="store_true",
-                   help='one JSON object per line: {"text", "label", "probabilities"}')
+                   help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
     p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
                    help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
                         "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
@@ -232,24 +238,56 @@ def _add_classify(commands):
 def _run_classify(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
+    from bertvino.infer.scoring import EXIT_SKIPPED
     from bertvino.models import find_model
 
-    texts = [line.rstrip("\r\n") for text in args.texts for line in (sys.stdin if text == "-" else [text])]
-    texts = [text for text in texts if text.strip()]
-    if not texts:
-        raise BertvinoError("nothing to classify: every text was empty")
-    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            inference_precision=args.inference_precision)
-    for text in texts:
+    inputs = list(_classify_inputs(args.texts))
+    if not inputs:
+        raise BertvinoError("nothing to classify: stdin was empty")
+    failed = sum(1 for _, problem in inputs if problem)
+    classifier = None if failed == len(inputs) else Classifier(
+        load_bundle(find_model(args.model)), device=args.device, inference_precision=args.inference_precision)
+    for text, problem in inputs:
+        if problem:
+            print(_escaped(json.dumps({"text": text, "error": problem}, ensure_ascii=False)) if args.json else
+                  f"{'error':<10} {problem}", flush=True)
+            continue
         started = time.perf_counter()
         prediction = classifier.predict([text])[0]
         latency_ms = (time.perf_counter() - started) * 1000
         if args.json:
-            print(json.dumps({"text": text, "label": prediction.label,
-                              "probabilities": prediction.probabilities}, ensure_ascii=False), flush=True)
+            print(_escaped(json.dumps({"text": text, "label": prediction.label,
+                                       "probabilities": prediction.probabilities}, ensure_ascii=False)), flush=True)
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+    if failed == len(inputs):
+        raise BertvinoError(f"none of the {_plural(failed, 'input')} could be classified (see the error lines)"
+                            if failed > 1 else "the input could not be classified (see the error line)")
+    if failed:
+        print(f"bertvino classify: {failed} of {_plural(len(inputs), 'input')} could not be classified (see the "
+              f"error lines)", file=sys.stderr)
+        return EXIT_SKIPPED
+    return 0
+
+
+def _classify_inputs(texts):
+    """(text, problem) per input in order, problem None for a text to classify; '-' gives one per stdin line."""
+    for text in texts:
+        if text != "-":
+            yield _checked_text(text.encode("utf-8", "surrogateescape"))  # argv keeps bytes not UTF-8 as escapes
+            continue
+        data = sys.stdin.buffer.read().removeprefix(codecs.BOM_UTF8)
+        for line in data.splitlines():  # a last line without its newline is still an input; no newline, no input
+            yield _checked_text(line)
+
+
+def _checked_text(raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {err.start + 1})"
+    return text, None if text.strip() else ("empty text" if not text else "only whitespace")
 
 
 # --- score -------------------------------------------------------------------------------------------------------
@@ -490,8 +528,22 @@ def _int_list(value: str) -> tuple:
 
 
 def _preview(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
+    text = _escaped(" ".join(text.split()))
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+# Characters a terminal acts on rather than shows: C0/C1 controls, DEL, and bidirectional overrides (which make
+# text read differently from what it is). Echoed texts show them as \uXXXX, a valid escape in JSON too.
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(text: str) -> str:
+    return _UNSAFE_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _plural(count: int, noun: str) -> str:
+    """"1 review", "2 reviews": counts in messages read as English."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ Every error is a one-line `{"error": "..."}` and leaves the service up. 413 mean
 over `max_body_bytes` (refused from its Content-Length before reading, and also counted as it streams, so a chunked
 body cannot get past the limit; a Content-Length shorter than the body only ever delivers that many bytes) or more
 than `max_instances` texts. 400 means the request is wrong at any size: not JSON, no `instances`, not a list, an
-empty list, an instance that is not a string, or one longer than `max_chars` characters. 404 is an unknown model or
-path, 405 a wrong method, 503 a request that arrives while the service shuts down, 500 a bug (logged).
+empty list, an instance that is not a string, is empty or only whitespace, or is longer than `max_chars`
+characters. 404 is an unknown model or path, 405 a wrong method, 503 a request that arrives while the service shuts
+down, 500 a bug (logged).
 
 Batching is `infer/batcher.py`'s `DynamicBatcher`. Shutdown: on SIGTERM (or Ctrl+C) uvicorn stops accepting
 connections and waits for the requests in progress; then the app's lifespan closes the batcher, which finishes
@@ -234,6 +235,9 @@ def parse_instances(body: bytes, limits: Limits) -> list:
     for index, text in enumerate(instances):
         if not isinstance(text, str):
             raise ApiError(400, f"instances[{index}] is not a string but {_json_type(text)}", "bad_instance")
+        if not text.strip():
+            raise ApiError(400, f"instances[{index}] is {'empty' if not text else 'only whitespace'}: there is "
+                                f"nothing to classify", "bad_instance")
         if len(text) > limits.max_chars:
             raise ApiError(400, f"instances[{index}] has {len(text)} characters, over the limit of "
                                 f"{limits.max_chars}", "instance_too_long")
@@ -390,7 +394,8 @@ OPENAPI = {
             "responses": {
                 "200": _json("PredictResponse", "one prediction per instance, in order"),
                 "400": _json("Error", "not JSON, no instances list, an empty list, an instance that is not a "
-                                      "string or is longer than the character limit"),
+                                      "string, is empty or only whitespace, or is longer than the character "
+                                      "limit"),
                 "404": _UNKNOWN_MODEL,
                 "413": _json("Error", "the body is over the byte limit, or there are more instances than the "
                                       "limit: send less per request"),
