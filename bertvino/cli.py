@@ -140,6 +140,13 @@ def _add_train(commands):
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
                                                    "--init_checkpoint, a graph without random ops")
     flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")
+    flag("--snippets", type=int, default=0, metavar="N",
+         help="also train on up to N snippets (1-3 consecutive sentences) cut from each training review, labelled "
+              "by their review, batched by length so they cost little: teaches the model short text")
+    flag("--distill_from", metavar="BUNDLE", help="a bundle (e.g. an earlier model) that vets the snippets "
+                                                  "through OpenVINO: keep only those it gives the review's label "
+                                                  "with probability >= --distill_threshold")
+    flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
     _add_verbose(p)
     p.set_defaults(run=_run_train)
 
@@ -511,10 +518,11 @@ def _boolean(value: str) -> bool:
 
 
 def _label_list(value: str) -> tuple:
-    labels = tuple(label.strip() for label in value.split(","))
-    if len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels):
-        raise argparse.ArgumentTypeError(f"expected two or more distinct comma-separated labels, not {value!r}")
-    return labels
+    from bertvino.labels import parse_label_list
+    try:
+        return parse_label_list(value)
+    except BertvinoError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _int_list(value: str) -> tuple:

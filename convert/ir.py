@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, PRECISIONS, load_bundle, update_metadata
-from bertvino.errors import BertvinoError, file_error
+from bertvino.errors import BertvinoError, file_error, first_line
 
 
 def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_size: int = 300,
@@ -38,8 +38,7 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
     try:
         model = ov.convert_model(str(bundle.frozen_graph), input=inputs)
     except Exception as err:  # the converter raises its own exception types for unreadable graphs
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise file_error(bundle.frozen_graph, f"OpenVINO could not convert it: {first_line}") from None
+        raise file_error(bundle.frozen_graph, f"OpenVINO could not convert it: {first_line(err)}") from None
     if len(model.outputs) != 1:
         raise file_error(bundle.frozen_graph, f"expected one output (the pooler), found {len(model.outputs)}")
     for port, name in zip(model.inputs, INPUT_NAMES):

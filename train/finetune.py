@@ -16,7 +16,6 @@ Checkpoints are saved every `save_checkpoints_steps` steps, every `save_checkpoi
 """
 
 import dataclasses
-import json
 import math
 import shutil
 import signal
@@ -29,20 +28,22 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, Interrupted, file_error
 from bertvino.features import Truncation, encode, pad_batch
 from bertvino.files import write_text_atomically
-from bertvino.reviews import LABELS, read_reviews
+from bertvino.labels import SENTIMENT_LABELS
+from bertvino.reviews import read_reviews
 from bertvino.tokenization import FullTokenizer
 from bertvino.train import modeling, optimization
+from bertvino.train.snippets import cut_snippets, teacher_keeps
+from bertvino.train.validation import held_out_mask, short_texts
 from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
                                        variable_shapes)
+from bertvino.train.run_files import TRAIN_INFO_FILE, read_train_info, write_eval_results, write_train_info
 
 tf1 = tf.compat.v1
-
-# Written beside the checkpoints, so freeze and a resumed run know how these were made.
-TRAIN_INFO_FILE = "train_info.json"
 
 
 @dataclasses.dataclass
@@ -69,14 +70,17 @@ class TrainingOptions:
     eval_data: list | None = None
     eval_split: str | None = None
     validation_fraction: float = 0.1
-    labels: tuple = LABELS
+    labels: tuple = SENTIMENT_LABELS
     no_dropout: bool = False
     seed: int = 12345
+    snippets: int = 0
+    distill_from: str | None = None
+    distill_threshold: float = 0.9
 
     # The options that must not change when a run is resumed: they fix the data order and the schedule.
     RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
                    "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
-                   "no_dropout", "do_lower_case")
+                   "no_dropout", "do_lower_case", "snippets", "distill_from", "distill_threshold")
 
 
 def train(options: TrainingOptions) -> dict:
@@ -94,7 +98,7 @@ def train(options: TrainingOptions) -> dict:
     resume_from = _prepare_output_dir(options, output_dir, config)
     init_checkpoint = None if resume_from else _init_checkpoint(options)
 
-    train_set, eval_set = _load_examples(options, tokenizer, truncation)
+    train_set, eval_set, short_eval_set = _load_examples(options, tokenizer, truncation)
     num_train_steps = int(len(train_set[0]) / options.train_batch_size * options.num_train_epochs)
     num_warmup_steps = int(num_train_steps * options.warmup_proportion)
     if num_train_steps < 1:
@@ -124,8 +128,11 @@ def train(options: TrainingOptions) -> dict:
                   f"{options.train_batch_size}" + (f", resuming at step {start_step}" if start_step else ""))
             _run_steps(session, model, saver, options, train_set, start_step, num_train_steps, output_dir)
         results = _evaluate(session, model, eval_set, options.eval_batch_size) if eval_set else {}
+        if short_eval_set:
+            short = _evaluate(session, model, short_eval_set, options.eval_batch_size, desc="eval short")
+            results.update({f"short_{key}": value for key, value in short.items()})
     results["global_step"] = num_train_steps
-    write_text_atomically(output_dir / "eval_results.txt", "".join(f"{k} = {v}\n" for k, v in sorted(results.items())))
+    write_eval_results(output_dir, results)
     return results
 
 
@@ -155,7 +162,8 @@ def _run_steps(session, model, saver, options, train_set, start_step, num_train_
     """The loop itself: feed a batch, step, show loss and speed; save every `save_checkpoints_steps` steps, every
     `save_checkpoints_secs` seconds, and after the step in progress when SIGINT/SIGTERM asks the run to stop."""
     ids, labels = train_set
-    order = _ExampleOrder(len(ids), options.train_batch_size, options.seed)
+    lengths = np.array([len(i) for i in ids]) if options.snippets else None  # snippets: bucket by length
+    order = _ExampleOrder(len(ids), options.train_batch_size, options.seed, lengths)
     progress = tqdm(range(start_step, num_train_steps), initial=start_step, total=num_train_steps,
                     desc="train", unit="step", dynamic_ncols=True)
     started, smoothed_loss = time.perf_counter(), None
@@ -211,11 +219,17 @@ class _StopRequest:
 class _ExampleOrder:
     """Which examples make batch `step`: a fresh seeded shuffle per epoch, batches running across epochs.
 
+    With `lengths`, each window of BUCKET_WINDOW batches of the shuffle is sorted by length, cut into batches and
+    the batches shuffled again: a batch then holds texts of similar length, so a batch of short snippets is padded
+    to ~40 pieces rather than to the longest review's 256, and costs a fraction of a review batch.
+
     A pure function of (seed, step), so a resumed run sees exactly the batches the interrupted one would have.
     """
 
-    def __init__(self, num_examples, batch_size, seed):
-        self.num_examples, self.batch_size, self.seed = num_examples, batch_size, seed
+    BUCKET_WINDOW = 50
+
+    def __init__(self, num_examples, batch_size, seed, lengths=None):
+        self.num_examples, self.batch_size, self.seed, self.lengths = num_examples, batch_size, seed, lengths
         self._epoch, self._permutation = None, None
 
     def batch(self, step) -> np.ndarray:
@@ -225,14 +239,27 @@ class _ExampleOrder:
     def _permutation_for(self, epoch):
         if epoch != self._epoch:
             self._epoch = epoch
-            self._permutation = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+            rng = np.random.default_rng([self.seed, epoch])
+            self._permutation = rng.permutation(self.num_examples)
+            if self.lengths is not None:
+                self._permutation = self._bucketed(self._permutation, rng)
         return self._permutation
 
+    def _bucketed(self, permutation, rng):
+        window = self.BUCKET_WINDOW * self.batch_size
+        pieces = []
+        for start in range(0, len(permutation), window):
+            members = permutation[start:start + window]
+            members = members[np.argsort(self.lengths[members], kind="stable")]
+            batches = [members[i:i + self.batch_size] for i in range(0, len(members), self.batch_size)]
+            pieces.extend(batches[i] for i in rng.permutation(len(batches)))
+        return np.concatenate(pieces)
 
-def _evaluate(session, model, eval_set, batch_size) -> dict:
+
+def _evaluate(session, model, eval_set, batch_size, desc="eval") -> dict:
     ids, labels = eval_set
     losses, correct = [], 0
-    for start in tqdm(range(0, len(ids), batch_size), desc="eval", unit="batch", dynamic_ncols=True):
+    for start in tqdm(range(0, len(ids), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
         batch_labels = labels[start:start + batch_size]
         feed = _feed(model, pad_batch(ids[start:start + batch_size]), batch_labels)
         batch_losses, predictions = session.run([model["eval_losses"], model["eval_predictions"]], feed)
@@ -242,41 +269,77 @@ def _evaluate(session, model, eval_set, batch_size) -> dict:
 
 
 def _feed(model, arrays, labels):
-    input_ids, input_mask, segment_ids = model["inputs"]
-    return {input_ids: arrays["input_ids"], input_mask: arrays["input_mask"],
-            segment_ids: arrays["segment_ids"], model["label_ids"]: labels}
+    feed = {placeholder: arrays[name] for placeholder, name in zip(model["inputs"], INPUT_NAMES)}
+    return {**feed, model["label_ids"]: labels}
 
 
 def _load_examples(options, tokenizer, truncation):
-    """(train ids, train labels), (eval ids, eval labels) or None; the validation split is stratified and seeded."""
+    """(train ids, labels), (eval ids, labels) or None, (short-text eval ids, labels) or None.
+
+    The validation split is stratified and seeded. Snippets (`--snippets`) are cut from the training reviews only,
+    after the split, so no sentence of a validation review is ever trained on; the short-text validation set is the
+    first and last sentence of each held-out review.
+    """
     label_index = {label: i for i, label in enumerate(options.labels)}
+    encode_text = lambda text: encode(tokenizer, text, options.max_seq_length, truncation)  # noqa: E731
 
     def load(paths, split, what):
-        ids, labels = [], []
-        for review in tqdm(read_reviews(paths, split=split), desc=f"tokenize {what}", unit=" reviews",
+        texts, labels = [], []
+        for review in tqdm(read_reviews(paths, split=split), desc=f"read {what}", unit=" reviews",
                            dynamic_ncols=True):
             if review.label not in label_index:
                 raise file_error(review.source, f"label {review.label!r} is not one of --labels "
                                                 f"{','.join(options.labels)}" if review.label else
                                  "has no label; training needs labelled reviews")
-            ids.append(encode(tokenizer, review.text, options.max_seq_length, truncation))
+            texts.append(review.text)
             labels.append(label_index[review.label])
-        if not ids:
+        if not texts:
             raise BertvinoError(f"no reviews in {', '.join(map(str, paths))}")
-        return ids, np.array(labels, dtype=np.int32)
+        return texts, np.array(labels, dtype=np.int32)
 
-    train_ids, train_labels = load(options.data, options.split, "train")
+    def encoded(texts, labels, what):
+        ids = [encode_text(text) for text in tqdm(texts, desc=f"tokenize {what}", unit=" texts", dynamic_ncols=True)]
+        return ids, labels
+
+    texts, labels = load(options.data, options.split, "train")
     if options.eval_data:
-        return (train_ids, train_labels), load(options.eval_data, options.eval_split, "eval")
-    if options.validation_fraction <= 0:
-        return (train_ids, train_labels), None
-    rng = np.random.default_rng(options.seed)
-    held_out = np.zeros(len(train_ids), dtype=bool)
-    for label in range(len(options.labels)):
-        members = rng.permutation(np.flatnonzero(train_labels == label))
-        held_out[members[:round(len(members) * options.validation_fraction)]] = True
-    pick = lambda mask: ([train_ids[i] for i in np.flatnonzero(mask)], train_labels[mask])  # noqa: E731
-    return pick(~held_out), pick(held_out)
+        eval_texts, eval_labels = load(options.eval_data, options.eval_split, "eval")
+    elif options.validation_fraction > 0:
+        held_out = held_out_mask(labels, len(options.labels), options.validation_fraction, options.seed)
+        eval_texts, eval_labels = [texts[i] for i in np.flatnonzero(held_out)], labels[held_out]
+        texts, labels = [texts[i] for i in np.flatnonzero(~held_out)], labels[~held_out]
+    else:
+        eval_texts, eval_labels = None, None
+
+    if options.snippets:
+        texts, labels = _with_snippets(options, texts, labels)
+    train_set = encoded(texts, labels, "train")
+    if eval_texts is None:
+        return train_set, None, None
+    short, short_labels = short_texts(eval_texts, eval_labels)
+    short_set = encoded(short, short_labels, "short eval") if short else None
+    return train_set, encoded(eval_texts, eval_labels, "eval"), short_set
+
+
+def _with_snippets(options, texts, labels):
+    """The training reviews plus up to `options.snippets` snippets of each, vetted by the teacher if one is given."""
+    rng = np.random.default_rng([options.seed, 1])
+    snippet_texts, snippet_labels = [], []
+    for text, label in zip(texts, labels):
+        cut = cut_snippets(text, options.snippets, rng)
+        snippet_texts.extend(cut)
+        snippet_labels.extend([label] * len(cut))
+    snippet_labels = np.array(snippet_labels, dtype=np.int32)
+    if options.distill_from and snippet_texts:
+        keep = teacher_keeps(options.distill_from, snippet_texts, snippet_labels, options.labels,
+                             options.distill_threshold)
+        print(f"Teacher {options.distill_from} kept {int(keep.sum())} of {len(snippet_texts)} snippets "
+              f"(p >= {options.distill_threshold} for the review's label)")
+        snippet_texts = [t for t, k in zip(snippet_texts, keep) if k]
+        snippet_labels = snippet_labels[keep]
+    else:
+        print(f"Adding {len(snippet_texts)} snippets, labelled by their reviews")
+    return texts + snippet_texts, np.concatenate([labels, snippet_labels])
 
 
 def _init_checkpoint(options):
@@ -286,7 +349,7 @@ def _init_checkpoint(options):
                                 "checkpoint (or its output directory)")
         return None
     prefix = resolve_checkpoint(options.init_checkpoint)
-    if options.no_dropout and "output_weights" not in variable_shapes(prefix):
+    if options.no_dropout and HEAD_VARIABLES[0] not in variable_shapes(prefix):
         raise file_error(prefix, "has no classifier head (output_weights): --no-dropout continues a fine-tuned "
                                  "checkpoint; run the first pass (without --no-dropout) on it first")
     return prefix
@@ -298,9 +361,8 @@ def _init_from_checkpoint(prefix, with_head):
     Every BERT weight must be there; the head too on pass 2. Adam slots and global_step start afresh, and
     anything else in the checkpoint (`cls/*` pre-training heads, old Adam slots) is ignored.
     """
-    heads = ("output_weights", "output_bias")
-    body = [v for v in tf1.trainable_variables() if v.op.name not in heads]
-    head = [v for v in tf1.trainable_variables() if v.op.name in heads]
+    body = [v for v in tf1.trainable_variables() if v.op.name not in HEAD_VARIABLES]
+    head = [v for v in tf1.trainable_variables() if v.op.name in HEAD_VARIABLES]
     check_restorable(prefix, body + head if with_head else body, "cannot initialise from it")
     if not with_head:  # keep a fine-tuned head when it fits these labels, else start a new one
         stored = variable_shapes(prefix)
@@ -310,16 +372,18 @@ def _init_from_checkpoint(prefix, with_head):
 
 def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     """Create output_dir, or find the checkpoint to resume from; record how this run is made."""
-    info_path = output_dir / TRAIN_INFO_FILE
     latest = tf.train.latest_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
     if latest:
         try:
-            previous = json.loads(info_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise file_error(output_dir, "holds checkpoints but no readable train_info.json: not a bertvino "
-                                         "training directory; choose another --output_dir") from None
-        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key) != record[key]]
+            previous = read_train_info(output_dir)
+        except BertvinoError:
+            previous = None
+        if previous is None:
+            raise file_error(output_dir, f"holds checkpoints but no readable {TRAIN_INFO_FILE}: not a bertvino "
+                                         "training directory; choose another --output_dir")
+        defaults = {field.name: _jsonable(field.default) for field in dataclasses.fields(TrainingOptions)}
+        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key, defaults[key]) != record[key]]
         if changed:
             raise file_error(output_dir, f"holds a run made with other {', '.join(changed)}; resume it with "
                                          f"the same flags, or choose another --output_dir")
@@ -330,7 +394,7 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
     record.update(init_checkpoint=options.init_checkpoint, bert_config_file=options.bert_config_file)
-    write_text_atomically(info_path, json.dumps(record, indent=2) + "\n")
+    write_train_info(output_dir, record)
     return None
 
 
@@ -346,6 +410,9 @@ def _check_options(options):
         (options.save_checkpoints_steps >= 1, "--save_checkpoints_steps must be at least 1"),
         (options.save_checkpoints_secs >= 0, "--save_checkpoints_secs must be 0 (off) or more"),
         (options.keep_checkpoint_max >= 1, "--keep_checkpoint_max must be at least 1"),
+        (options.snippets >= 0, "--snippets must be 0 or more"),
+        (0 < options.distill_threshold <= 1, "--distill_threshold must be in (0, 1]"),
+        (not options.distill_from or options.snippets, "--distill_from vets snippets: give --snippets too"),
         (len(options.labels) >= 2 and len(set(options.labels)) == len(options.labels),
          "--labels needs at least two distinct labels"),
     ]

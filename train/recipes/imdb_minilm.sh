@@ -26,6 +26,9 @@ VALIDATION_FRACTION=${VALIDATION_FRACTION:-0.2}   # 2,500 pos + 2,500 neg of tra
 SEED=${SEED:-12345}
 PACKAGE_DIR=${PACKAGE_DIR:-}                      # e.g. models/imdb-minilm: where the shipped bundle goes
 MEASURE_FP32=${MEASURE_FP32:-1}                   # 0 skips the FP32 comparison (another full test-split pass)
+SNIPPETS=${SNIPPETS:-0}                           # N > 0: also train on N sentence snippets per review
+DISTILL_FROM=${DISTILL_FROM:-}                    # a teacher bundle that vets the snippets (see `train --help`)
+DISTILL_THRESHOLD=${DISTILL_THRESHOLD:-0.9}
 
 mkdir -p "$RUN_DIR/logs"
 log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$RUN_DIR/logs/recipe.log"; }
@@ -39,7 +42,10 @@ fi
 common=(--data "$DATA" --split train --bert_config_file "$RUN_DIR/base/bert_config.json"
         --vocab_file "$RUN_DIR/base/vocab.txt" --do_lower_case true --max_seq_length "$MAX_SEQ_LENGTH"
         --truncation "$TRUNCATION" --train_batch_size "$BATCH" --validation_fraction "$VALIDATION_FRACTION"
-        --save_checkpoints_steps 100 --keep_checkpoint_max 3 --seed "$SEED")
+        --save_checkpoints_steps 100 --keep_checkpoint_max 3 --seed "$SEED" --snippets "$SNIPPETS")
+if [ -n "$DISTILL_FROM" ]; then
+  common+=(--distill_from "$DISTILL_FROM" --distill_threshold "$DISTILL_THRESHOLD")
+fi
 
 # eval_results.txt is written last, so a pass that has one is finished; otherwise `train` resumes it.
 if [ ! -f "$RUN_DIR/pass1/eval_results.txt" ]; then

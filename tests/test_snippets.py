@@ -1,0 +1,107 @@
+"""Training on sentence snippets (`train --snippets`, `--distill_from`) and the short-text validation set."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertvino.cli import main
+from bertvino.errors import BertvinoError
+from bertvino.train.snippets import cut_snippets, first_and_last_sentences, split_sentences, teacher_keeps
+
+import checkpoints
+
+
+def test_sentences_split_at_end_punctuation_and_closing_quotes():
+    text = 'It was "great!" Then it sagged. Did it recover? Barely... The end'
+    assert split_sentences(text) == ['It was "great!"', "Then it sagged.", "Did it recover?", "Barely...",
+                                     "The end"]
+    assert split_sentences("  ") == [] and split_sentences("one sentence only") == ["one sentence only"]
+
+
+def test_snippets_are_consecutive_sentences_long_enough_and_seeded():
+    text = ("The first sentence is here. Short one. The third sentence follows on. The fourth sentence ends it. "
+            "And a fifth closes the review.")
+    sentences = split_sentences(text)
+    snippets = cut_snippets(text, 3, np.random.default_rng(7))
+    assert snippets == cut_snippets(text, 3, np.random.default_rng(7))
+    assert 1 <= len(snippets) <= 3 and len(set(snippets)) == len(snippets)
+    for snippet in snippets:
+        assert len(snippet.split()) >= 4 and snippet in " ".join(sentences) and snippet != " ".join(sentences)
+    assert cut_snippets("A single sentence review here.", 2, np.random.default_rng(0)) == []
+
+
+def test_short_validation_texts_are_the_first_and_last_sentence():
+    assert first_and_last_sentences("Loved every minute of it. Meh. The ending is a triumph, truly.") == [
+        "Loved every minute of it.", "The ending is a triumph, truly."]
+    assert first_and_last_sentences("Too short. Also short.") == []
+
+
+def test_bucketed_order_is_a_seeded_permutation_of_similar_lengths():
+    from bertvino.train.finetune import _ExampleOrder
+    lengths = np.random.default_rng(0).choice([10, 200], size=400)
+    order = _ExampleOrder(400, 8, seed=3, lengths=lengths)
+    epoch = np.concatenate([order.batch(step) for step in range(50)])
+    assert sorted(epoch) == list(range(400))
+    again = _ExampleOrder(400, 8, seed=3, lengths=lengths)
+    assert all((again.batch(s) == order.batch(s)).all() for s in (0, 17, 49, 50, 99))
+    mixed = sum(len(set(lengths[order.batch(step)])) > 1 for step in range(50))
+    assert mixed <= 2  # at most the batch at each window's length boundary mixes short and long
+
+
+def _multi_sentence_reviews(directory: Path, per_label=24, seed=0) -> Path:
+    """Reviews of 2-4 sentences each, every sentence carrying its review's sentiment words."""
+    rng = np.random.default_rng(seed)
+    for label, words in (("pos", checkpoints.POSITIVE_WORDS), ("neg", checkpoints.NEGATIVE_WORDS)):
+        (directory / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_label):
+            sentences = [" ".join(["the", "movie", "was"] + list(rng.choice(words, rng.integers(1, 3)))) + " ."
+                         for _ in range(rng.integers(2, 5))]
+            (directory / label / f"{i}_{9 if label == 'pos' else 2}.txt").write_text(" ".join(sentences))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def multi_sentence_reviews(tmp_path_factory):
+    return _multi_sentence_reviews(tmp_path_factory.mktemp("multi"))
+
+
+def test_teacher_keeps_snippets_it_agrees_with(fp32_bundle):
+    texts = ["the movie was good great .", "the movie was bad awful ."]
+    labels = np.array([1, 0])
+    keep_all = teacher_keeps(fp32_bundle, texts, labels, ("negative", "positive"), threshold=1e-9)
+    assert keep_all.tolist() == [True, True]
+    assert teacher_keeps(fp32_bundle, texts, labels, ("negative", "positive"), threshold=1.0).sum() == 0
+    with pytest.raises(BertvinoError, match="not the training labels"):
+        teacher_keeps(fp32_bundle, texts, labels, ("bad", "good"), threshold=0.5)
+
+
+@pytest.mark.parametrize("teacher", [False, True])
+def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_checkpoint, multi_sentence_reviews,
+                                                         fp32_bundle, capsys, teacher):
+    pytest.importorskip("tensorflow")
+    folder = Path(pretrained_checkpoint).parent
+    args = ["train", "--data", str(multi_sentence_reviews), "--bert_config_file", str(folder / "bert_config.json"),
+            "--vocab_file", str(folder / "vocab.txt"), "--init_checkpoint", pretrained_checkpoint,
+            "--output_dir", str(tmp_path / "run"), "--max_seq_length", "32", "--train_batch_size", "8",
+            "--learning_rate", "1e-3", "--num_train_epochs", "4", "--validation_fraction", "0.25",
+            "--snippets", "2"]
+    if teacher:
+        args += ["--distill_from", str(fp32_bundle), "--distill_threshold", "0.5"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ("Teacher" in out and "snippets" in out) if teacher else "Adding" in out
+    results = dict(line.split(" = ") for line in (tmp_path / "run" / "eval_results.txt").read_text().splitlines())
+    assert 0 <= float(results["short_eval_accuracy"]) <= 1 and int(results["short_eval_examples"]) > 0
+    info = json.loads((tmp_path / "run" / "train_info.json").read_text())
+    assert info["snippets"] == 2 and bool(info["distill_from"]) == teacher
+
+
+def test_distilling_without_snippets_is_refused(tmp_path, pretrained_checkpoint, reviews_dir, fp32_bundle, capsys):
+    folder = Path(pretrained_checkpoint).parent
+    code = main(["train", "--data", str(reviews_dir), "--bert_config_file", str(folder / "bert_config.json"),
+                 "--vocab_file", str(folder / "vocab.txt"), "--init_checkpoint", pretrained_checkpoint,
+                 "--output_dir", str(tmp_path / "out"), "--distill_from", str(fp32_bundle)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "--snippets" in err

@@ -1,0 +1,83 @@
+"""Short texts cut from long reviews, so a model trained on whole reviews also learns to judge a sentence or two.
+
+People type one or two sentences into `bertvino classify`; IMDB reviews average 230 words. A model that only ever
+saw whole reviews is weak on short text, so training can add *snippets*: 1-3 consecutive sentences cut from each
+training review. A snippet inherits its review's label, which is often wrong ("I saw it on a Tuesday." in a
+negative review), so a *teacher* (a bundle, run through OpenVINO) can vet them: a snippet is kept only where the
+teacher agrees with the review's label with probability >= a threshold (filtered hard labels).
+
+The same sentence splitter gives the short-text validation set: the first and the last sentence of each held-out
+review, labelled by its review (noisy, but the same noise for every run it compares).
+
+    review text -> split_sentences -> cut_snippets (seeded) -> [teacher_keeps] -> extra training examples
+"""
+
+import re
+
+import numpy as np
+
+# A sentence ends at . ! or ? (possibly repeated, possibly followed by a closing quote or bracket) and whitespace.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+")
+
+MIN_WORDS = 4  # shorter pieces ("Wow.", "10/10.") carry too little to learn from or to validate on
+MAX_SENTENCES = 3
+
+
+def split_sentences(text: str) -> list[str]:
+    """The review's sentences, stripped, empty pieces dropped. A plain rule, not a parser: good enough to cut
+    training snippets, and deterministic."""
+    return [piece.strip() for piece in _SENTENCE_END.split(text) if piece.strip()]
+
+
+def cut_snippets(text: str, count: int, rng: np.random.Generator, max_sentences: int = MAX_SENTENCES) -> list[str]:
+    """Up to `count` distinct snippets of 1..max_sentences consecutive sentences with >= MIN_WORDS words each.
+
+    A review of one sentence yields nothing: its snippet would be the review itself, already in training.
+    """
+    sentences = split_sentences(text)
+    if len(sentences) < 2:
+        return []
+    snippets, tries = [], 0
+    while len(snippets) < count and tries < 4 * count:
+        tries += 1
+        length = int(rng.integers(1, min(max_sentences, len(sentences) - 1) + 1))
+        start = int(rng.integers(0, len(sentences) - length + 1))
+        snippet = " ".join(sentences[start:start + length])
+        if len(snippet.split()) >= MIN_WORDS and snippet not in snippets:
+            snippets.append(snippet)
+    return snippets
+
+
+def first_and_last_sentences(text: str) -> list[str]:
+    """The short-text validation pieces of one review: its first and its last sentence, if long enough."""
+    sentences = [s for s in split_sentences(text) if len(s.split()) >= MIN_WORDS]
+    if not sentences:
+        return []
+    return sentences[:1] if len(sentences) == 1 else [sentences[0], sentences[-1]]
+
+
+def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names, threshold: float,
+                  batch_size: int = 64) -> np.ndarray:
+    """Boolean mask: the teacher bundle gives `labels[i]` probability >= `threshold` for `texts[i]`.
+
+    The teacher runs through OpenVINO (fast on CPU), sorted by length so batches pad little. Its labels must be
+    the training labels, in the same order, or its probabilities would mean something else.
+    """
+    from bertvino.bundle import load_bundle
+    from bertvino.errors import file_error
+    from bertvino.infer.classifier import Classifier
+    from tqdm import tqdm
+
+    bundle = load_bundle(bundle_path)
+    if tuple(bundle.labels) != tuple(label_names):
+        raise file_error(bundle_path, f"teacher's labels {','.join(bundle.labels)} are not the training labels "
+                                      f"{','.join(label_names)}")
+    classifier = Classifier(bundle, performance_hint="THROUGHPUT")
+    encoded = [classifier.encode(text) for text in texts]
+    order = np.argsort([len(ids) for ids in encoded], kind="stable")
+    keep = np.zeros(len(texts), dtype=bool)
+    for start in tqdm(range(0, len(order), batch_size), desc="teacher", unit="batch", dynamic_ncols=True):
+        batch = order[start:start + batch_size]
+        probabilities = classifier.probabilities(classifier.pooled([encoded[i] for i in batch]))
+        keep[batch] = probabilities[np.arange(len(batch)), labels[batch]] >= threshold
+    return keep
