@@ -306,9 +306,11 @@ def _add_score(commands):
                     "pos/ and neg/, CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, "
                     "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
                     "order): source, label, p_<label> per label, gold. Where gold labels exist, prints accuracy, "
-                    "per-class precision/recall/F1 and the confusion matrix. Exit status: 0 when every review was "
-                    "scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error "
-                    "or when every input was skipped.")
+                    "per-class precision/recall/F1 and the confusion matrix. A path that does not exist is an "
+                    "error before anything is scored; an unreadable file, or a bad review or row (reported with "
+                    "its line), is skipped and the rest scored. Exit status: 0 when every review was scored, 3 "
+                    "when some inputs were skipped (each is reported with its reason), 1 on an error or when "
+                    "every input was skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
@@ -340,9 +342,10 @@ def _run_score(args):
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
         raise BertvinoError("nothing was scored: every input was skipped (see above)")
-    print(f"Scored {summary.scored} reviews in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} reviews/s)"
-          + (f"; {summary.already_done} were already in {args.output}" if summary.already_done else "")
-          + (f"; skipped {len(summary.skipped)} inputs" if summary.skipped else ""), file=sys.stderr)
+    print(f"Scored {_plural(summary.scored, 'review')} in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} "
+          f"reviews/s)" + (f"; {_plural(summary.already_done, 'review')} already in {args.output}"
+                           if summary.already_done else "")
+          + (f"; skipped {_plural(len(summary.skipped), 'input')}" if summary.skipped else ""), file=sys.stderr)
     if summary.metrics:
         print(format_report(summary.metrics), file=sys.stderr)
     if args.metrics_json:

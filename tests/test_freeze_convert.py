@@ -192,12 +192,13 @@ def test_a_convert_killed_while_publishing_leaves_no_ir(fp32_bundle, copy_bundle
         load_bundle(bundle_dir)
 
 
-def test_int8_quantizes_with_calibration_and_stays_close(frozen_bundle, copy_bundle, reviews_dir):
+def test_int8_quantizes_with_calibration_and_stays_close(frozen_bundle, copy_bundle, reviews_dir, capsys):
     pytest.importorskip("nncf")
     import openvino as ov
     from bertvino.convert.ir import convert
     bundle_dir = copy_bundle(frozen_bundle)
     convert(bundle_dir, precision="int8", calibration=[str(reviews_dir)], calibration_size=32)
+    assert f"Calibrating INT8 on 32 reviews from {reviews_dir}\n" in capsys.readouterr().out
     assert load_bundle(bundle_dir).precision == "int8"
     model = ov.Core().read_model(str(bundle_dir / "model.xml"))
     assert any(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops())
@@ -212,3 +213,16 @@ def test_int8_without_calibration_is_refused(frozen_bundle, capsys):
     from bertvino.cli import main
     assert main(["convert", str(frozen_bundle), "--precision", "int8"]) == 1
     assert "needs --calibration" in capsys.readouterr().err
+
+
+def test_freeze_prints_no_tensorflow_log_line(tmp_path, finetuned_checkpoint):
+    """A real `bertvino freeze`, as a user runs it: stderr holds nothing at all (TensorFlow's lines show with
+    --verbose: test_train's SIGTERM test checks that the pattern finds them)."""
+    import subprocess
+    import sys
+    from checkpoints import bertvino_process_env
+    result = subprocess.run([sys.executable, "-m", "bertvino", "freeze", "--checkpoint", finetuned_checkpoint,
+                             "-o", str(tmp_path / "bundle")], capture_output=True, text=True,
+                            env=bertvino_process_env(), timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith("Froze ")
