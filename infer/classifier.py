@@ -78,8 +78,9 @@ class AsyncBatches:
     """Runs padded batches on OpenVINO's `AsyncInferQueue`, several in flight at once, so both cores stay busy
     while Python tokenizes the next batch.
 
-    `done(userdata, probabilities)` is called, from an OpenVINO thread, as each batch finishes: it must be
-    thread-safe. Compile the classifier with `performance_hint="THROUGHPUT"` for this.
+    `done(userdata, probabilities, seconds)` is called, from an OpenVINO thread, as each batch finishes, with the
+    seconds OpenVINO spent on it: it must be thread-safe. Compile the classifier with
+    `performance_hint="THROUGHPUT"` for this.
     """
 
     def __init__(self, classifier: Classifier, done, jobs: int = 0):
@@ -92,11 +93,15 @@ class AsyncBatches:
 
     def _finished(self, request, userdata):
         pooled = request.get_tensor(OUTPUT_NAME).data
-        self._done(userdata, self.classifier.probabilities(pooled))
+        self._done(userdata, self.classifier.probabilities(pooled), request.latency / 1000)
 
     def submit(self, id_lists, userdata):
         """Queue one batch of encoded texts (padded here to its longest); blocks while every request is busy."""
         self.queue.start_async(pad_batch(id_lists), userdata)
+
+    def __len__(self) -> int:
+        """How many batches can run at once (OpenVINO's infer requests)."""
+        return len(self.queue)
 
     def wait(self):
         """Block until every submitted batch has called `done`."""

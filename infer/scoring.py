@@ -72,7 +72,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
-    def finished(batch, probabilities):  # called from OpenVINO's threads
+    def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
         predictions = [classifier.prediction(row) for row in probabilities]
         with lock:
             writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
