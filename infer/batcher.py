@@ -4,7 +4,7 @@ One text at a time leaves most of the CPU idle between small matrix products; a 
 service gets texts one request at a time, so `DynamicBatcher` gathers them:
 
     classify(texts)                          (one per HTTP request, on the event loop)
-      -> tokenize in a thread pool           (CPU-bound Python: kept off the event loop)
+      -> tokenize in a thread pool           (CPU-bound: kept off the event loop), one call per request
       -> one pending entry per text, each with an asyncio future, in arrival order
     gather loop                              (one asyncio task)
       -> waits for the first pending text, then for more until the batch has `max_batch_size` texts or
@@ -52,8 +52,8 @@ class DynamicBatcher:
 
     For metrics, on the event loop: `on_batch(queue_waits)` as each batch starts on OpenVINO, with the seconds each
     of its texts waited since it was tokenized; `on_inference(seconds)` as each batch finishes, with the seconds
-    OpenVINO spent on it. Tokenizing holds the GIL, so more `tokenizer_threads` would not tokenize faster; two keep
-    one huge request from stalling the rest.
+    OpenVINO spent on it. The compiled tokenizer already uses every core for a request's texts, so more
+    `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
     """
 
     def __init__(self, classifier: Classifier, max_batch_size: int = 32, max_wait_ms: float = 5.0,
@@ -88,7 +88,7 @@ class DynamicBatcher:
         self._calls_in_progress += 1
         self._no_calls.clear()
         try:
-            id_lists = await self._loop.run_in_executor(self._tokenizers, self._encode_all, texts)
+            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode_batch, texts)
             arrived = self._loop.time()
             futures = [self._loop.create_future() for _ in id_lists]
             self._pending.extend(_Pending(ids, future, arrived) for ids, future in zip(id_lists, futures))
@@ -128,9 +128,6 @@ class DynamicBatcher:
         await self._loop.run_in_executor(None, self._batches.wait)  # batches of cancelled calls, if any
         self._submitter.shutdown()
         self._tokenizers.shutdown()
-
-    def _encode_all(self, texts) -> list:
-        return [self.classifier.encode(text) for text in texts]
 
     async def _gather_loop(self):
         while True:

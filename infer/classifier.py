@@ -10,7 +10,7 @@ import numpy as np
 
 from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from bertvino.errors import BertvinoError, file_error, first_line
-from bertvino.features import Truncation, encode, pad_batch
+from bertvino.features import Truncation, encode_batch, pad_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +49,11 @@ class Classifier:
 
     def encode(self, text: str) -> list:
         """[CLS] ... [SEP] ids of one text, truncated as the bundle was trained."""
-        return encode(self.tokenizer, text, self.bundle.max_seq_length, self.truncation)
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts) -> list:
+        """`encode` of each text, tokenized in one call (by the compiled tokenizer, unless it must fall back)."""
+        return encode_batch(self.tokenizer, texts, self.bundle.max_seq_length, self.truncation)
 
     def pooled(self, id_lists) -> np.ndarray:
         """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden]."""
@@ -65,7 +69,7 @@ class Classifier:
 
     def predict(self, texts) -> list:
         """Classify a batch of texts together: [Prediction] in the same order."""
-        probabilities = self.probabilities(self.pooled([self.encode(text) for text in texts]))
+        probabilities = self.probabilities(self.pooled(self.encode_batch(texts)))
         return [self.prediction(row) for row in probabilities]
 
     def prediction(self, probabilities_row) -> Prediction:

@@ -1,7 +1,7 @@
 """Batch scoring: review files in, one row per review out, as fast as the CPU allows, and safe to kill.
 
-    reviews (streamed) -> tokenize -> window of W reviews sorted by length -> batches padded to their longest
-        -> AsyncInferQueue (several batches in flight while Python tokenizes the next window) -> rows, flushed
+    reviews (streamed) -> window of W reviews, tokenized in one call and sorted by length -> batches padded to
+        their longest -> AsyncInferQueue (several batches in flight while the next window is read) -> rows, flushed
 
 Memory stays constant: only one window of encoded reviews (plus the batches in flight) is held at a time.
 Sorting a window by length puts reviews of similar length together, so a batch is padded to its own longest
@@ -89,11 +89,11 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 with lock:
                     bar.update(1)
                 continue
-            window.append((len(window), review.source, review.label, classifier.encode(review.text)))
+            window.append((review.source, review.label, review.text))
             if len(window) == batch_size * WINDOW_BATCHES:
-                scored += _submit(runner, window, batch_size)
+                scored += _submit(runner, classifier, window, batch_size)
                 window = []
-        scored += _submit(runner, window, batch_size)
+        scored += _submit(runner, classifier, window, batch_size)
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
@@ -103,12 +103,14 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                         metrics=confusion.report() if confusion.total else None)
 
 
-def _submit(runner: AsyncBatches, window: list, batch_size: int) -> int:
-    """Sort a window by length and queue it as batches; returns how many reviews were queued."""
-    window.sort(key=lambda item: (len(item[3]), item[0]))
-    for start in range(0, len(window), batch_size):
-        batch = window[start:start + batch_size]
-        runner.submit([ids for *_, ids in batch], [(source, gold) for _, source, gold, _ in batch])
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
+    """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
+    many reviews were queued."""
+    id_lists = classifier.encode_batch([text for _, _, text in window])
+    order = sorted(range(len(window)), key=lambda index: (len(id_lists[index]), index))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
     return len(window)
 
 
