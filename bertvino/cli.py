@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,9 +34,11 @@ EXIT_ERROR = 1
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends a command as Ctrl-C does, with a word
+    # SIGTERM ends a command as Ctrl-C does: with a word, not silently (Python takes signals in its main thread only).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        if getattr(args, "verbose", True) is False:
+        if getattr(args, "verbose", None) is False:  # a TensorFlow command (they have --verbose), not verbose
             from bertvino.train.quiet_tf import import_tensorflow_quietly
             import_tensorflow_quietly()
         return args.run(args) or 0
@@ -52,7 +55,8 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 def _terminate(signum, frame):

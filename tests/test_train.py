@@ -218,3 +218,16 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes_from_it(tmp_pat
     assert f"resuming at step {stopped_at}" in again.stdout and f"global_step = {planned}" in again.stdout
     assert (tmp_path / "run" / f"model.ckpt-{planned}.index").is_file()
     assert not TENSORFLOW_LOG_LINE.search(again.stderr), again.stderr
+
+
+def test_a_directory_of_other_files_is_never_written_into(tmp_path, pretrained_checkpoint, reviews_dir):
+    """--output_dir pointed at a model directory (its own bert_config.json, vocab.txt) would overwrite them."""
+    from bertvino.train.finetune import train
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    config = (Path(pretrained_checkpoint).parent / "bert_config.json").read_text()
+    (model_dir / "bert_config.json").write_text(config)
+    (model_dir / "notes.txt").write_text("mine")
+    with pytest.raises(BertvinoError, match="holds files but no bertvino training run"):
+        train(_options(pretrained_checkpoint, reviews_dir, model_dir, no_dropout=True))
+    assert (model_dir / "bert_config.json").read_text() == config and len(list(model_dir.iterdir())) == 2

@@ -389,6 +389,9 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
                                          f"the same flags, or choose another --output_dir")
         print(f"Resuming from {latest}")
         return latest
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / TRAIN_INFO_FILE).is_file():
+        raise file_error(output_dir, "holds files but no bertvino training run (a model directory?); training "
+                                     "writes bert_config.json and vocab.txt there: choose a new --output_dir")
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():

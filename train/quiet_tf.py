@@ -16,6 +16,8 @@ import sys
 import tempfile
 import warnings
 
+from bertvino.errors import BertvinoError
+
 # absl's C++ log lines: "E0000 00:00:..." (severity letter E or F, then the date), as TensorFlow writes them.
 _ERROR_LINE = re.compile(r"^[EF]\d{4} ", re.MULTILINE)
 
@@ -29,6 +31,11 @@ def import_tensorflow_quietly():
     with _stderr_to_file() as caught:
         try:
             import tensorflow as tf
+        except ModuleNotFoundError as err:
+            if err.name != "tensorflow":
+                _replay(caught)
+                raise
+            raise BertvinoError("this command needs TensorFlow: pip install 'bertvino[train]'") from None
         except BaseException:
             _replay(caught)
             raise
