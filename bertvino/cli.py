@@ -327,6 +327,27 @@ def _add_score(commands):
     p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
                    help="arithmetic precision on the device, as for classify (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    on_ray = p.add_argument_group(
+        "Ray (pip install 'bertvino[ray]')",
+        "--ray runs the same scoring as a Ray Data pipeline: reading and tokenizing in tasks, classifying in a pool "
+        "of actors that each compile the model once. Its -o may also be a directory of Parquet files (a path "
+        "ending in / or .parquet), one file per block.")
+    on_ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="score on Ray: alone, a Ray started on this machine; 'auto' or ray://HOST:PORT joins a "
+                             "running cluster. Put it after the paths (or give an ADDRESS)")
+    on_ray.add_argument("--ray-cpus", type=_positive_int, metavar="N",
+                        help="CPUs of the local Ray that --ray starts (default: this machine's)")
+    on_ray.add_argument("--ray-actors", type=_positive_int, metavar="N",
+                        help="classifying actors (default: the cluster's CPUs / --ray-threads)")
+    on_ray.add_argument("--ray-threads", type=_positive_int, metavar="N",
+                        help="OpenVINO threads of each actor, also the CPUs it reserves in Ray (default: 1)")
+    on_ray.add_argument("--ray-bundle", choices=("auto", "path", "ship"), default="auto",
+                        help="how workers get the model: its path (every node must read it there), shipped "
+                             "through Ray's object store, or auto: the path when every node sees the same files "
+                             "there (default: %(default)s)")
+    on_ray.add_argument("--ray-block-rows", type=_positive_int, metavar="N",
+                        help="reviews per block, the unit an actor classifies and a Parquet file holds "
+                             "(default: 16 batches)")
     p.set_defaults(run=_run_score)
 
 
@@ -338,10 +359,13 @@ def _run_score(args):
     from bertvino.infer.scoring import EXIT_SKIPPED, score
     from bertvino.models import find_model
 
-    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
-    summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
-                    batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
+    if args.ray is not None:
+        summary = _ray_score(args)
+    else:
+        classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
+                                performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
+        summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
+                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -359,6 +383,26 @@ def _run_score(args):
             "skipped": [{"source": source, "reason": reason} for source, reason in summary.skipped],
             "metrics": summary.metrics})
     return EXIT_SKIPPED if summary.skipped else 0
+
+
+def _ray_score(args):
+    """score --ray: the same summary from a Ray Data pipeline (Ray is imported only here)."""
+    try:
+        from bertvino.infer.ray_scoring import RayOptions, ray_score
+    except ModuleNotFoundError as err:
+        if err.name.split(".")[0] not in ("ray", "pyarrow"):
+            raise
+        raise BertvinoError(f"--ray needs the ray extra ({err.name} is not installed): "
+                            f"pip install 'bertvino[ray]'") from None
+    from bertvino.models import find_model
+
+    options = RayOptions(address=args.ray, num_cpus=args.ray_cpus, actors=args.ray_actors,
+                         threads=args.ray_threads, bundle=args.ray_bundle, block_rows=args.ray_block_rows)
+    return ray_score(args.paths, find_model(args.model), options, output=args.output, resume=args.resume,
+                     overwrite=args.overwrite, batch_size=args.batch_size, split=args.split,
+                     progress=not args.no_progress, device=args.device,
+                     inference_precision=args.inference_precision,
+                     say=lambda line: print(f"bertvino score: {line}", file=sys.stderr))
 
 
 # --- info --------------------------------------------------------------------------------------------------------
@@ -546,6 +590,16 @@ def _label_list(value: str) -> tuple:
         return parse_label_list(value)
     except BertvinoError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {value!r}")
+    return number
 
 
 def _int_list(value: str) -> tuple:

@@ -28,7 +28,7 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY",
-                 inference_precision: str = "f32"):
+                 inference_precision: str = "f32", threads: int | None = None):
         import openvino as ov
 
         self.bundle = bundle
@@ -44,7 +44,7 @@ class Classifier:
                                                f"re-run `bertvino convert {bundle.path}`") from None
         _check_model(model, bundle)
         self.compiled = core.compile_model(model, device, compile_config(device, performance_hint,
-                                                                         inference_precision))
+                                                                         inference_precision, threads))
         self.device = device
 
     def encode(self, text: str) -> list:
@@ -112,8 +112,11 @@ class AsyncBatches:
         self.queue.wait_all()
 
 
-def compile_config(device: str, performance_hint: str, inference_precision: str) -> dict:
+def compile_config(device: str, performance_hint: str, inference_precision: str, threads: int | None = None) -> dict:
     """OpenVINO properties for compiling the IR.
+
+    `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
+    compiled model (Ray actors) share a machine's cores instead of each spreading over all of them.
 
     On CPUs with native bfloat16 (Intel Xeon with AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told
     otherwise, which moves pooled outputs by ~1e-2. "f32" (the default) keeps results equal to TensorFlow's to
@@ -125,6 +128,8 @@ def compile_config(device: str, performance_hint: str, inference_precision: str)
     config = {"PERFORMANCE_HINT": performance_hint}
     if inference_precision != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
         config["INFERENCE_PRECISION_HINT"] = inference_precision
+    if threads is not None and device == "CPU":
+        config["INFERENCE_NUM_THREADS"] = threads
     return config
 
 
