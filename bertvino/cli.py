@@ -356,9 +356,10 @@ def _run_score(args):
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
     from bertvino.files import write_json_atomically
-    from bertvino.infer.scoring import EXIT_SKIPPED, score
+    from bertvino.infer.scoring import EXIT_SKIPPED, check_inputs, score
     from bertvino.models import find_model
 
+    check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
     if args.ray is not None:
         summary = _ray_score(args)
     else:

@@ -62,7 +62,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
             skipped.append((source, reason))
             bar.update(1)
 
-    readers = [(path, read_reviews(path, split=split, on_skip=skip)) for path in paths]  # checks every path
+    check_inputs(paths, split)
     labels = classifier.bundle.labels
     writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
     confusion = Confusion(labels)
@@ -84,7 +84,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     started, window = time.perf_counter(), []
     scored = 0
     try:
-        for review in _reviews(readers, skipped):
+        for review in _reviews(paths, split, skipped, skip):
             if review.source in done_sources:
                 with lock:
                     bar.update(1)
@@ -114,12 +114,17 @@ def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_si
     return len(window)
 
 
-def _reviews(readers, skipped):
-    """Every review of every (path, reader); a path that fails part-way (a corrupt archive, a CSV without a text
-    column) is reported and skipped, not fatal: the reviews of the other paths are still scored."""
-    for path, reader in readers:
+def check_inputs(paths, split):
+    """Raise for a path that does not exist or is no kind of review input, before anything is written or scored."""
+    read_reviews(paths, split=split)  # checks every path when called; reads nothing until iterated
+
+
+def _reviews(paths, split, skipped, on_skip):
+    """Every review of every path; a path that fails part-way (a corrupt archive, a CSV without a text column) is
+    reported and skipped, not fatal: the reviews of the other paths are still scored."""
+    for path in paths:
         try:
-            yield from reader
+            yield from read_reviews(path, split=split, on_skip=on_skip)
         except BertvinoError as err:
             skipped.append((str(path), str(err).removeprefix(f"{path}: ")))
 

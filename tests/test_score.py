@@ -102,6 +102,8 @@ def test_a_missing_path_fails_before_anything_is_scored(fp32_bundle, reviews_dir
     assert code == 1 and captured.out == ""
     assert captured.err.strip() == f"bertvino score: error: {tmp_path / 'typo.csv'}: no such file or directory"
     assert not out.exists()
+    assert main(["score", str(tmp_path / "typo.csv"), "-m", str(fp32_bundle), "-o", str(out), "--ray"]) == 1
+    assert "typo.csv: no such file or directory" in capsys.readouterr().err and not out.exists()
 
 
 def test_progress_has_a_total_where_it_is_cheap_to_count(fp32_bundle, reviews_dir, tmp_path, capsys):
