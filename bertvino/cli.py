@@ -17,18 +17,22 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 import argparse
 import codecs
 import json
+import math
 import os
 import re
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 from bertvino import __version__
 from bertvino.errors import BertvinoError, Interrupted
 
 EXIT_ERROR = 1
+
+# The packages of each extra (pyproject.toml), by import name: a command that needs one says which extra to install.
+EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
+          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray"}
 
 
 def main(argv=None) -> int:
@@ -48,6 +52,13 @@ def main(argv=None) -> int:
     except Interrupted as err:
         print(f"bertvino {args.command}: {err}", file=sys.stderr)
         return 128 + err.signum
+    except ModuleNotFoundError as err:
+        extra = EXTRAS.get((err.name or "").partition(".")[0])
+        if extra is None:  # not an optional dependency: a broken install or a bug, which keeps its traceback
+            raise
+        print(f"bertvino {args.command}: error: {args.command} needs {err.name.partition('.')[0]}, which is not "
+              f"installed: pip install 'bertvino[{extra}]'", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
@@ -63,8 +74,15 @@ def _terminate(signum, frame):
     raise Interrupted(signum, "stopped by SIGTERM")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake told in one line like every other error (status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bertvino", description="Fine-tuned BERT text classifiers, from a Google-format checkpoint to fast "
                                      "CPU inference with OpenVINO.",
         epilog="Pipeline: [import-hf ->] train -> freeze -> convert -> classify. `bertvino COMMAND --help` "
@@ -123,22 +141,23 @@ def _add_train(commands):
     flag("--output_dir", required=True, help="where checkpoints, eval_results.txt and train_info.json go")
     flag("--do_lower_case", type=_boolean, default=True, metavar="BOOL",
          help="lower-case text (true for uncased models)")
-    flag("--max_seq_length", type=int, default=128, help="word pieces per review, [CLS] and [SEP] included")
+    flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
     flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
                                               "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=int, default=32, help="reviews per training step")
-    flag("--eval_batch_size", type=int, default=32, help="reviews per batch when validating")
-    flag("--learning_rate", type=float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=float, default=3.0, help="passes over the training reviews (fractions allowed); "
-                                                              "steps = reviews / train_batch_size x epochs")
-    flag("--warmup_proportion", type=float, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=int, default=1000, help="save a checkpoint every this many steps")
+    flag("--train_batch_size", type=_positive_int, default=32, help="reviews per training step")
+    flag("--eval_batch_size", type=_positive_int, default=32, help="reviews per batch when validating")
+    flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
+    flag("--num_train_epochs", type=_positive_float, default=3.0,
+         help="passes over the training reviews (fractions allowed); steps = training reviews (after the "
+              "validation hold-out) / train_batch_size x epochs")
+    flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
+    flag("--save_checkpoints_steps", type=_positive_int, default=1000, help="save a checkpoint every this many steps")
     flag("--save_checkpoints_secs", type=float, default=300,
          help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
-    flag("--keep_checkpoint_max", type=int, default=5, help="newest checkpoints kept; older ones are deleted")
+    flag("--keep_checkpoint_max", type=_positive_int, default=5, help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
-    flag("--validation_fraction", type=float, default=0.1,
+    flag("--validation_fraction", type=_fraction, default=0.1,
          help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
     flag("--labels", type=_label_list, default="negative,positive", help="label names, in the head's order")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
@@ -180,8 +199,8 @@ def _add_freeze(commands):
     flag("--vocab_file", help="default: vocab.txt beside the checkpoint")
     flag("--labels", type=_label_list, help="label names in the head's order (default: as trained, else "
                                             "negative,positive for a 2-way head)")
-    flag("--max_seq_length", type=int, help="longest input inference will give the model (default: as trained, "
-                                            "else 128)")
+    flag("--max_seq_length", type=_positive_int,
+         help="longest input inference will give the model (default: as trained, else 128)")
     flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
     flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
     flag("--overwrite", action="store_true", help="replace an existing bundle at --output, its IR included "
@@ -214,7 +233,7 @@ def _add_convert(commands):
                    help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
                                                "never calibrate on the reviews you will test on)")
-    p.add_argument("--calibration-size", type=int, default=300, help="reviews sampled for calibration "
+    p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
 
@@ -322,7 +341,7 @@ def _add_score(commands):
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--batch-size", type=int, default=32, help="reviews per inference batch (default: 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
     p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
                    help="arithmetic precision on the device, as for classify (default: %(default)s)")
@@ -355,11 +374,14 @@ def _run_score(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
-    from bertvino.files import write_json_atomically
+    from bertvino.files import check_writable, write_json_atomically
     from bertvino.infer.scoring import EXIT_SKIPPED, check_inputs, score
     from bertvino.models import find_model
 
     check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
+    for output in (args.output, args.metrics_json):  # before the work, not after it
+        if output:
+            check_writable(output)
     if args.ray is not None:
         summary = _ray_score(args)
     else:
@@ -388,13 +410,7 @@ def _run_score(args):
 
 def _ray_score(args):
     """score --ray: the same summary from a Ray Data pipeline (Ray is imported only here)."""
-    try:
-        from bertvino.infer.ray_scoring import RayOptions, ray_score
-    except ModuleNotFoundError as err:
-        if err.name.split(".")[0] not in ("ray", "pyarrow"):
-            raise
-        raise BertvinoError(f"--ray needs the ray extra ({err.name} is not installed): "
-                            f"pip install 'bertvino[ray]'") from None
+    from bertvino.infer.ray_scoring import RayOptions, ray_score
     from bertvino.models import find_model
 
     options = RayOptions(address=args.ray, num_cpus=args.ray_cpus, actors=args.ray_actors,
@@ -455,12 +471,12 @@ def _add_bench(commands):
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
-    p.add_argument("--precisions", type=lambda v: tuple(v.split(",")), default=("fp32", "fp16", "int8"),
+    p.add_argument("--precisions", type=_precision_list, default=("fp32", "fp16", "int8"),
                    help="IR precisions to measure (default: fp32,fp16,int8)")
     p.add_argument("--calibration", nargs="+", metavar="PATH", help="reviews to calibrate the INT8 IR on")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train)")
-    p.add_argument("--batch-size", type=int, default=8, help="batch size for throughput (default: 8)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default: 3)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="batch size for throughput (default: 8)")
+    p.add_argument("--seconds", type=_positive_float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table")
@@ -470,9 +486,12 @@ def _add_bench(commands):
 def _run_bench(args):
     from bertvino import benchmark
     from bertvino.infer.bench import describe_machine
-    from bertvino.files import write_json_atomically
+    from bertvino.files import check_writable, write_json_atomically, write_text_atomically
     from bertvino.models import find_model
 
+    for output in (args.json, args.markdown):  # before minutes of measuring, not after them
+        if output:
+            check_writable(output)
     results = benchmark.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
                             batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
                             calibration_split=args.calibration_split,
@@ -483,7 +502,7 @@ def _run_bench(args):
     if args.json:
         write_json_atomically(args.json, results)
     if args.markdown:
-        Path(args.markdown).write_text(table, encoding="utf-8")
+        write_text_atomically(args.markdown, table)
 
 
 # --- serve -------------------------------------------------------------------------------------------------------
@@ -505,27 +524,28 @@ def _add_serve(commands):
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
     p.add_argument("-d", "--device", default="CPU",
                    help="OpenVINO device: CPU, GPU, AUTO, ... (default: %(default)s)")
-    p.add_argument("--max-batch-size", type=int, default=32,
+    p.add_argument("--max-batch-size", type=_positive_int, default=32,
                    help="most texts classified together (default: %(default)s)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0,
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
                    help="longest the first text of a batch waits for others to join it (default: %(default)s); 0 "
                         "batches only what piles up while the device is busy")
-    p.add_argument("--max-body-bytes", type=int, default=1_048_576,
+    p.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576,
                    help="larger request bodies get 413 (default: %(default)s)")
-    p.add_argument("--max-instances", type=int, default=256,
+    p.add_argument("--max-instances", type=_positive_int, default=256,
                    help="requests with more texts get 413 (default: %(default)s)")
-    p.add_argument("--max-chars", type=int, default=100_000, help="a longer text gets 400 (default: %(default)s)")
-    p.add_argument("--max-in-flight", type=int, default=128,
+    p.add_argument("--max-chars", type=_positive_int, default=100_000,
+                   help="a longer text gets 400 (default: %(default)s)")
+    p.add_argument("--max-in-flight", type=_positive_int, default=128,
                    help="predict requests received and not yet answered beyond which new ones get 503 with "
                         "Retry-After (default: %(default)s)")
-    p.add_argument("--headers-timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--headers-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
                    help="a connection whose request headers are not complete this long after it opened (or after "
                         "its previous response) is closed (default: %(default)s)")
-    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--body-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="a request body not complete this long after its headers gets 408 (default: %(default)s)")
-    p.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--keep-alive-timeout", type=_positive_float, default=5.0, metavar="SECONDS",
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
-    p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
     p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
                    help="arithmetic precision on the device, as for classify (default: %(default)s)")
@@ -533,13 +553,7 @@ def _add_serve(commands):
 
 
 def _run_serve(args):
-    try:
-        from bertvino.infer.server import run
-    except ModuleNotFoundError as err:
-        if err.name not in ("starlette", "uvicorn", "prometheus_client"):
-            raise
-        raise BertvinoError(f"serve needs the serve extra ({err.name} is not installed): "
-                            f"pip install 'bertvino[serve]'") from None
+    from bertvino.infer.server import run
     run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
         max_instances=args.max_instances, max_chars=args.max_chars, max_in_flight=args.max_in_flight,
@@ -597,10 +611,50 @@ def _positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        number = 0
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
     if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {value!r}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
     return number
+
+
+def _number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value}")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = _number(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return number
+
+
+def _fraction(value: str) -> float:
+    number = _number(value)
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value}")
+    return number
+
+
+def _precision_list(value: str) -> tuple:
+    from bertvino.bundle import PRECISIONS
+    precisions = tuple(value.split(","))
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown precision {unknown[0]!r}: choose from {', '.join(PRECISIONS)}")
+    return precisions
 
 
 def _int_list(value: str) -> tuple:

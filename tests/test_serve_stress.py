@@ -154,6 +154,9 @@ def test_readiness_waits_for_warm_up_while_liveness_answers(classifier, slow_bat
         assert (status, json.loads(body), headers["retry-after"]) == (503, {"ready": False}, "1")
         status, headers, body = http(port, "POST", PREDICT, b'{"instances": ["too early"]}')
         assert status == 503 and "warming up" in json.loads(body)["error"] and headers["retry-after"] == "1"
+        with pytest.raises(ServiceError) as refused:
+            Client(port=port, model_name=MODEL).classify(["too early"])
+        assert (refused.value.status, refused.value.retry_after) == (503, 1.0)
         deadline = time.monotonic() + 30
         while http(port, "GET", "/v2/health/ready")[0] != 200:
             assert time.monotonic() < deadline, "warm-up did not finish"
