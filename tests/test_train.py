@@ -235,3 +235,16 @@ def test_a_directory_of_other_files_is_never_written_into(tmp_path, pretrained_c
     with pytest.raises(BertvinoError, match="holds files but no bertvino training run"):
         train(_options(pretrained_checkpoint, reviews_dir, model_dir, no_dropout=True))
     assert (model_dir / "bert_config.json").read_text() == config and len(list(model_dir.iterdir())) == 2
+
+
+def test_train_help_shows_every_default(capsys):
+    import argparse
+    from bertvino.cli import build_parser
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # help lines wrap anywhere
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    defaults = [action for action in train_parser._actions if action.default not in (None, False, argparse.SUPPRESS)]
+    assert len(defaults) >= 15
+    for action in defaults:
+        assert f"(default: {action.default})" in shown, action.option_strings
