@@ -27,6 +27,7 @@ import time
 
 from bertvino import __version__
 from bertvino.errors import BertvinoError, Interrupted
+from bertvino.files import CANNOT_WRITE
 
 EXIT_ERROR = 1
 
@@ -64,6 +65,12 @@ def main(argv=None) -> int:
         return 128 + signal.SIGINT
     except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as err:
+        if err.errno not in CANNOT_WRITE:  # anything but a full disk or a read-only place keeps its traceback
+            raise
+        print(f"bertvino {args.command}: error: {f'{err.filename}: ' if err.filename else ''}cannot write: "
+              f"{err.strerror}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         if in_main_thread:
@@ -380,7 +387,7 @@ def _run_score(args):
 
     check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
     for output in (args.output, args.metrics_json):  # before the work, not after it
-        if output:
+        if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
     if args.ray is not None:
         summary = _ray_score(args)
