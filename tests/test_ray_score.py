@@ -37,13 +37,15 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, reviews_dir):
-    """The tiny labelled reviews, a folder with a file that is not UTF-8, and a path that does not exist."""
+    """The tiny labelled reviews, a folder with a file that is not UTF-8, and a CSV without a text column (a path
+    that does not exist is an error before scoring starts, not a skip)."""
     root = tmp_path_factory.mktemp("ray-inputs")
     shutil.copytree(reviews_dir, root / "reviews")
     (root / "more" / "pos").mkdir(parents=True)
     (root / "more" / "pos" / "good.txt").write_text("a great movie, wonderful acting")
     (root / "more" / "pos" / "latin1.txt").write_bytes("a caf\xe9 movie".encode("latin-1"))
-    return [str(root / "reviews"), str(root / "more"), str(root / "missing.csv")]
+    (root / "no-text.csv").write_text("id,body\n1,a fine film\n")
+    return [str(root / "reviews"), str(root / "more"), str(root / "no-text.csv")]
 
 
 @pytest.fixture(scope="module")
