@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from bertvino.bundle import load_bundle
@@ -119,7 +120,6 @@ def _nodes_missing(path: Path) -> list:
     """IDs of the live nodes that do not see the bundle at `path` as the driver does (same files, same sizes)."""
     expected = _fingerprint(path)
     check = ray.remote(num_cpus=0)(_fingerprint)
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
     seen = ray.get([check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(path)
                     for node in nodes])
@@ -127,11 +127,11 @@ def _nodes_missing(path: Path) -> list:
 
 
 def _fingerprint(path: Path) -> dict | None:
-    """{file name: size} of a bundle's inference files and its bundle.json, or None where it is not readable."""
+    """The size of each of a bundle's inference files, and its bundle.json's text; None where it is not readable."""
     try:
         sizes = {file.name: file.stat().st_size for file in path.iterdir()
                  if file.is_file() and file.name not in NOT_SHIPPED}
-        return {**sizes, "bundle.json": (path / "bundle.json").read_text(encoding="utf-8")}
+        return {"sizes": sizes, "bundle.json": (path / "bundle.json").read_text(encoding="utf-8")}
     except OSError:
         return None
 
@@ -268,6 +268,8 @@ def _in_blocks(ds, rows: int):
 
 @dataclasses.dataclass
 class RayOptions:
+    """score --ray's own options (the rest are score's)."""
+
     address: str = LOCAL
     num_cpus: int | None = None  # of the local Ray; None: this machine's
     actors: int | None = None
