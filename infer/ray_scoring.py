@@ -43,7 +43,7 @@ from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction, compile_config
 from bertvino.infer.metrics import Confusion
-from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews
+from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
 READ_CHUNK = 256  # reviews per batch a reading task emits (re-cut into blocks of block_rows after)
@@ -285,6 +285,7 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
     hears of each block of results as it is written (benchmarks time the blocks with it)."""
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
+    check_inputs(paths, split)
     bundle = load_bundle(model_path)
     labels = bundle.labels
     compile_config(device, "THROUGHPUT", inference_precision)  # a bad option fails here, not in every actor
