@@ -43,6 +43,7 @@ from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction, compile_config
 from bertvino.infer.metrics import Confusion
+from bertvino.reviews import count_reviews
 from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
@@ -332,13 +333,15 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
     blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
     results = _classify(blocks, source, options.actors, options.threads, batch_size, device, inference_precision)
     skipped, scored = [], 0
-    bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
+               initial=already_done, disable=not progress, dynamic_ncols=True, file=sys.stderr)  # as score's bar
     try:
         for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             rows = []
             for row in table.to_pylist():
                 if row["skipped"] is not None:
                     skipped.append((row["source"], row["skipped"]))
+                    bar.update(1)
                 elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
                     written.add(row["source"])
                     probabilities = {label: row[f"p_{label}"] for label in labels}
