@@ -8,9 +8,13 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -127,6 +131,55 @@ def test_parquet_parts_are_whole_and_resume_exactly_once(inputs, fp32_bundle, pl
     assert code == 3
     assert not list(out.glob(".*"))
     assert_same_rows(read_rows(out), plain["rows"])
+
+
+def test_a_killed_actor_is_replaced_and_every_review_is_written_once(fp32_bundle, tmp_path):
+    folder = tmp_path / "many" / "pos"
+    folder.mkdir(parents=True)
+    words = ["good", "bad", "the", "movie", "dull", "great", "plot", "acting"]
+    rng = np.random.default_rng(0)
+    for i in range(3000):
+        (folder / f"{i}_8.txt").write_text(" ".join(rng.choice(words, rng.integers(1, 20))))
+    out, result = tmp_path / "out.csv", {}
+    run = threading.Thread(target=lambda: result.update(code=run_score(
+        [str(tmp_path / "many")], fp32_bundle, out, "--ray", "--batch-size", "1", "--ray-block-rows", "100")[0]))
+    run.start()
+    killed = None
+    while run.is_alive() and killed is None:
+        actors = classifying_actors()
+        if actors and out.exists() and out.read_text().count("\n") > 200:
+            os.kill(actors[0], signal.SIGKILL)
+            killed = out.read_text().count("\n") - 1
+        time.sleep(0.05)
+    run.join(timeout=300)
+    assert killed is not None and killed < 3000, "the run ended before an actor could be killed"
+    assert result["code"] == 0
+    sources = [row["source"] for row in read_rows(out)]
+    assert len(sources) == len(set(sources)) == 3000
+
+
+def classifying_actors() -> list:
+    """PIDs of this test process's Ray's classifying actors: children of the raylet this process started (other
+    Rays on the machine are left alone)."""
+    def children(pid):
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    def command(pid):
+        try:
+            return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    raylets = [pid for pid in children(os.getpid()) if "raylet" in command(pid)]
+    return [pid for raylet in raylets for pid in children(raylet) if "ClassifyBlocks" in command(pid)]
 
 
 def test_classify_dataset_adds_labels_and_keeps_columns(fp32_bundle, reviews_dir):
