@@ -18,20 +18,19 @@ from pathlib import Path
 
 from bertvino.bundle import load_bundle
 from bertvino.features import Truncation, encode
-from bertvino.infer.bench import FlopCounter, describe_machine, sgemm_gflops
+from bertvino.infer.bench import FlopCounter, sgemm_gflops
 from bertvino.models import find_model
 from bertvino.reviews import read_reviews
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", help="bundle (default: the bundled model)")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    add_data_option(parser)
     parser.add_argument("--reviews", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "score_floor"))
+    parser.add_argument("--out", default=str(RESULTS_DIR / "score_floor"))
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model))
@@ -65,12 +64,8 @@ def main():
                "sgemm_gflops": round(gflops, 1), "floor_s": round(floor_s, 2), "wall_s": round(wall_s, 2),
                "floor_pct": round(100 * floor_s / wall_s, 1), "reviews_per_s_end_to_end": round(len(lengths) / wall_s, 1),
                "reviews_per_s_scoring_only": metrics["reviews_per_s"], "accuracy": metrics["metrics"]["accuracy"],
-               "batch_size": args.batch_size, "command": " ".join(["python", "benchmarks/score_floor.py", *sys.argv[1:]]),
-               "machine": describe_machine()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    out.with_suffix(".md").write_text(
+               "batch_size": args.batch_size, **measured_on()}
+    write_results(args.out, results,
         f"`bertvino score` on {results['reviews']} IMDB test reviews (mean {results['mean_tokens']} tokens), "
         f"process start to exit: {results['wall_s']} s, {results['reviews_per_s_end_to_end']} reviews/s; compute "
         f"floor {results['floor_s']} s ({results['total_gflop']} GFLOP at {results['sgemm_gflops']} GFLOP/s): "

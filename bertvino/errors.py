@@ -20,3 +20,17 @@ def first_line(err: BaseException) -> str:
     exception's type when it has no message: enough to say what went wrong in a one-line error."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+# The optional packages, by the extra of pyproject.toml that installs them.
+EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
+          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve"}
+
+
+def missing_extra(err: ImportError) -> BertvinoError | None:
+    """The one-line error for an optional package that is not installed, naming the extra that installs it; None
+    when `err` is about another module (a broken install, which keeps its traceback)."""
+    module = (getattr(err, "name", None) or "").split(".")[0]
+    if module not in EXTRAS:
+        return None
+    return BertvinoError(f"this needs {module}, which is not installed: pip install 'bertvino[{EXTRAS[module]}]'")

@@ -51,6 +51,13 @@ log = logging.getLogger("bertvino.serve")
 MODEL_VERSION = "1"  # one model, one version: TF Serving clients expect a version string
 
 
+def _check_positive(options, *names):
+    """Every int field named (all of them when none are named) must be > 0."""
+    for name in names or [field.name for field in dataclasses.fields(options)]:
+        if getattr(options, name) <= 0:
+            raise BertvinoError(f"--{name.replace('_', '-')} must be > 0, not {getattr(options, name)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """What one request may ask for; see the module docstring for the status each one answers with."""
@@ -58,6 +65,31 @@ class Limits:
     max_body_bytes: int = 1_048_576
     max_instances: int = 256
     max_chars: int = 100_000
+
+    def __post_init__(self):
+        _check_positive(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """How `run` serves a bundle: the flags of `bertvino serve`, by the same names."""
+
+    host: str = "127.0.0.1"
+    port: int = 8501  # 0 picks a free port
+    model_name: str | None = None  # None: the bundle directory's name
+    device: str = "CPU"
+    inference_precision: str = "f32"
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0  # 0: batch only what piles up while the device is busy
+    limits: Limits = Limits()
+    log_level: str = "info"
+
+    def __post_init__(self):
+        if not 0 <= self.port <= 65535:
+            raise BertvinoError(f"--port must be between 0 and 65535, not {self.port}")
+        if self.max_wait_ms < 0:
+            raise BertvinoError(f"--max-wait-ms must be >= 0, not {self.max_wait_ms}")
+        _check_positive(self, "max_batch_size")
 
 
 class ApiError(Exception):
@@ -276,34 +308,27 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch
     return app
 
 
-def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
-        device: str = "CPU", max_batch_size: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 1_048_576,
-        max_instances: int = 256, max_chars: int = 100_000, inference_precision: str = "f32",
-        log_level: str = "info"):
-    """Serve a bundle (a path, a bundled model's name, or None for the default) until SIGTERM or Ctrl+C.
+def run(bundle, options: ServeOptions = ServeOptions()):
+    """Serve a loaded `Bundle` until SIGTERM or Ctrl+C.
 
     Port 0 picks a free port; the line "serving model 'NAME' on http://HOST:PORT" on stderr says which, once the
-    service answers. Raises BertvinoError for a bad option, bundle or device, or an address it cannot listen on.
+    service answers. Raises BertvinoError for a bad device, or an address it cannot listen on.
     """
     import uvicorn
 
-    from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
-    from bertvino.models import find_model
 
-    _check_options(port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                   max_body_bytes=max_body_bytes, max_instances=max_instances, max_chars=max_chars)
-    bundle = load_bundle(find_model(model))
-    model_name = model_name or bundle.path.resolve().name
+    model_name = options.model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
         raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
-    listener = _listen(host, port)  # before compiling, so that a taken port fails fast
+    listener = _listen(options.host, options.port)  # before compiling, so that a taken port fails fast
     try:
-        classifier = Classifier(bundle, device=device, performance_hint="THROUGHPUT",
-                                inference_precision=inference_precision)
+        classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
+                                inference_precision=options.inference_precision)
     except BaseException:
         listener.close()
         raise
+    host = options.host
     url = f"http://{host if ':' not in host else f'[{host}]'}:{listener.getsockname()[1]}"
     if not _is_loopback(host):
         log.warning("listening on %s, beyond this machine: the service has no authentication", host)
@@ -312,9 +337,9 @@ def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: st
         print(f"bertvino serve: serving model '{model_name}' on {url} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
 
-    app = create_app(classifier, model_name, Limits(max_body_bytes, max_instances, max_chars),
-                     max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_ready=ready)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    app = create_app(classifier, model_name, options.limits, max_batch_size=options.max_batch_size,
+                     max_wait_ms=options.max_wait_ms, on_ready=ready)
+    config = uvicorn.Config(app, log_level=options.log_level, access_log=False, lifespan="on")
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found; this
     # no-op handler makes that a clean exit (status 0), the normal end of a service.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -323,15 +348,6 @@ def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: st
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
-
-
-def _check_options(port: int, **positive):
-    if not 0 <= port <= 65535:
-        raise BertvinoError(f"--port must be between 0 and 65535, not {port}")
-    for name, value in positive.items():
-        if value < 0 or (value == 0 and name != "max_wait_ms"):
-            raise BertvinoError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'max_wait_ms' else '> 0'}, "
-                                f"not {value}")
 
 
 def _listen(host: str, port: int) -> socket.socket:

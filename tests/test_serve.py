@@ -25,7 +25,7 @@ from bertvino.client import Client, ServiceError  # noqa: E402
 from bertvino.errors import BertvinoError  # noqa: E402
 from bertvino.infer.batcher import BatcherClosed, DynamicBatcher  # noqa: E402
 from bertvino.infer.classifier import AsyncBatches, Classifier  # noqa: E402
-from bertvino.infer.server import Limits, create_app, run  # noqa: E402
+from bertvino.infer.server import Limits, ServeOptions, create_app, run  # noqa: E402
 
 MODEL = "tiny"
 LIMITS = Limits(max_body_bytes=16 * 1024, max_instances=16, max_chars=2000)
@@ -284,9 +284,11 @@ def test_client_raises_service_error_with_status_and_message(server):
 
 def test_run_refuses_bad_options_and_a_taken_port(server, fp32_bundle):
     with pytest.raises(BertvinoError, match="^--max-batch-size must be > 0, not 0$"):
-        run(fp32_bundle, port=0, max_batch_size=0)
+        ServeOptions(port=0, max_batch_size=0)
+    with pytest.raises(BertvinoError, match="^--max-chars must be > 0, not -1$"):
+        Limits(max_chars=-1)
     with pytest.raises(BertvinoError, match=f"^cannot listen on 127.0.0.1:{server.port}: "):
-        run(fp32_bundle, port=server.port)
+        run(load_bundle(fp32_bundle), ServeOptions(port=server.port))
 
 
 # --- the other endpoints ----------------------------------------------------------------------------------------
@@ -354,8 +356,9 @@ def slow_submit(self, id_lists, userdata):
     time.sleep(0.25)
     real_submit(self, id_lists, userdata)
 AsyncBatches.submit = slow_submit
-from bertvino.infer.server import run
-run(sys.argv[1], port=0, model_name="tiny", max_batch_size=1, log_level="warning")
+from bertvino.bundle import load_bundle
+from bertvino.infer.server import ServeOptions, run
+run(load_bundle(sys.argv[1]), ServeOptions(port=0, model_name="tiny", max_batch_size=1, log_level="warning"))
 print("tensorflow imported:", "tensorflow" in sys.modules)
 """
 
