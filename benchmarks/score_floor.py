@@ -62,7 +62,8 @@ def main():
     results = {"bundle": str(bundle.path.resolve()), "precision": bundle.precision, "reviews": len(lengths),
                "mean_tokens": round(sum(lengths) / len(lengths), 1), "total_gflop": round(total_flops / 1e9, 1),
                "sgemm_gflops": round(gflops, 1), "floor_s": round(floor_s, 2), "wall_s": round(wall_s, 2),
-               "floor_pct": round(100 * floor_s / wall_s, 1), "reviews_per_s_end_to_end": round(len(lengths) / wall_s, 1),
+               "floor_pct": round(100 * floor_s / wall_s, 1),
+               "reviews_per_s_end_to_end": round(len(lengths) / wall_s, 1),
                "reviews_per_s_scoring_only": metrics["reviews_per_s"], "accuracy": metrics["metrics"]["accuracy"],
                "batch_size": args.batch_size, **measured_on()}
     write_results(args.out, results,

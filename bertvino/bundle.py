@@ -69,9 +69,10 @@ class Bundle:
         return weight, bias
 
     def tokenizer(self):
-        """The bundle's WordPiece tokenizer, checked to match the model's embedding table."""
-        from bertvino.tokenization import FullTokenizer
-        tokenizer = FullTokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
+        """The bundle's WordPiece tokenizer (compiled unless $BERTVINO_TOKENIZER=python), checked to match the
+        model's embedding table."""
+        from bertvino.fast_tokenization import load_tokenizer
+        tokenizer = load_tokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
         if len(tokenizer.vocab) != self.vocab_size:
             raise file_error(self.vocab_file, f"has {len(tokenizer.vocab)} tokens but the model's embedding "
                                               f"table has {self.vocab_size} rows: is it the checkpoint's own vocab?")
@@ -136,8 +137,9 @@ def _load_npy(path: Path, shape: tuple) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         raise file_error(path, f"expected floating-point numbers, found dtype {getattr(array, 'dtype', '?')}")
     if array.shape != shape:
-        raise file_error(path, f"has shape {list(array.shape)}, expected {list(shape)} "
-                               f"(labels x hidden size of this bundle)")
+        by_hidden = " by the hidden size" if len(shape) == 2 else ""
+        raise file_error(path, f"has shape {list(array.shape)}, expected {list(shape)}: one row per label in "
+                               f"{path.parent / METADATA_FILE}{by_hidden}")
     if not np.all(np.isfinite(array)):
         raise file_error(path, "holds NaN or infinite values")
     return array.astype(np.float32, copy=False)

@@ -17,6 +17,7 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -27,17 +28,19 @@ from bertvino.errors import BertvinoError, missing_extra
 
 EXIT_ERROR = 1
 
-
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for the TF stages: no start-up chatter on stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (BertvinoError, ModuleNotFoundError) as err:
-        if isinstance(err, ModuleNotFoundError) and not (err := missing_extra(err)):
-            raise  # not an optional package: a broken install, whose traceback helps
+    except BertvinoError as err:
         print(f"bertvino {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except ModuleNotFoundError as err:
+        if (missing := missing_extra(err)) is None:
+            raise  # not an optional package: a broken install or a bug, which keeps its traceback
+        print(f"bertvino {args.command}: error: {args.command} {missing}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
@@ -47,8 +50,15 @@ def main(argv=None) -> int:
         return EXIT_ERROR
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake told in one line like every other error (status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bertvino", description="Fine-tuned BERT text classifiers, from a Google-format checkpoint to fast "
                                      "CPU inference with OpenVINO.",
         epilog="Pipeline: [import-hf ->] train -> freeze -> convert -> classify. `bertvino COMMAND --help` "
@@ -106,19 +116,19 @@ def _add_train(commands):
     flag("--output_dir", required=True, help="where checkpoints, eval_results.txt and train_info.json go")
     flag("--do_lower_case", type=_boolean, default=True, metavar="BOOL",
          help="lower-case text (true for uncased models)")
-    flag("--max_seq_length", type=int, default=128, help="word pieces per review, [CLS] and [SEP] included")
+    flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
     flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
                                               "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=int, default=32)
-    flag("--eval_batch_size", type=int, default=32)
-    flag("--learning_rate", type=float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=float, default=3.0)
-    flag("--warmup_proportion", type=float, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=int, default=1000)
-    flag("--keep_checkpoint_max", type=int, default=5)
+    flag("--train_batch_size", type=_positive_int, default=32)
+    flag("--eval_batch_size", type=_positive_int, default=32)
+    flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
+    flag("--num_train_epochs", type=_positive_float, default=3.0)
+    flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
+    flag("--save_checkpoints_steps", type=_positive_int, default=1000)
+    flag("--keep_checkpoint_max", type=_positive_int, default=5)
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
-    flag("--validation_fraction", type=float, default=0.1,
+    flag("--validation_fraction", type=_fraction, default=0.1,
          help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
     flag("--labels", type=_label_list, default="negative,positive", help="label names, in the head's order")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
@@ -158,8 +168,8 @@ def _add_freeze(commands):
     flag("--vocab_file", help="default: vocab.txt beside the checkpoint")
     flag("--labels", type=_label_list, help="label names in the head's order (default: as trained, else "
                                             "negative,positive for a 2-way head)")
-    flag("--max_seq_length", type=int, help="longest input inference will give the model (default: as trained, "
-                                            "else 128)")
+    flag("--max_seq_length", type=_positive_int,
+         help="longest input inference will give the model (default: as trained, else 128)")
     flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
     flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
     p.set_defaults(run=_run_freeze)
@@ -186,7 +196,7 @@ def _add_convert(commands):
                    help="fp16 halves the weights on disk (outputs differ by ~1e-3); int8 quantizes with NNCF, "
                         "calibrated on --calibration reviews (faster only on CPUs with VNNI/AMX); "
                         "default: %(default)s")
-    p.add_argument("--calibration-size", type=int, default=300, help="reviews sampled for calibration "
+    p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
 
@@ -251,9 +261,30 @@ def _add_score(commands):
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--batch-size", type=int, default=32, help="reviews per inference batch (default: 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    on_ray = p.add_argument_group(
+        "Ray (pip install 'bertvino[ray]')",
+        "--ray runs the same scoring as a Ray Data pipeline: reading and tokenizing in tasks, classifying in a pool "
+        "of actors that each compile the model once. Its -o may also be a directory of Parquet files (a path "
+        "ending in / or .parquet), one file per block.")
+    on_ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="score on Ray: alone, a Ray started on this machine; 'auto' or ray://HOST:PORT joins a "
+                             "running cluster. Put it after the paths (or give an ADDRESS)")
+    on_ray.add_argument("--ray-cpus", type=_positive_int, metavar="N",
+                        help="CPUs of the local Ray that --ray starts (default: this machine's)")
+    on_ray.add_argument("--ray-actors", type=_positive_int, metavar="N",
+                        help="classifying actors (default: the cluster's CPUs / --ray-threads)")
+    on_ray.add_argument("--ray-threads", type=_positive_int, metavar="N",
+                        help="OpenVINO threads of each actor, also the CPUs it reserves in Ray (default: 1)")
+    on_ray.add_argument("--ray-bundle", choices=("auto", "path", "ship"), default="auto",
+                        help="how workers get the model: its path (every node must read it there), shipped "
+                             "through Ray's object store, or auto: the path when every node sees the same files "
+                             "there (default: %(default)s)")
+    on_ray.add_argument("--ray-block-rows", type=_positive_int, metavar="N",
+                        help="reviews per block, the unit an actor classifies and a Parquet file holds "
+                             "(default: 16 batches)")
     p.set_defaults(run=_run_score)
 
 
@@ -261,14 +292,20 @@ def _run_score(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
-    from bertvino.files import write_json_atomically
+    from bertvino.files import check_writable, write_json_atomically
     from bertvino.infer.scoring import EXIT_SKIPPED, score
     from bertvino.models import find_model
 
-    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
-    summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
-                    batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
+    for output in (args.output, args.metrics_json):  # before the work, not after it
+        if output:
+            check_writable(output)
+    if args.ray is not None:
+        summary = _ray_score(args)
+    else:
+        classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
+                                performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
+        summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
+                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -285,6 +322,20 @@ def _run_score(args):
             "skipped": [{"source": source, "reason": reason} for source, reason in summary.skipped],
             "metrics": summary.metrics})
     return EXIT_SKIPPED if summary.skipped else 0
+
+
+def _ray_score(args):
+    """score --ray: the same summary from a Ray Data pipeline (Ray is imported only here)."""
+    from bertvino.infer.ray_scoring import RayOptions, ray_score
+    from bertvino.models import find_model
+
+    options = RayOptions(address=args.ray, num_cpus=args.ray_cpus, actors=args.ray_actors,
+                         threads=args.ray_threads, bundle=args.ray_bundle, block_rows=args.ray_block_rows)
+    return ray_score(args.paths, find_model(args.model), options, output=args.output, resume=args.resume,
+                     overwrite=args.overwrite, batch_size=args.batch_size, split=args.split,
+                     progress=not args.no_progress, device=args.device,
+                     inference_precision=args.inference_precision,
+                     say=lambda line: print(f"bertvino score: {line}", file=sys.stderr))
 
 
 # --- info --------------------------------------------------------------------------------------------------------
@@ -335,10 +386,10 @@ def _add_bench(commands):
                     "the compute floor (the IR's MatMul FLOPs at NumPy's measured float32 matmul rate).")
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
-    p.add_argument("--precisions", type=lambda v: tuple(v.split(",")), default=("fp32", "fp16", "int8"),
+    p.add_argument("--precisions", type=_precision_list, default=("fp32", "fp16", "int8"),
                    help="IR precisions to measure (default: fp32,fp16,int8)")
-    p.add_argument("--batch-size", type=int, default=8, help="batch size for throughput (default: 8)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default: 3)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="batch size for throughput (default: 8)")
+    p.add_argument("--seconds", type=_positive_float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table")
@@ -346,10 +397,13 @@ def _add_bench(commands):
 
 
 def _run_bench(args):
-    from bertvino.files import write_json_atomically, write_text_atomically
+    from bertvino.files import check_writable, write_json_atomically, write_text_atomically
     from bertvino.infer import bench
     from bertvino.models import find_model
 
+    for output in (args.json, args.markdown):  # before minutes of measuring, not after them
+        if output:
+            check_writable(output)
     results = bench.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
                         batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
                         calibration_split=args.calibration_split, with_tensorflow=not args.no_tensorflow,
@@ -371,32 +425,49 @@ def _add_serve(commands):
         help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
         description='Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, '
                     "classifying texts from concurrent requests in shared batches. Also GET /v1/models/NAME, "
-                    "/v1/models/NAME/metadata, /healthz, /metrics (Prometheus) and /openapi.json. SIGTERM stops it "
-                    "after the requests in progress. Needs the serve extra: pip install 'bertvino[serve]'.")
+                    "/v1/models/NAME/metadata, /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics "
+                    "(Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with "
+                    "Retry-After. SIGTERM stops it after the requests in progress. Needs the serve extra: "
+                    "pip install 'bertvino[serve]'.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
                         "it on loopback or behind a proxy")
     p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
-    p.add_argument("--max-batch-size", type=int, default=32,
+    p.add_argument("--max-batch-size", type=_positive_int, default=32,
                    help="most texts classified together (default: %(default)s)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0,
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
                    help="longest the first text of a batch waits for others to join it (default: %(default)s); 0 "
                         "batches only what piles up while the device is busy")
-    p.add_argument("--max-body-bytes", type=int, default=1_048_576,
+    p.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576,
                    help="larger request bodies get 413 (default: %(default)s)")
-    p.add_argument("--max-instances", type=int, default=256,
+    p.add_argument("--max-instances", type=_positive_int, default=256,
                    help="requests with more texts get 413 (default: %(default)s)")
-    p.add_argument("--max-chars", type=int, default=100_000, help="a longer text gets 400 (default: %(default)s)")
+    p.add_argument("--max-chars", type=_positive_int, default=100_000,
+                   help="a longer text gets 400 (default: %(default)s)")
+    p.add_argument("--max-in-flight", type=_positive_int, default=128,
+                   help="predict requests received and not yet answered beyond which new ones get 503 with "
+                        "Retry-After (default: %(default)s)")
+    p.add_argument("--headers-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+                   help="a connection whose request headers are not complete this long after it opened (or after "
+                        "its previous response) is closed (default: %(default)s)")
+    p.add_argument("--body-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+                   help="a request body not complete this long after its headers gets 408 (default: %(default)s)")
+    p.add_argument("--keep-alive-timeout", type=_positive_float, default=5.0, metavar="SECONDS",
+                   help="an idle keep-alive connection is closed after this long (default: %(default)s)")
+    p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args):
     from bertvino.bundle import load_bundle
-    from bertvino.infer.server import Limits, ServeOptions, run
+    from bertvino.infer.server import Limits, ServeOptions, Timeouts, run
     from bertvino.models import find_model
 
-    options = _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args))
+    timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
+                        shutdown=args.shutdown_timeout)
+    options = _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts)
     run(load_bundle(find_model(args.model)), options)
 
 
@@ -439,7 +510,7 @@ CALIBRATION = _parent(_calibration_options)
 def _dataclass_from_args(cls, args, **given):
     """`cls(...)` from the parsed flags whose names are its fields: argparse's dest names are the options' names,
     so a new option is added in two places (the flag and the field), not three."""
-    fields = {field.name for field in dataclasses.fields(cls)}
+    fields = {field.name for field in dataclasses.fields(cls)} - set(given)
     return cls(**{name: value for name, value in vars(args).items() if name in fields}, **given)
 
 
@@ -469,6 +540,56 @@ def _label_list(value: str) -> tuple:
         return parse_label_list(value)
     except BertvinoError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value}")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = _number(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return number
+
+
+def _fraction(value: str) -> float:
+    number = _number(value)
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value}")
+    return number
+
+
+def _precision_list(value: str) -> tuple:
+    from bertvino.bundle import PRECISIONS
+    precisions = tuple(value.split(","))
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown precision {unknown[0]!r}: choose from {', '.join(PRECISIONS)}")
+    return precisions
 
 
 def _int_list(value: str) -> tuple:

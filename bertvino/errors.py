@@ -24,7 +24,7 @@ def first_line(err: BaseException) -> str:
 
 # The optional packages, by the extra of pyproject.toml that installs them.
 EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
-          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve"}
+          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray"}
 
 
 def missing_extra(err: ImportError) -> BertvinoError | None:
@@ -33,4 +33,4 @@ def missing_extra(err: ImportError) -> BertvinoError | None:
     module = (getattr(err, "name", None) or "").split(".")[0]
     if module not in EXTRAS:
         return None
-    return BertvinoError(f"this needs {module}, which is not installed: pip install 'bertvino[{EXTRAS[module]}]'")
+    return BertvinoError(f"needs {module}, which is not installed: pip install 'bertvino[{EXTRAS[module]}]'")

@@ -1,14 +1,15 @@
 """Batch scoring: review files in, one row per review out, as fast as the CPU allows, and safe to kill.
 
-    reviews (streamed) -> tokenize -> window of W reviews sorted by length -> batches padded to their longest
-        -> AsyncInferQueue (several batches in flight while Python tokenizes the next window) -> rows, flushed
+    reviews (streamed) -> window of W reviews, tokenized in one call and sorted by length -> batches padded to
+        their longest -> AsyncInferQueue (several batches in flight while the next window is read) -> rows, flushed
 
 Memory stays constant: only one window of encoded reviews (plus the batches in flight) is held at a time.
 Sorting a window by length puts reviews of similar length together, so a batch is padded to its own longest
 review, not to max_seq_length; the rows therefore come out in a different order from the input, each naming its
 `source`. A row is flushed as soon as its batch finishes; `--resume` reads the rows already written (dropping a
 torn last line) and scores only the sources not among them, so a killed run, started again, scores every review
-exactly once.
+exactly once. A write that fails (a full disk) stops the run with an error that says so; the rows before it stay
+as they are, and `--resume` finishes the job once there is room.
 """
 
 import csv
@@ -23,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bertvino.errors import BertvinoError, file_error
+from bertvino.files import cannot_write
 from bertvino.infer.classifier import AsyncBatches, Classifier
 from bertvino.infer.metrics import Confusion
 from bertvino.reviews import read_reviews
@@ -59,9 +61,11 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     skipped, lock = [], threading.Lock()
     bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
-    def finished(batch, probabilities):  # called from OpenVINO's threads
+    def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
         predictions = [classifier.prediction(row) for row in probabilities]
         with lock:
+            if writer.error:  # nothing more is written after a failed write, so that --resume can trust the file
+                return
             writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
             for (_, gold), prediction in zip(batch, predictions):
                 confusion.add(gold, prediction.label)
@@ -74,26 +78,34 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
         for review in _reviews(paths, split, skipped, lambda source, reason: skipped.append((source, reason))):
             if review.source in done_sources:
                 continue
-            window.append((len(window), review.source, review.label, classifier.encode(review.text)))
+            window.append((review.source, review.label, review.text))
             if len(window) == batch_size * WINDOW_BATCHES:
-                scored += _submit(runner, window, batch_size)
+                if writer.error:
+                    break
+                scored += _submit(runner, classifier, window, batch_size)
                 window = []
-        scored += _submit(runner, window, batch_size)
+        else:
+            scored += _submit(runner, classifier, window, batch_size)
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
         writer.close()
+    if writer.error:
+        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
+                                 "are whole: make room and run the same command with --resume to finish")
     seconds = time.perf_counter() - started
     return ScoreSummary(scored=scored, already_done=len(done_sources), skipped=skipped, seconds=seconds,
                         metrics=confusion.report() if confusion.total else None)
 
 
-def _submit(runner: AsyncBatches, window: list, batch_size: int) -> int:
-    """Sort a window by length and queue it as batches; returns how many reviews were queued."""
-    window.sort(key=lambda item: (len(item[3]), item[0]))
-    for start in range(0, len(window), batch_size):
-        batch = window[start:start + batch_size]
-        runner.submit([ids for *_, ids in batch], [(source, gold) for _, source, gold, _ in batch])
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
+    """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
+    many reviews were queued."""
+    id_lists = classifier.encode_batch([text for _, _, text in window])
+    order = sorted(range(len(window)), key=lambda index: (len(id_lists[index]), index))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
     return len(window)
 
 
@@ -116,6 +128,7 @@ class RowWriter:
         self.labels = labels
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
         self.existing_rows = []
+        self.error = None  # the OSError that stopped writing to a file (a full disk), if one did
         if path is None:
             if resume:
                 raise BertvinoError("--resume needs -o FILE: it continues the rows already written there")
@@ -129,9 +142,14 @@ class RowWriter:
                 raise file_error(path, "exists: pass --resume to continue it, or --overwrite to start again")
             if resume and path.exists():
                 self.existing_rows = self._read_existing(path)
-            self.file = open(path, "a" if resume else "w", encoding="utf-8", newline="")
-        if self.format == "csv" and (self.file is sys.stdout or self.file.tell() == 0):
-            self._write_text(_csv_line(self.columns))  # a resumed file keeps the header it has
+            try:  # unbuffered bytes: a failed write can leave at most one torn line, which --resume drops
+                self.file = open(path, "ab" if resume else "wb", buffering=0)
+                if self.format == "csv" and self.file.tell() == 0:
+                    self._write_text(_csv_line(self.columns))  # a resumed file keeps the header it has
+            except OSError as err:
+                raise cannot_write(path, err) from None
+        if self.file is sys.stdout and self.format == "csv":
+            self._write_text(_csv_line(self.columns))
 
     def write(self, rows):
         """rows: (source, Prediction, gold) triples."""
@@ -143,11 +161,22 @@ class RowWriter:
                 lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
             else:
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
-        self._write_text("".join(lines))
+        if self.file is sys.stdout:
+            self._write_text("".join(lines))
+        else:
+            try:
+                self._write_text("".join(lines))
+            except OSError as err:
+                self.error = err
 
     def _write_text(self, text):
-        self.file.write(text)
-        self.file.flush()
+        if self.file is sys.stdout:
+            self.file.write(text)
+            self.file.flush()
+            return
+        data = memoryview(text.encode("utf-8"))
+        while data:  # an unbuffered write may write less than asked: near a full disk, say
+            data = data[self.file.write(data):]
 
     def close(self):
         if self.file is not sys.stdout:

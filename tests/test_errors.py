@@ -178,16 +178,3 @@ def test_freeze_with_a_broken_config(checkpoint_copy, tmp_path, capsys, content,
     (checkpoint_copy.parent / "bert_config.json").write_text(content)
     code, err = run(["freeze", "--checkpoint", str(checkpoint_copy), "-o", str(tmp_path / "b")], capsys)
     assert_one_line_error(code, err, checkpoint_copy.parent / "bert_config.json", says)
-
-
-@pytest.mark.parametrize("argv, module, stage_module, extra", [
-    (["serve", "--port", "-1"], "starlette", "bertvino.infer.server", "serve"),  # never serves, even if broken
-    (["import-hf", "hf", "-o", "out"], "tensorflow", "bertvino.train.import_hf", "train"),
-])
-def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys, argv, module, stage_module, extra):
-    monkeypatch.delitem(sys.modules, stage_module, raising=False)
-    for name in [name for name in sys.modules if name.split(".")[0] == module] or [module]:
-        monkeypatch.setitem(sys.modules, name, None)  # importing it now fails as if it were not installed
-    code, err = run(argv, capsys)
-    assert_one_line_error(code, err, f"bertvino {argv[0]}: error: this needs {module}",
-                          f"pip install 'bertvino[{extra}]'")
