@@ -20,34 +20,22 @@ from bertvino.bundle import load_bundle
 from bertvino.features import Truncation, encode
 from bertvino.infer.bench import FlopCounter, sgemm_gflops
 from bertvino.models import find_model
-from bertvino.reviews import read_reviews
-from common import RESULTS_DIR, add_data_option, measured_on, write_results
+from common import measured_on, write_results
+from imdb_sample import add_sample_arguments, write_sample  # benchmarks/imdb_sample.py
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-m", "--model", help="bundle (default: the bundled model)")
-    add_data_option(parser)
-    parser.add_argument("--reviews", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default=str(RESULTS_DIR / "score_floor"))
+    add_sample_arguments(parser, reviews=1000, results_name="score_floor")
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model))
     tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
     flops = FlopCounter(bundle.model_xml)
     with tempfile.TemporaryDirectory() as tmp:
-        folder, lengths = Path(tmp) / "reviews", []
-        wanted = {"positive": args.reviews // 2, "negative": args.reviews - args.reviews // 2}
-        for review in read_reviews(args.data, split="test"):
-            if wanted.get(review.label, 0) > 0:
-                wanted[review.label] -= 1
-                target = folder / review.label[:3] / Path(review.source).name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(review.text, encoding="utf-8")
-                lengths.append(len(encode(tokenizer, review.text, bundle.max_seq_length, truncation)))
-            if not any(wanted.values()):
-                break
+        folder = Path(tmp) / "reviews"
+        lengths = [len(encode(tokenizer, review.text, bundle.max_seq_length, truncation))
+                   for review in write_sample(args.data, args.reviews, folder)]
         total_flops = sum(flops(n) for n in lengths)
         gflops = sgemm_gflops()
         command = [sys.executable, "-m", "bertvino", "score", str(folder), "-m", str(bundle.path), "-o",

@@ -297,7 +297,7 @@ def _run_score(args):
     from bertvino.models import find_model
 
     for output in (args.output, args.metrics_json):  # before the work, not after it
-        if output:
+        if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
     if args.ray is not None:
         summary = _ray_score(args)

@@ -1,6 +1,6 @@
 """Batch scoring on Ray Data (`bertvino score --ray`): the rows of `score`, from one machine's cores or a cluster's.
 
-    input paths, one row each -> read (a task per path, streamed in chunks; resumed sources dropped here)
+    input paths, one row each -> read (a task per path on the driver's node, streamed; resumed sources dropped)
         -> blocks of `block_rows` reviews (streaming repartition) -> tokenize (tasks)
         -> classify (a pool of actors, each compiling the bundle once, with `threads` OpenVINO threads)
         -> rows back to the driver -> written (CSV/JSONL as `score`, or a directory of Parquet parts) and counted
@@ -13,8 +13,9 @@ task whose rows already arrived, and the metrics count every row.
 Inside an actor a block is classified as `score` classifies a window: sorted by length, cut into batches padded
 to their longest, several batches in flight on OpenVINO's `AsyncInferQueue`.
 
-Reading and tokenizing tasks reserve no CPU in Ray's accounting (they are light next to BERT and must not wait
-behind actors that hold every CPU); Ray Data's backpressure bounds how far they run ahead.
+The review files are read on the driver's node, where the user named them (a path there may not exist on other
+nodes; reading is cheap next to BERT). Reading and tokenizing tasks reserve no CPU in Ray's accounting (they are
+light next to BERT and must not wait behind actors that hold every CPU); a fixed number of them run at once.
 """
 
 import atexit
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from bertvino.bundle import load_bundle
 from bertvino.errors import BertvinoError, file_error
+from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction, compile_config
 from bertvino.infer.metrics import Confusion
@@ -229,13 +231,24 @@ def _classify(ds, source, actors, threads, batch_size, device, inference_precisi
     fuses stages that ask for the same resources), which would tokenize a whole input file in one task.
     """
     threads = threads or 1
-    actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    actors = actors or max(1, _cluster_cpus() // threads)
     tokens = ds.map_batches(_tokenize, fn_kwargs={"source": source, "text_column": text_column, "keep_text": keep_text},
-                            batch_format="pyarrow", batch_size=None, num_cpus=0, memory=TOKENIZER_MEMORY)
+                            batch_format="pyarrow", batch_size=None, num_cpus=0, memory=TOKENIZER_MEMORY,
+                            compute=ray.data.TaskPoolStrategy(size=_light_tasks()))
     return tokens.map_batches(
         ClassifyBlocks, fn_constructor_kwargs={"source": source, "device": device, "threads": threads,
                                                "batch_size": batch_size, "inference_precision": inference_precision},
         batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=threads)
+
+
+def _cluster_cpus() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _light_tasks() -> int:
+    """How many reading or tokenizing tasks may run at once. They reserve no CPU, so Ray would start one per
+    block; a tokenizer keeps up with several actors (the compiled one does thousands of reviews a second)."""
+    return max(2, _cluster_cpus() // 8)
 
 
 def _in_blocks(ds, rows: int):
@@ -280,13 +293,17 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
             say(f"bundle {bundle.path} reaches the workers " + (
                 "through Ray's object store (not every node can read its path)" if source.shipped else
                 "by its path (every node reads it there)"))
-            return _score(paths, source, options, writer, labels, batch_size, split, progress, device,
-                          inference_precision, on_block or (lambda rows: None))
+            summary = _score(paths, source, options, writer, labels, batch_size, split, progress, device,
+                             inference_precision, on_block or (lambda rows: None))
         finally:
             if started_ray:
                 ray.shutdown()
     finally:
         writer.close()
+    if writer.error:
+        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
+                                 "are whole: make room and run the same command with --resume to finish")
+    return summary
 
 
 def _score(paths, source, options, writer, labels, batch_size, split, progress, device, inference_precision,
@@ -303,7 +320,9 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
     started = time.perf_counter()
     reviews = ray.data.from_items([{"path": str(path)} for path in paths], override_num_blocks=len(paths))
     reviews = reviews.map_batches(_read_paths, fn_kwargs={"split": split, "done_sources": (done_ref,)},
-                                  batch_size=1, batch_format="numpy", num_cpus=0)
+                                  batch_size=1, batch_format="numpy", num_cpus=0,
+                                  compute=ray.data.TaskPoolStrategy(size=_light_tasks()),
+                                  label_selector={"ray.io/node-id": ray.get_runtime_context().get_node_id()})
     blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
     results = _classify(blocks, source, options.actors, options.threads, batch_size, device, inference_precision)
     skipped, scored = [], 0
@@ -316,11 +335,13 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
                     skipped.append((row["source"], row["skipped"]))
                 elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
                     written.add(row["source"])
-                    rows.append((row["source"], Prediction(row["label"], {label: row[f"p_{label}"] for label in labels}),
-                                 row["gold"]))
+                    probabilities = {label: row[f"p_{label}"] for label in labels}
+                    rows.append((row["source"], Prediction(row["label"], probabilities), row["gold"]))
                     confusion.add(row["gold"], row["label"])
             if rows:
                 writer.write(rows)
+                if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
+                    break
             scored += len(rows)
             bar.update(len(rows))
             on_block(len(rows))
@@ -361,8 +382,11 @@ def is_parquet_output(output) -> bool:
 
 
 def open_writer(output, labels, resume=False, overwrite=False):
+    """A Parquet directory's writer, or `score`'s own for a file or stdout; checked before any work starts."""
     if is_parquet_output(output):
         return ParquetParts(output, labels, resume=resume, overwrite=overwrite)
+    if output is not None:
+        check_writable(output)
     return RowWriter(output, labels, resume=resume, overwrite=overwrite)
 
 
@@ -378,6 +402,7 @@ class ParquetParts:
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
         self.run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"  # parts of this run sort together
         self.count = 0
+        self.error = None  # the OSError that stopped writing (a full disk), if one did
         if self.path.exists() and not self.path.is_dir():
             raise file_error(self.path, "exists and is not a directory: a Parquet output is a directory of parts")
         parts = sorted(self.path.glob(self.PATTERN)) if self.path.is_dir() else []
@@ -390,7 +415,10 @@ class ParquetParts:
                 part.unlink()
             parts = []
         self.existing_rows = self._read_existing(parts)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise cannot_write(self.path, err) from None
 
     def write(self, rows):
         """rows: (source, Prediction, gold) triples, as `RowWriter.write` takes them."""
@@ -403,8 +431,12 @@ class ParquetParts:
         self.count += 1
         name = f"part-{self.run}-{self.count:05d}.parquet"
         temporary = self.path / f".{name}.tmp"
-        pq.write_table(pa.table(columns), temporary)
-        os.replace(temporary, self.path / name)
+        try:
+            pq.write_table(pa.table(columns), temporary)
+            os.replace(temporary, self.path / name)
+        except OSError as err:
+            self.error = err
+            temporary.unlink(missing_ok=True)
 
     def close(self):
         pass
