@@ -25,6 +25,7 @@ import time
 from bertvino import __version__
 from bertvino.bundle import INFERENCE_PRECISIONS, PRECISIONS
 from bertvino.errors import BertvinoError, missing_extra
+from bertvino.files import CANNOT_WRITE
 
 EXIT_ERROR = 1
 
@@ -47,6 +48,12 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as err:
+        if err.errno not in CANNOT_WRITE:  # anything but a full disk or a read-only place keeps its traceback
+            raise
+        print(f"bertvino {args.command}: error: {f'{err.filename}: ' if err.filename else ''}cannot write: "
+              f"{err.strerror}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -2,6 +2,7 @@
 error naming it, and a written file or directory appears whole or not at all."""
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -10,6 +11,11 @@ import uuid
 from pathlib import Path
 
 from bertvino.errors import file_error
+
+# OSError numbers that mean "this cannot be written here": a full disk or quota, a file over the size limit, a
+# read-only file system. Raised by a read, none of them is likely, so a failing block that writes its output can
+# blame its output for them.
+CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def read_json_object(path, what: str) -> dict:
@@ -104,6 +110,11 @@ def atomic_directory(path, replace: bool = False):
             path.rename(old)
             staging.rename(path)
             shutil.rmtree(old)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if err.errno in CANNOT_WRITE:  # a full disk while filling the staging directory: nothing was published
+            raise cannot_write(path, err) from None
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

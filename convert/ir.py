@@ -51,7 +51,11 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
     # Write beside the bundle's files, then publish: bundle.json first, model.bin, and model.xml last, so a
     # bundle is only ever loadable with a complete IR (a missing model.xml reads as "not converted").
     with tempfile.TemporaryDirectory(prefix=".convert.", dir=bundle.path) as tmp:
-        ov.save_model(model, os.path.join(tmp, "model.xml"), compress_to_fp16=(precision == "fp16"))
+        try:
+            ov.save_model(model, os.path.join(tmp, "model.xml"), compress_to_fp16=(precision == "fp16"))
+        except RuntimeError as err:  # OpenVINO's C++ streams say only "iostream error" for a full disk
+            raise file_error(bundle.path, f"cannot write the IR here ({first_line(err)}): is the disk full? "
+                                          "The bundle is as it was") from None
         bundle.model_xml.unlink(missing_ok=True)
         update_metadata(bundle, precision=precision)
         os.replace(os.path.join(tmp, "model.bin"), bundle.model_bin)

@@ -4,7 +4,8 @@ thing that is wrong (the file or the flag), and no traceback.
 To add a mistake, add a row to MISTAKES: a name, the command line (a function of `Paths`, the files a row can
 point at), and what the error line must name. Most rows run in this process (`bertvino.cli.main`), where a
 traceback would be an exception that fails the test; a row with `blocked` runs in a fresh process in which that
-package cannot be imported, as on a machine without the extra that provides it.
+package cannot be imported, as on a machine without the extra that provides it, and a row with `disk_bytes` in a
+fresh process whose files cannot grow past that many bytes, as on a disk that fills up.
 """
 
 import dataclasses
@@ -28,13 +29,14 @@ class Mistake:
     argv: object  # Paths -> the command line after `bertvino`
     names: object  # Paths -> what the error line must contain (a path or a flag)
     blocked: str | None = None  # a package made unimportable for this row (a missing extra)
+    disk_bytes: int | None = None  # files may not grow past this (a full disk)
 
     def __str__(self):
         return self.name
 
 
-def row(name, argv, names, blocked=None):
-    return Mistake(name, argv, names if callable(names) else (lambda p, names=names: names), blocked)
+def row(name, argv, names, blocked=None, disk_bytes=None):
+    return Mistake(name, argv, names if callable(names) else (lambda p, names=names: names), blocked, disk_bytes)
 
 
 def damaged_bundle(fp32_bundle, directory: Path, how: str) -> Path:
@@ -66,9 +68,12 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
     existing_csv = tmp / "existing.csv"
     existing_csv.write_text("source,label\n")
     pretrained = Path(pretrained_checkpoint)
+    from test_import_hf import write_hf_dir  # a tiny Hugging Face BERT directory
     return SimpleNamespace(
         tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty_dir=empty_dir, existing_csv=existing_csv,
-        bundle=fp32_bundle, frozen=frozen_bundle, checkpoint=finetuned_checkpoint, reviews=reviews_dir,
+        hf_dir=write_hf_dir(tmp / "hf"), bundle=fp32_bundle, frozen=frozen_bundle,
+        frozen_copy=Path(shutil.copytree(frozen_bundle, tmp / "frozen")), checkpoint=finetuned_checkpoint,
+        reviews=reviews_dir,
         train_flags=["--data", str(reviews_dir), "--bert_config_file", str(pretrained.parent / "bert_config.json"),
                      "--vocab_file", str(pretrained.parent / "vocab.txt"), "--init_checkpoint", str(pretrained),
                      "--output_dir", str(tmp / "run")],
@@ -93,6 +98,8 @@ MISTAKES = [
         lambda p: p.a_file),
     row("import-hf: a directory without config.json", lambda p: ["import-hf", str(p.empty_dir), "-o",
                                                                  str(p.tmp / "o")], lambda p: p.empty_dir),
+    row("import-hf: --output inside a file", lambda p: ["import-hf", str(p.hf_dir), "-o", str(p.a_file / "base")],
+        lambda p: p.a_file),
     row("import-hf: without the train extra", lambda p: ["import-hf", str(p.empty_dir), "-o", str(p.tmp / "o")],
         "pip install 'bertvino[train]'", blocked="tensorflow"),
     # train
@@ -128,6 +135,8 @@ MISTAKES = [
         "--calibration-size"),
     row("convert: bundle.json is not JSON", lambda p: ["convert", str(p.damaged["not json"])],
         lambda p: p.damaged["not json"] / "bundle.json"),
+    row("convert: the disk fills up", lambda p: ["convert", str(p.frozen_copy)], lambda p: p.frozen_copy,
+        disk_bytes=5_000),
     row("convert: int8 without the train extra", lambda p: ["convert", str(p.frozen), "--precision", "int8",
                                                             "--calibration", str(p.reviews)],
         "pip install 'bertvino[train]'", blocked="nncf"),
@@ -176,6 +185,8 @@ MISTAKES = [
     row("bench: an unknown precision", lambda p: bench(p, "--precisions", "fp8"), "--precisions"),
     row("bench: --json inside a file", lambda p: bench(p, "--json", str(p.a_file / "bench.json")),
         lambda p: p.a_file / "bench.json"),
+    row("bench: --json on a full disk", lambda p: bench(p, "--json", str(p.tmp / "bench.json")),
+        lambda p: p.tmp / "bench.json", disk_bytes=100),
     # serve
     row("serve: the port is taken", lambda p: ["serve", "-m", str(p.bundle), "--port", str(p.taken_port)],
         lambda p: f"127.0.0.1:{p.taken_port}"),
@@ -203,8 +214,8 @@ def taken_port():
 def test_a_mistake_is_one_line_naming_it(mistake, paths, taken_port, capsys):
     p = SimpleNamespace(**vars(paths), taken_port=taken_port)
     argv = [str(arg) for arg in mistake.argv(p)]
-    if mistake.blocked:
-        code, err = run_without(mistake.blocked, argv)
+    if mistake.blocked or mistake.disk_bytes:
+        code, err = run_in_a_process(argv, mistake.blocked, mistake.disk_bytes)
     else:
         code, err = run_here(argv, capsys)
     assert code != 0, err
@@ -227,9 +238,12 @@ def run_here(argv, capsys) -> tuple:
 WITHOUT = "import sys; sys.modules[sys.argv[1]] = None; from bertvino.cli import main; sys.exit(main(sys.argv[2:]))"
 
 
-def run_without(package: str, argv) -> tuple:
-    result = subprocess.run([sys.executable, "-c", WITHOUT, package, *argv], capture_output=True, text=True,
-                            timeout=300)
+def run_in_a_process(argv, blocked: str | None, disk_bytes: int | None) -> tuple:
+    """(exit status, stderr) of the command in a fresh process, without `blocked` and with at most `disk_bytes`
+    per file."""
+    command = [sys.executable, "-c", WITHOUT, blocked or "bertvino-blocks-nothing", *argv]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            preexec_fn=limit_file_size(disk_bytes) if disk_bytes else None)
     return result.returncode, result.stderr.strip()
 
 
