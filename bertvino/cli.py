@@ -15,14 +15,18 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 """
 
 import argparse
+import codecs
 import json
 import math
 import os
+import re
+import signal
 import sys
+import threading
 import time
 
 from bertvino import __version__
-from bertvino.errors import BertvinoError
+from bertvino.errors import BertvinoError, Interrupted
 from bertvino.files import CANNOT_WRITE
 
 EXIT_ERROR = 1
@@ -33,14 +37,22 @@ EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for the TF stages: no start-up chatter on stderr
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM ends a command as Ctrl-C does: with a word, not silently (Python takes signals in its main thread only).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        if getattr(args, "verbose", None) is False:  # a TensorFlow command (they have --verbose), not verbose
+            from bertvino.train.quiet_tf import import_tensorflow_quietly
+            import_tensorflow_quietly()
         return args.run(args) or 0
     except BertvinoError as err:
         print(f"bertvino {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except Interrupted as err:
+        print(f"bertvino {args.command}: {err}", file=sys.stderr)
+        return 128 + err.signum
     except ModuleNotFoundError as err:
         extra = EXTRAS.get((err.name or "").partition(".")[0])
         if extra is None:  # not an optional dependency: a broken install or a bug, which keeps its traceback
@@ -50,7 +62,7 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
@@ -60,6 +72,13 @@ def main(argv=None) -> int:
         print(f"bertvino {args.command}: error: {f'{err.filename}: ' if err.filename else ''}cannot write: "
               f"{err.strerror}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _terminate(signum, frame):
+    raise Interrupted(signum, "stopped by SIGTERM")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -99,6 +118,7 @@ def _add_import_hf(commands):
                     "can fine-tune it. Heads are dropped; only BERT models are accepted.")
     p.add_argument("hf_dir", help="the Hugging Face model directory")
     p.add_argument("--output", "-o", required=True, help="new directory for the Google-format checkpoint")
+    _add_verbose(p)
     p.set_defaults(run=_run_import_hf)
 
 
@@ -116,7 +136,7 @@ def _add_train(commands):
                     "model.ckpt-N checkpoints to --output_dir. Re-running the same command resumes from the newest "
                     "checkpoint there. With --no-dropout it is the second, dropout-free pass: start it from the "
                     "first pass's checkpoint and write to a new directory. Flags take _ or - alike.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsShown)
     flag = _flag_adder(p)
     flag("--data", nargs="+", required=True, metavar="PATH",
          help="training reviews: an aclImdb directory or its .tar.gz, folders with pos/ and neg/, CSV, JSONL")
@@ -131,13 +151,17 @@ def _add_train(commands):
     flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
     flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
                                               "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=_positive_int, default=32)
-    flag("--eval_batch_size", type=_positive_int, default=32)
+    flag("--train_batch_size", type=_positive_int, default=32, help="reviews per training step")
+    flag("--eval_batch_size", type=_positive_int, default=32, help="reviews per batch when validating")
     flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=_positive_float, default=3.0)
+    flag("--num_train_epochs", type=_positive_float, default=3.0,
+         help="passes over the training reviews (fractions allowed); steps = training reviews (after the "
+              "validation hold-out) / train_batch_size x epochs")
     flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=_positive_int, default=1000)
-    flag("--keep_checkpoint_max", type=_positive_int, default=5)
+    flag("--save_checkpoints_steps", type=_positive_int, default=1000, help="save a checkpoint every this many steps")
+    flag("--save_checkpoints_secs", type=float, default=300,
+         help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
+    flag("--keep_checkpoint_max", type=_positive_int, default=5, help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
     flag("--validation_fraction", type=_fraction, default=0.1,
@@ -153,12 +177,13 @@ def _add_train(commands):
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
     flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
+    _add_verbose(p)
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args):
     from bertvino.train.finetune import TrainingOptions, train
-    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run")})
+    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run", "verbose")})
     results = train(options)
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
@@ -185,6 +210,9 @@ def _add_freeze(commands):
          help="longest input inference will give the model (default: as trained, else 128)")
     flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
     flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
+    flag("--overwrite", action="store_true", help="replace an existing bundle at --output, its IR included "
+                                                  "(without it, an existing bundle is refused)")
+    _add_verbose(p)
     p.set_defaults(run=_run_freeze)
 
 
@@ -192,7 +220,7 @@ def _run_freeze(args):
     from bertvino.convert.freeze import freeze
     freeze(args.checkpoint, args.output, bert_config_file=args.bert_config_file, vocab_file=args.vocab_file,
            labels=args.labels, max_seq_length=args.max_seq_length, do_lower_case=args.do_lower_case,
-           truncation=args.truncation)
+           truncation=args.truncation, overwrite=args.overwrite)
 
 
 # --- convert -----------------------------------------------------------------------------------------------------
@@ -228,12 +256,16 @@ def _run_convert(args):
 def _add_classify(commands):
     p = commands.add_parser(
         "classify", help="classify texts with a bundle on an OpenVINO device",
-        description="Print each text's label, probabilities and latency. '-' reads one text per line from stdin.")
+        description="Print each text's label, probabilities and latency, one line per input in input order. "
+                    "'-' reads one text per line from stdin (UTF-8; blank lines count as inputs). An input that "
+                    "cannot be classified (empty, or not UTF-8) gets an error line in its place. Exit status: 0 "
+                    "when every input was classified, 3 when some got an error line, 1 when none could be "
+                    "classified or on an error.")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
     p.add_argument("--json", action="store_true",
-                   help='one JSON object per line: {"text", "label", "probabilities"}')
+                   help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
     p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
                    help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
                         "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
@@ -243,24 +275,56 @@ def _add_classify(commands):
 def _run_classify(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
+    from bertvino.infer.scoring import EXIT_SKIPPED
     from bertvino.models import find_model
 
-    texts = [line.rstrip("\r\n") for text in args.texts for line in (sys.stdin if text == "-" else [text])]
-    texts = [text for text in texts if text.strip()]
-    if not texts:
-        raise BertvinoError("nothing to classify: every text was empty")
-    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            inference_precision=args.inference_precision)
-    for text in texts:
+    inputs = list(_classify_inputs(args.texts))
+    if not inputs:
+        raise BertvinoError("nothing to classify: stdin was empty")
+    failed = sum(1 for _, problem in inputs if problem)
+    classifier = None if failed == len(inputs) else Classifier(
+        load_bundle(find_model(args.model)), device=args.device, inference_precision=args.inference_precision)
+    for text, problem in inputs:
+        if problem:
+            print(_escaped(json.dumps({"text": text, "error": problem}, ensure_ascii=False)) if args.json else
+                  f"{'error':<10} {problem}", flush=True)
+            continue
         started = time.perf_counter()
         prediction = classifier.predict([text])[0]
         latency_ms = (time.perf_counter() - started) * 1000
         if args.json:
-            print(json.dumps({"text": text, "label": prediction.label,
-                              "probabilities": prediction.probabilities}, ensure_ascii=False), flush=True)
+            print(_escaped(json.dumps({"text": text, "label": prediction.label,
+                                       "probabilities": prediction.probabilities}, ensure_ascii=False)), flush=True)
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+    if failed == len(inputs):
+        raise BertvinoError(f"none of the {_plural(failed, 'input')} could be classified (see the error lines)"
+                            if failed > 1 else "the input could not be classified (see the error line)")
+    if failed:
+        print(f"bertvino classify: {failed} of {_plural(len(inputs), 'input')} could not be classified (see the "
+              f"error lines)", file=sys.stderr)
+        return EXIT_SKIPPED
+    return 0
+
+
+def _classify_inputs(texts):
+    """(text, problem) per input in order, problem None for a text to classify; '-' gives one per stdin line."""
+    for text in texts:
+        if text != "-":
+            yield _checked_text(text.encode("utf-8", "surrogateescape"))  # argv keeps bytes not UTF-8 as escapes
+            continue
+        data = sys.stdin.buffer.read().removeprefix(codecs.BOM_UTF8)
+        for line in data.splitlines():  # a last line without its newline is still an input; no newline, no input
+            yield _checked_text(line)
+
+
+def _checked_text(raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {err.start + 1})"
+    return text, None if text.strip() else ("empty text" if not text else "only whitespace")
 
 
 # --- score -------------------------------------------------------------------------------------------------------
@@ -272,9 +336,11 @@ def _add_score(commands):
                     "pos/ and neg/, CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, "
                     "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
                     "order): source, label, p_<label> per label, gold. Where gold labels exist, prints accuracy, "
-                    "per-class precision/recall/F1 and the confusion matrix. Exit status: 0 when every review was "
-                    "scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error "
-                    "or when every input was skipped.")
+                    "per-class precision/recall/F1 and the confusion matrix. A path that does not exist is an "
+                    "error before anything is scored; an unreadable file, or a bad review or row (reported with "
+                    "its line), is skipped and the rest scored. Exit status: 0 when every review was scored, 3 "
+                    "when some inputs were skipped (each is reported with its reason), 1 on an error or when "
+                    "every input was skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
@@ -316,9 +382,10 @@ def _run_score(args):
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
     from bertvino.files import check_writable, write_json_atomically
-    from bertvino.infer.scoring import EXIT_SKIPPED, score
+    from bertvino.infer.scoring import EXIT_SKIPPED, check_inputs, score
     from bertvino.models import find_model
 
+    check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
     for output in (args.output, args.metrics_json):  # before the work, not after it
         if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
@@ -333,9 +400,10 @@ def _run_score(args):
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
         raise BertvinoError("nothing was scored: every input was skipped (see above)")
-    print(f"Scored {summary.scored} reviews in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} reviews/s)"
-          + (f"; {summary.already_done} were already in {args.output}" if summary.already_done else "")
-          + (f"; skipped {len(summary.skipped)} inputs" if summary.skipped else ""), file=sys.stderr)
+    print(f"Scored {_plural(summary.scored, 'review')} in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} "
+          f"reviews/s)" + (f"; {_plural(summary.already_done, 'review')} already in {args.output}"
+                           if summary.already_done else "")
+          + (f"; skipped {_plural(len(summary.skipped), 'input')}" if summary.skipped else ""), file=sys.stderr)
     if summary.metrics:
         print(format_report(summary.metrics), file=sys.stderr)
     if args.metrics_json:
@@ -503,6 +571,23 @@ def _run_serve(args):
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends with "(default: X)" wherever a flag has a default to show (not for required flags and
+    switches, whose default says nothing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def _add_verbose(parser):
+    """--verbose for the commands that run TensorFlow, whose own log lines are otherwise silenced."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines and warnings (silenced by default)")
+
+
 def _flag_adder(parser):
     """add_argument that also accepts each --snake_case flag as --kebab-case, as run_classifier.py users type
     either."""
@@ -590,8 +675,22 @@ def _int_list(value: str) -> tuple:
 
 
 def _preview(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
+    text = _escaped(" ".join(text.split()))
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+# Characters a terminal acts on rather than shows: C0/C1 controls, DEL, and bidirectional overrides (which make
+# text read differently from what it is). Echoed texts show them as \uXXXX, a valid escape in JSON too.
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(text: str) -> str:
+    return _UNSAFE_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _plural(count: int, noun: str) -> str:
+    """"1 review", "2 reviews": counts in messages read as English."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 if __name__ == "__main__":

@@ -77,10 +77,12 @@ def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
     reviews = read_reviews(calibration, split=calibration_split, on_skip=lambda *_: None)
     texts = _sample((review.text for review in reviews), calibration_size)
+    paths = ", ".join(map(str, [calibration] if isinstance(calibration, (str, os.PathLike)) else calibration))
     if not texts:
-        raise file_error(calibration, "no reviews to calibrate INT8 quantization on")
+        raise file_error(paths, "no reviews to calibrate INT8 quantization on")
     items = [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]
-    print(f"Calibrating INT8 on {len(items)} reviews from {calibration}")
+    print(f"Calibrating INT8 on {len(items)} reviews from {paths}"
+          + (f" ({calibration_split}/ only)" if calibration_split else ""))
     return nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER,
                          subset_size=len(items))
 

@@ -20,6 +20,7 @@ light next to BERT and must not wait behind actors that hold every CPU); a fixed
 
 import atexit
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -317,6 +318,8 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # score draws its own bar, counted in rows written
     context.print_on_execution_start = False
+    for chatter in ("ray.data._internal.progress", "ray.data._internal.execution.streaming_executor"):
+        logging.getLogger(chatter).setLevel(logging.ERROR)  # "progress bars disabled", "execution finished in"
     started = time.perf_counter()
     reviews = ray.data.from_items([{"path": str(path)} for path in paths], override_num_blocks=len(paths))
     reviews = reviews.map_batches(_read_paths, fn_kwargs={"split": split, "done_sources": (done_ref,)},

@@ -20,8 +20,8 @@ Every error is a one-line `{"error": "..."}` and leaves the service up. 413 mean
 over `max_body_bytes` (refused from its Content-Length before reading, and also counted as it streams, so a chunked
 body cannot get past the limit; a Content-Length shorter than the body only ever delivers that many bytes) or more
 than `max_instances` texts. 400 means the request is wrong at any size: not JSON, no `instances`, not a list, an
-empty list, an instance that is not a string, or one longer than `max_chars` characters. 404 is an unknown model or
-path, 405 a wrong method, 500 a bug (logged).
+empty list, an instance that is not a string, is empty or only whitespace, or is longer than `max_chars`
+characters. 404 is an unknown model or path, 405 a wrong method, 500 a bug (logged).
 
 Overload and slow clients. 503 with `Retry-After` means "come back shortly": the service is warming up, shutting
 down, or already has `max_in_flight` predict requests whose bodies have arrived and which wait for or run on
@@ -331,6 +331,9 @@ def parse_instances(body: bytes, limits: Limits) -> list:
     for index, text in enumerate(instances):
         if not isinstance(text, str):
             raise ApiError(400, f"instances[{index}] is not a string but {_json_type(text)}", "bad_instance")
+        if not text.strip():
+            raise ApiError(400, f"instances[{index}] is {'empty' if not text else 'only whitespace'}: there is "
+                                f"nothing to classify", "bad_instance")
         if len(text) > limits.max_chars:
             raise ApiError(400, f"instances[{index}] has {len(text)} characters, over the limit of "
                                 f"{limits.max_chars}", "instance_too_long")
@@ -515,7 +518,8 @@ OPENAPI = {
             "responses": {
                 "200": _json("PredictResponse", "one prediction per instance, in order"),
                 "400": _json("Error", "not JSON, no instances list, an empty list, an instance that is not a "
-                                      "string or is longer than the character limit"),
+                                      "string, is empty or only whitespace, or is longer than the character "
+                                      "limit"),
                 "404": _UNKNOWN_MODEL,
                 "408": _json("Error", "the body did not arrive within the body timeout"),
                 "413": _json("Error", "the body is over the byte limit, or there are more instances than the "

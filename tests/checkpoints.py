@@ -7,6 +7,8 @@
 """
 
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +113,17 @@ def make_reviews(directory: Path, per_label: int = 20, seed: int = 0) -> Path:
             rating = 9 if label == "pos" else 2
             (directory / label / f"{i}_{rating}.txt").write_text(text + "<br /><br />", encoding="utf-8")
     return directory
+
+
+# A line TensorFlow itself logs: absl's pre-init notice, absl-format C++ lines (I0000 00:00:...), TF's older
+# "2024-01-01 ...: I tensorflow/..." format, its Python logger, deprecation notices, the oneDNN banner.
+TENSORFLOW_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:|\d{4}-\d\d-\d\d [\d:.]+: "
+                                 r"[IWEF] |WARNING:tensorflow|INFO:tensorflow|Instructions for updating)"
+                                 r"|oneDNN custom operations|is deprecated|cpu_feature_guard", re.MULTILINE)
+
+
+def bertvino_process_env() -> dict:
+    """The environment a user's shell gives `bertvino`: none of the test run's TensorFlow log settings."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bertvino.bundle import load_bundle
+from bertvino.cli import main
 from bertvino.errors import BertvinoError
 from bertvino.features import encode, pad_batch
 
@@ -131,16 +132,28 @@ def test_a_killed_freeze_leaves_nothing_that_loads(tmp_path, finetuned_checkpoin
     assert list(tmp_path.iterdir()) == []
 
 
-def test_refreezing_replaces_a_bundle_but_never_another_directory(tmp_path, finetuned_checkpoint):
+def test_freeze_onto_a_converted_bundle_is_refused_and_its_ir_survives(fp32_bundle, copy_bundle,
+                                                                       finetuned_checkpoint, capsys):
+    bundle_dir = copy_bundle(fp32_bundle)
+    before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
+    code = main(["freeze", "--checkpoint", finetuned_checkpoint, "--output", str(bundle_dir), "--labels", "x,y"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert str(bundle_dir) in err and "converted model bundle" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before
+    assert load_bundle(bundle_dir).has_ir
+
+
+def test_refreezing_replaces_a_bundle_when_asked_but_never_another_directory(tmp_path, finetuned_checkpoint):
     from bertvino.convert.freeze import freeze
     freeze(finetuned_checkpoint, tmp_path / "b")
-    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"])
+    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"], overwrite=True)
     assert load_bundle(tmp_path / "b", require_ir=False).labels == ("x", "y")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("precious")
     with pytest.raises(BertvinoError, match="not a model bundle; refusing to overwrite"):
-        freeze(finetuned_checkpoint, tmp_path / "mine")
+        freeze(finetuned_checkpoint, tmp_path / "mine", overwrite=True)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
 
 
@@ -179,12 +192,13 @@ def test_a_convert_killed_while_publishing_leaves_no_ir(fp32_bundle, copy_bundle
         load_bundle(bundle_dir)
 
 
-def test_int8_quantizes_with_calibration_and_stays_close(frozen_bundle, copy_bundle, reviews_dir):
+def test_int8_quantizes_with_calibration_and_stays_close(frozen_bundle, copy_bundle, reviews_dir, capsys):
     pytest.importorskip("nncf")
     import openvino as ov
     from bertvino.convert.ir import convert
     bundle_dir = copy_bundle(frozen_bundle)
     convert(bundle_dir, precision="int8", calibration=[str(reviews_dir)], calibration_size=32)
+    assert f"Calibrating INT8 on 32 reviews from {reviews_dir}\n" in capsys.readouterr().out
     assert load_bundle(bundle_dir).precision == "int8"
     model = ov.Core().read_model(str(bundle_dir / "model.xml"))
     assert any(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops())
@@ -199,3 +213,16 @@ def test_int8_without_calibration_is_refused(frozen_bundle, capsys):
     from bertvino.cli import main
     assert main(["convert", str(frozen_bundle), "--precision", "int8"]) == 1
     assert "needs --calibration" in capsys.readouterr().err
+
+
+def test_freeze_prints_no_tensorflow_log_line(tmp_path, finetuned_checkpoint):
+    """A real `bertvino freeze`, as a user runs it: stderr holds nothing at all (TensorFlow's lines show with
+    --verbose: test_train's SIGTERM test checks that the pattern finds them)."""
+    import subprocess
+    import sys
+    from checkpoints import bertvino_process_env
+    result = subprocess.run([sys.executable, "-m", "bertvino", "freeze", "--checkpoint", finetuned_checkpoint,
+                             "-o", str(tmp_path / "bundle")], capture_output=True, text=True,
+                            env=bertvino_process_env(), timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith("Froze ")

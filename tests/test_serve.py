@@ -227,6 +227,8 @@ BAD_REQUESTS = [
     (b'{"instances": []}', 400, '"instances" is empty'),
     (b'{"instances": ["a", "b", "c", 4]}', 400, "instances[3] is not a string but a number"),
     (b'{"instances": ["a", null]}', 400, "instances[1] is not a string but null"),
+    (b'{"instances": [""]}', 400, "instances[0] is empty"),
+    (b'{"instances": ["a good film", " \\n"]}', 400, "instances[1] is only whitespace"),
     (json.dumps({"instances": ["ok", "x" * 2001]}).encode(), 400, "instances[1] has 2001 characters, over the "
                                                                   "limit of 2000"),
     (json.dumps({"instances": ["a"] * 17}).encode(), 413, "17 instances in one request is over the limit of 16"),

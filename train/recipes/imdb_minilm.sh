@@ -64,7 +64,7 @@ log "pass 2 done: $(tr '\n' ' ' < "$RUN_DIR/pass2/eval_results.txt")"
 
 if [ ! -f "$RUN_DIR/bundle/model.xml" ]; then
   log "freeze + convert -> $RUN_DIR/bundle"
-  bertvino freeze --checkpoint "$RUN_DIR/pass2" --output "$RUN_DIR/bundle" > "$RUN_DIR/logs/freeze.log" 2>&1
+  bertvino freeze --checkpoint "$RUN_DIR/pass2" --output "$RUN_DIR/bundle" --overwrite > "$RUN_DIR/logs/freeze.log" 2>&1
   bertvino convert "$RUN_DIR/bundle" --precision fp32 >> "$RUN_DIR/logs/freeze.log" 2>&1
 fi
 
