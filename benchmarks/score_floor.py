@@ -18,8 +18,9 @@ from pathlib import Path
 
 from bertvino.bundle import load_bundle
 from bertvino.features import Truncation, encode
-from bertvino.infer.bench import FlopCounter, describe_machine, sgemm_gflops
+from bertvino.infer.bench import FlopCounter, sgemm_gflops
 from bertvino.models import find_model
+from common import measured_on, write_results
 from imdb_sample import add_sample_arguments, write_sample  # benchmarks/imdb_sample.py
 
 
@@ -49,14 +50,11 @@ def main():
     results = {"bundle": str(bundle.path.resolve()), "precision": bundle.precision, "reviews": len(lengths),
                "mean_tokens": round(sum(lengths) / len(lengths), 1), "total_gflop": round(total_flops / 1e9, 1),
                "sgemm_gflops": round(gflops, 1), "floor_s": round(floor_s, 2), "wall_s": round(wall_s, 2),
-               "floor_pct": round(100 * floor_s / wall_s, 1), "reviews_per_s_end_to_end": round(len(lengths) / wall_s, 1),
+               "floor_pct": round(100 * floor_s / wall_s, 1),
+               "reviews_per_s_end_to_end": round(len(lengths) / wall_s, 1),
                "reviews_per_s_scoring_only": metrics["reviews_per_s"], "accuracy": metrics["metrics"]["accuracy"],
-               "batch_size": args.batch_size, "command": " ".join(["python", "benchmarks/score_floor.py", *sys.argv[1:]]),
-               "machine": describe_machine()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    out.with_suffix(".md").write_text(
+               "batch_size": args.batch_size, **measured_on()}
+    write_results(args.out, results,
         f"`bertvino score` on {results['reviews']} IMDB test reviews (mean {results['mean_tokens']} tokens), "
         f"process start to exit: {results['wall_s']} s, {results['reviews_per_s_end_to_end']} reviews/s; compute "
         f"floor {results['floor_s']} s ({results['total_gflop']} GFLOP at {results['sgemm_gflops']} GFLOP/s): "

@@ -26,7 +26,8 @@ from bertvino.labels import check_labels
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")  # how the IR stores its weights (convert --precision)
+INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")  # how the device computes (--inference-precision)
 
 # The model contract, the names every stage agrees on: training builds the graph with them, freeze cuts it and
 # reads the head by them, convert names the IR's ports by them, and inference feeds and reads those ports.

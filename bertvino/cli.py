@@ -16,6 +16,7 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 
 import argparse
 import codecs
+import dataclasses
 import json
 import math
 import os
@@ -26,14 +27,11 @@ import threading
 import time
 
 from bertvino import __version__
-from bertvino.errors import BertvinoError, Interrupted
+from bertvino.bundle import INFERENCE_PRECISIONS, PRECISIONS
+from bertvino.errors import BertvinoError, Interrupted, missing_extra
 from bertvino.files import CANNOT_WRITE
 
 EXIT_ERROR = 1
-
-# The packages of each extra (pyproject.toml), by import name: a command that needs one says which extra to install.
-EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
-          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray"}
 
 
 def main(argv=None) -> int:
@@ -54,11 +52,9 @@ def main(argv=None) -> int:
         print(f"bertvino {args.command}: {err}", file=sys.stderr)
         return 128 + err.signum
     except ModuleNotFoundError as err:
-        extra = EXTRAS.get((err.name or "").partition(".")[0])
-        if extra is None:  # not an optional dependency: a broken install or a bug, which keeps its traceback
-            raise
-        print(f"bertvino {args.command}: error: {args.command} needs {err.name.partition('.')[0]}, which is not "
-              f"installed: pip install 'bertvino[{extra}]'", file=sys.stderr)
+        if (missing := missing_extra(err)) is None:
+            raise  # not an optional package: a broken install or a bug, which keeps its traceback
+        print(f"bertvino {args.command}: error: {args.command} {missing}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
@@ -183,8 +179,7 @@ def _add_train(commands):
 
 def _run_train(args):
     from bertvino.train.finetune import TrainingOptions, train
-    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run", "verbose")})
-    results = train(options)
+    results = train(_dataclass_from_args(TrainingOptions, args))
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
 
@@ -227,19 +222,16 @@ def _run_freeze(args):
 
 def _add_convert(commands):
     p = commands.add_parser(
-        "convert", help="bundle's frozen graph -> OpenVINO IR (model.xml + model.bin)",
+        "convert", parents=[CALIBRATION],
+        help="bundle's frozen graph -> OpenVINO IR (model.xml + model.bin)",
         description="Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the "
                     "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
                     "and output pooled_output. Needs no TensorFlow.")
     p.add_argument("bundle", help="a bundle directory written by `bertvino freeze`")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp16 halves the weights on disk (outputs differ by ~1e-3); int8 quantizes with NNCF, "
                         "calibrated on --calibration reviews (faster only on CPUs with VNNI/AMX); "
                         "default: %(default)s")
-    p.add_argument("--calibration", metavar="PATH", nargs="+",
-                   help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
-    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
-                                               "never calibrate on the reviews you will test on)")
     p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
@@ -255,20 +247,16 @@ def _run_convert(args):
 
 def _add_classify(commands):
     p = commands.add_parser(
-        "classify", help="classify texts with a bundle on an OpenVINO device",
+        "classify", parents=[RUNTIME],
+        help="classify texts with a bundle on an OpenVINO device",
         description="Print each text's label, probabilities and latency, one line per input in input order. "
                     "'-' reads one text per line from stdin (UTF-8; blank lines count as inputs). An input that "
                     "cannot be classified (empty, or not UTF-8) gets an error line in its place. Exit status: 0 "
                     "when every input was classified, 3 when some got an error line, 1 when none could be "
                     "classified or on an error.")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
-    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
-    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
-                        "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
     p.set_defaults(run=_run_classify)
 
 
@@ -331,7 +319,8 @@ def _checked_text(raw: bytes):
 
 def _add_score(commands):
     p = commands.add_parser(
-        "score", help="classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known",
+        "score", parents=[RUNTIME],
+        help="classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known",
         description="Score every review under the given paths (aclImdb directories or their .tar.gz, folders with "
                     "pos/ and neg/, CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, "
                     "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
@@ -342,16 +331,12 @@ def _add_score(commands):
                     "when some inputs were skipped (each is reported with its reason), 1 on an error or when "
                     "every input was skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
-    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
-    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device, as for classify (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     on_ray = p.add_argument_group(
         "Ray (pip install 'bertvino[ray]')",
@@ -432,10 +417,10 @@ def _ray_score(args):
 # --- info --------------------------------------------------------------------------------------------------------
 
 def _add_info(commands):
-    p = commands.add_parser("info", help="show a bundle's metadata: labels, max_seq_length, precision, provenance",
+    p = commands.add_parser("info", parents=[MODEL],
+                            help="show a bundle's metadata: labels, max_seq_length, precision, provenance",
                             description="Print what a bundle is: where it is, its labels, input length, truncation, "
                                         "precision, and how it was made (base model, data, accuracy).")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print bundle.json, with the bundle's path, as JSON")
     p.set_defaults(run=_run_info)
 
@@ -469,19 +454,16 @@ def _print_field(key, value, indent=0):
 
 def _add_bench(commands):
     p = commands.add_parser(
-        "bench", help="measure latency, throughput and the share of the compute floor, per precision and length",
+        "bench", parents=[MODEL, DEVICE, CALIBRATION],
+        help="measure latency, throughput and the share of the compute floor, per precision and length",
         description="Batch-1 latency (p50/p95) and throughput at several sequence lengths for OpenVINO FP32/FP16/"
                     "INT8 (made from the bundle's frozen.pb), bf16 arithmetic where the CPU has it, and TensorFlow "
                     "on the same frozen.pb when installed; the cold start of `classify`; and each as a share of "
                     "the compute floor (the IR's MatMul FLOPs at NumPy's measured float32 matmul rate).")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
-    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
     p.add_argument("--precisions", type=_precision_list, default=("fp32", "fp16", "int8"),
                    help="IR precisions to measure (default: fp32,fp16,int8)")
-    p.add_argument("--calibration", nargs="+", metavar="PATH", help="reviews to calibrate the INT8 IR on")
-    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train)")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="batch size for throughput (default: 8)")
     p.add_argument("--seconds", type=_positive_float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
@@ -491,20 +473,19 @@ def _add_bench(commands):
 
 
 def _run_bench(args):
-    from bertvino import benchmark
-    from bertvino.infer.bench import describe_machine
     from bertvino.files import check_writable, write_json_atomically, write_text_atomically
+    from bertvino.infer import bench
     from bertvino.models import find_model
 
     for output in (args.json, args.markdown):  # before minutes of measuring, not after them
         if output:
             check_writable(output)
-    results = benchmark.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
-                            batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
-                            calibration_split=args.calibration_split,
-                            with_tensorflow=not args.no_tensorflow, device=args.device)
-    results["machine"] = describe_machine()
-    table = benchmark.markdown(results, results["machine"])
+    results = bench.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
+                        batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
+                        calibration_split=args.calibration_split, with_tensorflow=not args.no_tensorflow,
+                        device=args.device)
+    results["machine"] = bench.describe_machine()
+    table = bench.markdown(results, results["machine"])
     print(table)
     if args.json:
         write_json_atomically(args.json, results)
@@ -516,21 +497,19 @@ def _run_bench(args):
 
 def _add_serve(commands):
     p = commands.add_parser(
-        "serve", help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
+        "serve", parents=[RUNTIME],
+        help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
         description='Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, '
                     "classifying texts from concurrent requests in shared batches. Also GET /v1/models/NAME, "
                     "/v1/models/NAME/metadata, /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics "
                     "(Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with "
                     "Retry-After. SIGTERM stops it after the requests in progress. Needs the serve extra: "
                     "pip install 'bertvino[serve]'.")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
                         "it on loopback or behind a proxy")
     p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
-    p.add_argument("-d", "--device", default="CPU",
-                   help="OpenVINO device: CPU, GPU, AUTO, ... (default: %(default)s)")
     p.add_argument("--max-batch-size", type=_positive_int, default=32,
                    help="most texts classified together (default: %(default)s)")
     p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
@@ -554,19 +533,61 @@ def _add_serve(commands):
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
     p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
-    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device, as for classify (default: %(default)s)")
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args):
-    from bertvino.infer.server import run
-    run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
-        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
-        max_instances=args.max_instances, max_chars=args.max_chars, max_in_flight=args.max_in_flight,
-        headers_timeout=args.headers_timeout, body_timeout=args.body_timeout,
-        keep_alive_timeout=args.keep_alive_timeout, shutdown_timeout=args.shutdown_timeout,
-        inference_precision=args.inference_precision)
+    from bertvino.bundle import load_bundle
+    from bertvino.infer.server import Limits, ServeOptions, Timeouts, run
+    from bertvino.models import find_model
+
+    timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
+                        shutdown=args.shutdown_timeout)
+    options = _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts)
+    run(load_bundle(find_model(args.model)), options)
+
+
+# --- options several commands share, declared once (argparse parent parsers) ------------------------------------
+
+def _parent(*add_arguments) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    for add in add_arguments:
+        add(parent)
+    return parent
+
+
+def _model_option(p):
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+
+
+def _device_option(p):
+    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
+
+
+def _inference_precision_option(p):
+    p.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default="f32",
+                   help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
+                        "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
+
+
+def _calibration_options(p):
+    p.add_argument("--calibration", metavar="PATH", nargs="+",
+                   help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
+    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
+                                               "never calibrate on the reviews you will test on)")
+
+
+MODEL = _parent(_model_option)
+DEVICE = _parent(_device_option)
+RUNTIME = _parent(_model_option, _device_option, _inference_precision_option)  # what running a model takes
+CALIBRATION = _parent(_calibration_options)
+
+
+def _dataclass_from_args(cls, args, **given):
+    """`cls(...)` from the parsed flags whose names are its fields: argparse's dest names are the options' names,
+    so a new option is added in two places (the flag and the field), not three."""
+    fields = {field.name for field in dataclasses.fields(cls)} - set(given)
+    return cls(**{name: value for name, value in vars(args).items() if name in fields}, **given)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------

@@ -36,3 +36,17 @@ class Interrupted(Exception):
     def __init__(self, signum: int, message: str):
         super().__init__(message)
         self.signum = signum
+
+
+# The optional packages, by the extra of pyproject.toml that installs them.
+EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
+          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray"}
+
+
+def missing_extra(err: ImportError) -> BertvinoError | None:
+    """The one-line error for an optional package that is not installed, naming the extra that installs it; None
+    when `err` is about another module (a broken install, which keeps its traceback)."""
+    module = (getattr(err, "name", None) or "").split(".")[0]
+    if module not in EXTRAS:
+        return None
+    return BertvinoError(f"needs {module}, which is not installed: pip install 'bertvino[{EXTRAS[module]}]'")

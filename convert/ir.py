@@ -67,10 +67,7 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
 
 def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     """NNCF post-training INT8 quantization, calibrated on a seeded sample of real reviews."""
-    try:
-        import nncf
-    except ImportError:
-        raise BertvinoError("INT8 needs NNCF: pip install 'bertvino[train]' (or pip install nncf)") from None
+    import nncf  # the train extra; when it is missing, the CLI names the extra to install
     from bertvino.features import Truncation, encode, pad_batch
     from bertvino.reviews import read_reviews
 

@@ -19,19 +19,15 @@ TEXTS = ["the movie was good", "awful , boring and dull !", "great", "the plot t
 
 def run_frozen_graph(frozen_pb, arrays):
     """The frozen graph in TensorFlow: pooled output [batch, hidden]."""
-    from bertvino.convert.tf_runtime import FrozenGraph
-    graph = FrozenGraph(frozen_pb)
-    try:
-        return graph.pooled(arrays)
-    finally:
-        graph.close()
+    from bertvino.convert.tf_runtime import frozen_graph_output
+    return frozen_graph_output(frozen_pb, arrays)
 
 
 def run_ir(bundle_dir, arrays):
     """The IR in OpenVINO, computing in f32 (on bf16-capable CPUs OpenVINO would otherwise pick bf16)."""
     import openvino as ov
-    compiled = ov.Core().compile_model(str(bundle_dir / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    return compiled(arrays)[compiled.output("pooled_output")]
+    from bertvino.infer.bench import compile_for, openvino_runner
+    return openvino_runner(compile_for(ov.Core(), bundle_dir / "model.xml", "CPU", "LATENCY", "f32"))(arrays)
 
 
 def batch(bundle_dir):
