@@ -351,7 +351,8 @@ def _add_score(commands):
     on_ray.add_argument("--ray-actors", type=_positive_int, metavar="N",
                         help="classifying actors (default: the cluster's CPUs / --ray-threads)")
     on_ray.add_argument("--ray-threads", type=_positive_int, metavar="N",
-                        help="OpenVINO threads of each actor, also the CPUs it reserves in Ray (default: 1)")
+                        help="OpenVINO threads of each actor, also the CPUs it reserves in Ray "
+                             "(default: a node's CPUs, so one actor per node)")
     on_ray.add_argument("--ray-bundle", choices=("auto", "path", "ship"), default="auto",
                         help="how workers get the model: its path (every node must read it there), shipped "
                              "through Ray's object store, or auto: the path when every node sees the same files "

@@ -214,8 +214,8 @@ def classify_dataset(ds, model=None, text_column="text", actors=None, threads=No
 
     `model` is a bundle directory or a bundled model's name (None: the default model); `actors` the size of the
     classifying pool (default: the cluster's CPUs over `threads`), `threads` the OpenVINO threads of each
-    (default 1); `bundle` how workers get the bundle ("auto", "path" or "ship", see `bundle_source`). A row whose
-    text is null gets a null label and NaN probabilities.
+    (default: a node's CPUs, so one actor per node); `bundle` how workers get the bundle ("auto", "path" or
+    "ship", see `bundle_source`). A row whose text is null gets a null label and NaN probabilities.
     """
     from bertvino.models import find_model
     if not ray.is_initialized():
@@ -232,7 +232,7 @@ def _classify(ds, source, actors, threads, batch_size, device, inference_precisi
     Tokenizing reserves no CPU but some memory: that also keeps Ray from fusing it into the task before it (Ray
     fuses stages that ask for the same resources), which would tokenize a whole input file in one task.
     """
-    threads = threads or 1
+    threads = threads or _node_cpus()
     actors = actors or max(1, _cluster_cpus() // threads)
     tokens = ds.map_batches(_tokenize, fn_kwargs={"source": source, "text_column": text_column, "keep_text": keep_text},
                             batch_format="pyarrow", batch_size=None, num_cpus=0, memory=TOKENIZER_MEMORY,
@@ -245,6 +245,13 @@ def _classify(ds, source, actors, threads, batch_size, device, inference_precisi
 
 def _cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _node_cpus() -> int:
+    """The CPUs of the smallest live node: by default one actor per node, its OpenVINO streams using every core
+    (one copy of the model per node; on 2 cores this beat two 1-thread actors in benchmarks/ray_score.py)."""
+    cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]]
+    return max(1, int(min((c for c in cpus if c), default=1)))
 
 
 def _light_tasks() -> int:
