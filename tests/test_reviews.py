@@ -300,8 +300,9 @@ def test_folders_below_the_one_given_name_labels(tmp_path):
         (tmp_path / "news" / "train" / label / f"{name}.txt").write_text(f"about {label}")
     (tmp_path / "news" / "train" / "loose.txt").write_text("in the split folder itself")
     reviews = list(read_reviews(tmp_path / "news", split="train"))
-    assert [(r.text, r.label) for r in reviews] == [("in the split folder itself", None), ("about politics", "politics"),
-                                                    ("about sports", "sports"), ("about tech", "tech")]
+    assert [(r.text, r.label) for r in reviews] == [("in the split folder itself", None),
+                                                    ("about politics", "politics"), ("about sports", "sports"),
+                                                    ("about tech", "tech")]
 
 
 # --- single files, several paths, bad paths ----------------------------------------------------------------------

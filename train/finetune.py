@@ -94,12 +94,13 @@ def train(options: TrainingOptions) -> dict:
         raise file_error(options.vocab_file, f"has {len(tokenizer.vocab)} tokens but {options.bert_config_file} "
                                              f"says vocab_size {config.vocab_size}")
     truncation = Truncation.from_string(options.truncation)
-    # The data first: it may name the labels, which train_info.json records (freeze reads them from there).
+    output_dir = Path(options.output_dir)
+    resume_from = _prepare_output_dir(options, output_dir, config)  # before the data: a wrong flag fails at once
+    init_checkpoint = None if resume_from else _init_checkpoint(options)
+    # The data may name the labels; train_info.json records them, and freeze takes them from there.
     train_set, eval_set, short_eval_set, labels = _load_examples(options, tokenizer, truncation)
     options = dataclasses.replace(options, labels=labels)
-    output_dir = Path(options.output_dir)
-    resume_from = _prepare_output_dir(options, output_dir, config)
-    init_checkpoint = None if resume_from else _init_checkpoint(options)
+    _record_run(options, output_dir, resume_from)
     num_train_steps = int(len(train_set[0]) / options.train_batch_size * options.num_train_epochs)
     num_warmup_steps = int(num_train_steps * options.warmup_proportion)
     if num_train_steps < 1:
@@ -388,7 +389,7 @@ def _init_from_checkpoint(prefix, with_head):
 
 
 def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
-    """Create output_dir, or find the checkpoint to resume from; record how this run is made."""
+    """Create output_dir, or find the checkpoint to resume from (checking the flags are the run's)."""
     latest = tf.train.latest_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
     if latest:
@@ -400,7 +401,8 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
             raise file_error(output_dir, f"holds checkpoints but no readable {TRAIN_INFO_FILE}: not a bertvino "
                                          "training directory; choose another --output_dir")
         defaults = {field.name: _jsonable(field.default) for field in dataclasses.fields(TrainingOptions)}
-        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key, defaults[key]) != record[key]]
+        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key, defaults[key]) != record[key]
+                   and not (key == "labels" and options.labels is None)]  # labels from the data: _record_run
         if changed:
             raise file_error(output_dir, f"holds a run made with other {', '.join(changed)}; resume it with "
                                          f"the same flags, or choose another --output_dir")
@@ -413,9 +415,21 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
+    return None
+
+
+def _record_run(options, output_dir: Path, resumed_from: str | None):
+    """Write train_info.json for a new run; for a resumed one, check that the data gives the labels it had."""
+    record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
+    if resumed_from:
+        previous = read_train_info(output_dir)
+        if previous.get("labels") != record["labels"]:
+            raise file_error(output_dir, f"holds a run with the labels {','.join(previous.get('labels') or [])}, "
+                                         f"but the data has {','.join(record['labels'])}; resume it with the same "
+                                         f"data, or choose another --output_dir")
+        return
     record.update(init_checkpoint=options.init_checkpoint, bert_config_file=options.bert_config_file)
     write_train_info(output_dir, record)
-    return None
 
 
 def _check_options(options):
