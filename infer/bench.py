@@ -97,7 +97,8 @@ def _openvino_engines(bundle, precisions, calibration, calibration_split, tmp, c
 def _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, gflops, notes, progress):
     try:
         from bertvino.convert.tf_runtime import FrozenGraph
-        import tensorflow  # noqa: F401
+        from bertvino.train.quiet_tf import import_tensorflow_quietly
+        import_tensorflow_quietly()  # its start-up lines would land in the middle of the measurements
     except ImportError as err:
         notes.append(f"TensorFlow not measured: {missing_extra(err) or err}")
         return []
