@@ -62,7 +62,7 @@ def main():
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("-d", "--device", default="CPU")
-    parser.add_argument("--inference-precision", default="f32")
+    parser.add_argument("--precision", "--inference-precision", dest="precision", default="auto")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
@@ -70,7 +70,7 @@ def main():
     texts = read_texts(args.data, args.max_texts) if args.data else REVIEWS
     options = {"model": str(bundle.path), "host": "127.0.0.1", "port": 0, "device": args.device,
                "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
-               "inference_precision": args.inference_precision, "log_level": "warning"}
+               "precision": args.precision, "log_level": "warning"}
     load_before = os.getloadavg()
     with running_server(options) as port:
         client = Client(port=port, timeout=120)  # finds the model's name on its first request

@@ -209,9 +209,7 @@ def _add_classify(commands):
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per line: {"text", "label", "probabilities"}')
-    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
-                        "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
+    _add_precision(p)
     p.set_defaults(run=_run_classify)
 
 
@@ -225,7 +223,7 @@ def _run_classify(args):
     if not texts:
         raise BertvinoError("nothing to classify: every text was empty")
     classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            inference_precision=args.inference_precision)
+                            precision=args.precision)
     for text in texts:
         started = time.perf_counter()
         prediction = classifier.predict([text])[0]
@@ -259,8 +257,7 @@ def _add_score(commands):
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--batch-size", type=int, default=32, help="reviews per inference batch (default: 32)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
-    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device, as for classify (default: %(default)s)")
+    _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_score)
 
@@ -274,7 +271,7 @@ def _run_score(args):
     from bertvino.models import find_model
 
     classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
+                            performance_hint="THROUGHPUT", precision=args.precision)
     summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
                     batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
@@ -298,9 +295,10 @@ def _run_score(args):
 # --- info --------------------------------------------------------------------------------------------------------
 
 def _add_info(commands):
-    p = commands.add_parser("info", help="show a bundle's metadata: labels, max_seq_length, precision, provenance",
+    p = commands.add_parser("info", help="show a bundle's metadata and which precision path this CPU takes",
                             description="Print what a bundle is: where it is, its labels, input length, truncation, "
-                                        "precision, and how it was made (base model, data, accuracy).")
+                                        "precision, its IRs and how they were made (base model, data, accuracy), "
+                                        "and which path `--precision auto` takes on this machine's CPU, and why.")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print bundle.json, with the bundle's path, as JSON")
     p.set_defaults(run=_run_info)
@@ -312,11 +310,24 @@ def _run_info(args):
 
     bundle = load_bundle(find_model(args.model), require_ir=False)
     info = {"path": str(bundle.path.resolve()), **bundle.metadata}
+    if bundle.has_ir:
+        info["on_this_cpu"] = _path_on_this_cpu(bundle)
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return
     for key, value in info.items():
         _print_field(key, value)
+
+
+def _path_on_this_cpu(bundle) -> dict:
+    """What `--precision auto` runs on this machine's CPU, and why."""
+    from bertvino.precision import choose_precision, detect_capabilities
+
+    capabilities = detect_capabilities()
+    choice = choose_precision(capabilities, bundle)
+    return {"precision_auto": choice.precision, "ir": choice.model_xml.name,
+            "arithmetic": choice.inference_precision, "why": choice.reason,
+            "fast_int8": list(capabilities.fast_int8) or "none", "native_bf16": capabilities.native_bf16}
 
 
 def _print_field(key, value, indent=0):
@@ -402,8 +413,7 @@ def _add_serve(commands):
     p.add_argument("--max-instances", type=int, default=256,
                    help="requests with more texts get 413 (default: %(default)s)")
     p.add_argument("--max-chars", type=int, default=100_000, help="a longer text gets 400 (default: %(default)s)")
-    p.add_argument("--inference-precision", choices=("f32", "bf16", "f16", "auto"), default="f32",
-                   help="arithmetic precision on the device, as for classify (default: %(default)s)")
+    _add_precision(p)
     p.set_defaults(run=_run_serve)
 
 
@@ -418,10 +428,20 @@ def _run_serve(args):
     run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
         max_instances=args.max_instances, max_chars=args.max_chars,
-        inference_precision=args.inference_precision)
+        precision=args.precision)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+def _add_precision(parser):
+    """--precision (alias --inference-precision, its name before INT8 IRs): which IR and arithmetic to run."""
+    from bertvino.precision import PRECISION_CHOICES
+    parser.add_argument(
+        "--precision", "--inference-precision", dest="precision", choices=PRECISION_CHOICES, default="auto",
+        help="auto (default): the bundle's INT8 IR on CPUs with VNNI/AMX if its measured accuracy passed the "
+             "guard, else bf16 arithmetic where the CPU has it natively, else f32 (`bertvino info` says which "
+             "and why); int8, bf16, f32 force one; f32 is the float IR in f32 arithmetic, equal to TensorFlow's")
+
 
 def _flag_adder(parser):
     """add_argument that also accepts each --snake_case flag as --kebab-case, as run_classifier.py users type

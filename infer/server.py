@@ -136,7 +136,8 @@ class Service:
             "model_spec": {"name": self.model_name, "version": MODEL_VERSION},
             "metadata": {"labels": list(bundle.labels), "max_seq_length": bundle.max_seq_length,
                          "truncation": bundle.truncation, "do_lower_case": bundle.do_lower_case,
-                         "precision": bundle.precision, "device": self.classifier.device,
+                         "precision": bundle.precision, "runs": self.classifier.choice.precision,
+                         "device": self.classifier.device,
                          "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits)}})
 
     async def models(self, request):
@@ -283,7 +284,7 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch
 
 def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
         device: str = "CPU", max_batch_size: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 1_048_576,
-        max_instances: int = 256, max_chars: int = 100_000, inference_precision: str = "f32",
+        max_instances: int = 256, max_chars: int = 100_000, precision: str = "auto",
         log_level: str = "info"):
     """Serve a bundle (a path, a bundled model's name, or None for the default) until SIGTERM or Ctrl+C.
 
@@ -305,7 +306,7 @@ def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: st
     listener = _listen(host, port)  # before compiling, so that a taken port fails fast
     try:
         classifier = Classifier(bundle, device=device, performance_hint="THROUGHPUT",
-                                inference_precision=inference_precision)
+                                precision=precision)
     except BaseException:
         listener.close()
         raise
@@ -449,6 +450,7 @@ OPENAPI = {
                     "labels": {"type": "array", "items": {"type": "string"}},
                     "max_seq_length": {"type": "integer"}, "truncation": {"type": "string"},
                     "do_lower_case": {"type": "boolean"}, "precision": {"type": ["string", "null"]},
+                    "runs": {"type": "string", "description": "the path --precision chose: int8, bf16 or f32"},
                     "device": {"type": "string"}, "max_batch_size": {"type": "integer"},
                     "limits": {"type": "object", "properties": {"max_body_bytes": {"type": "integer"},
                                                                 "max_instances": {"type": "integer"},
