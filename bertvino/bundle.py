@@ -22,22 +22,26 @@ beside it (those load unchanged: a bundle without `irs` or model-int8.xml simply
 """
 
 import dataclasses
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bertvino.errors import file_error
-from bertvino.files import read_json_object, write_json_atomically
+from bertvino.errors import BertvinoError, file_error
+from bertvino.files import atomic_directory, read_json_object, write_json_atomically
+from bertvino.labels import check_labels
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
-INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
-OUTPUT_NAME = "pooled_output"
 PRECISIONS = ("fp32", "fp16", "int8")
 FLOAT_IR = "model.xml"
 INT8_IR = "model-int8.xml"
+
+# The model contract, the names every stage agrees on: training builds the graph with them, freeze cuts it and
+# reads the head by them, convert names the IR's ports by them, and inference feeds and reads those ports.
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")  # graph placeholders and IR inputs, int32 [batch, seq]
+POOLER_OP = "bert/pooler/dense/Tanh"  # the frozen graph's output op: the pooled [CLS] vector, [batch, hidden]
+OUTPUT_NAME = "pooled_output"  # the IR's name for that output
+HEAD_VARIABLES = ("output_weights", "output_bias")  # run_classifier.py's head -> weight.npy, bias.npy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +133,12 @@ def _read_metadata(path: Path) -> dict:
     for key, kind in expected.items():
         if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta.get(key), bool)):
             raise file_error(meta_path, f"'{key}' must be a {kind.__name__}, not {meta.get(key)!r}")
-    if len(meta["labels"]) < 2 or not all(isinstance(label, str) and label for label in meta["labels"]):
-        raise file_error(meta_path, "'labels' must be two or more non-empty strings")
+    try:
+        if not all(isinstance(label, str) for label in meta["labels"]):
+            raise BertvinoError("'labels' must be strings")
+        check_labels(meta["labels"])
+    except BertvinoError as err:
+        raise file_error(meta_path, str(err)) from None
     if meta.get("precision") not in (None, *PRECISIONS):
         raise file_error(meta_path, f"unknown precision {meta.get('precision')!r}")
     irs = meta.get("irs", {})
@@ -158,7 +166,7 @@ def _load_npy(path: Path, shape: tuple) -> np.ndarray:
 
 
 def write_bundle(path, metadata: dict, fill):
-    """Make a bundle atomically: `fill(tmp_dir)` writes its files, then the directory is renamed to `path`.
+    """Make a bundle atomically: `fill(tmp_dir)` writes its files into a staging directory that becomes `path`.
 
     An existing bundle at `path` is replaced whole; any other existing directory is refused, not overwritten.
     """
@@ -166,22 +174,9 @@ def write_bundle(path, metadata: dict, fill):
     if path.exists() and not (path / METADATA_FILE).is_file():
         if not path.is_dir() or any(path.iterdir()):
             raise file_error(path, "exists and is not a model bundle; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary, shareable directory
-    try:
-        fill(tmp)
-        write_json_atomically(tmp / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
-        if path.exists():
-            old = tmp.with_suffix(".old")
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    with atomic_directory(path, replace=True) as staging:
+        fill(staging)
+        write_json_atomically(staging / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
 
 
 def update_metadata(bundle: Bundle, **changes) -> dict:

@@ -462,10 +462,11 @@ def _boolean(value: str) -> bool:
 
 
 def _label_list(value: str) -> tuple:
-    labels = tuple(label.strip() for label in value.split(","))
-    if len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels):
-        raise argparse.ArgumentTypeError(f"expected two or more distinct comma-separated labels, not {value!r}")
-    return labels
+    from bertvino.labels import parse_label_list
+    try:
+        return parse_label_list(value)
+    except BertvinoError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _int_list(value: str) -> tuple:

@@ -13,3 +13,10 @@ class BertvinoError(Exception):
 def file_error(path, problem: str) -> BertvinoError:
     """`BertvinoError` whose message starts with the file it is about: "path: problem"."""
     return BertvinoError(f"{path}: {problem}")
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of another library's error message (OpenVINO's and TensorFlow's run to pages), or the
+    exception's type when it has no message: enough to say what went wrong in a one-line error."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

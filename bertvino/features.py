@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bertvino.bundle import INPUT_NAMES
 from bertvino.errors import BertvinoError
 
 # The two tokens around every text, so a text keeps at most max_seq_length - 2 word pieces.
@@ -115,7 +116,7 @@ def pad_batch(id_lists, pad_to: int | None = None, pad_id: int = DEFAULT_PAD_ID)
       pad_id: token id written into padding positions ([PAD] is 0 in Google's vocabs).
 
     Returns:
-      dict with int32 arrays of shape [batch_size, seq_length]:
+      dict with int32 arrays of shape [batch_size, seq_length], keyed by the model's `INPUT_NAMES`:
         "input_ids": the token ids, then `pad_id`.
         "input_mask": 1 over real tokens, 0 over padding.
         "segment_ids": all 0 (single-text input is all segment A).
@@ -135,4 +136,4 @@ def pad_batch(id_lists, pad_to: int | None = None, pad_id: int = DEFAULT_PAD_ID)
         input_ids[row, : len(ids)] = ids
         input_mask[row, : len(ids)] = 1
     segment_ids = np.zeros((len(lengths), seq_length), dtype=np.int32)
-    return {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
+    return dict(zip(INPUT_NAMES, (input_ids, input_mask, segment_ids)))

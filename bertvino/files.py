@@ -1,8 +1,11 @@
-"""Reading and writing the small JSON and text files between stages, with the project's two rules built in:
-a bad file is a one-line error naming it, and a written file appears whole or not at all."""
+"""Reading and writing the files between stages, with the project's two rules built in: a bad file is a one-line
+error naming it, and a written file or directory appears whole or not at all."""
 
+import contextlib
 import json
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 from bertvino.errors import file_error
@@ -34,3 +37,38 @@ def write_text_atomically(path, text: str):
 
 def write_json_atomically(path, value):
     write_text_atomically(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(path, replace: bool = False):
+    """Make the directory `path` whole or not at all: the block fills the hidden staging directory it is given
+    (`.NAME.partial-XXXXXXXX` beside `path`), which is renamed to `path` when the block ends without error and
+    removed on any error or Ctrl-C. A killed process leaves only the staging directory, never a `path` that looks
+    finished.
+
+    `path` may be absent or an empty directory; `replace=True` also lets it take the place of an existing one (the
+    caller decides what may be replaced: a bundle may, a user's folder of notes may not).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise file_error(path, "exists and is not a directory")
+    if not replace and path.is_dir() and any(path.iterdir()):
+        raise file_error(path, "directory is not empty; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()  # not tempfile.mkdtemp: its 0700 would become the finished directory's mode
+    try:
+        yield staging
+        if not path.exists():
+            staging.rename(path)
+        elif not any(path.iterdir()):
+            path.rmdir()
+            staging.rename(path)
+        else:  # replace: move the old one aside, put the new one in place, then delete the old one
+            old = staging.with_name(staging.name.replace(".partial-", ".old-"))
+            path.rename(old)
+            staging.rename(path)
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

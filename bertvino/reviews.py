@@ -31,10 +31,6 @@ from typing import Callable, Iterable, Iterator, Union
 
 from bertvino.errors import BertvinoError, file_error
 
-# Canonical binary label order: index 0 = negative, 1 = positive (as in run_classifier-style IMDB processors).
-LABELS = ("negative", "positive")
-
-
 @dataclass(frozen=True)
 class Review:
     """One movie review, with where it came from so messages and predictions can point back at it."""

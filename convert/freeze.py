@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.bundle import INPUT_NAMES, write_bundle
+from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES, POOLER_OP, write_bundle
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, file_error
 from bertvino.features import Truncation
-from bertvino.files import read_json_object
+from bertvino.labels import SENTIMENT_LABELS, check_labels
 from bertvino.tokenization import load_vocab
-
-HEAD_VARIABLES = ("output_weights", "output_bias")
 
 
 def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=None, max_seq_length=None,
@@ -30,24 +28,23 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     from bertvino.train import modeling
     from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, load_variable, resolve_checkpoint,
                                            unreadable, variable_shapes)
-    from bertvino.train.finetune import TRAIN_INFO_FILE
+    from bertvino.train.run_files import read_eval_results, read_train_info
 
     tf1 = tf.compat.v1
     started = time.perf_counter()
     prefix = resolve_checkpoint(checkpoint)
     folder = Path(prefix).parent
-    info = read_json_object(folder / TRAIN_INFO_FILE, "train_info.json") if (folder / TRAIN_INFO_FILE).is_file() else {}
+    info = read_train_info(folder) or {}
     bert_config_file = Path(bert_config_file or folder / "bert_config.json")
     vocab_file = Path(vocab_file or folder / "vocab.txt")
     config = BertConfig.from_json_file(bert_config_file)
     vocab = load_vocab(str(vocab_file))
 
     stored = variable_shapes(prefix)
-    if "output_weights" not in stored or "output_bias" not in stored:
-        raise file_error(prefix, "has no classifier head (output_weights/output_bias): it is a pre-trained "
+    if not all(name in stored for name in HEAD_VARIABLES):
+        raise file_error(prefix, f"has no classifier head ({'/'.join(HEAD_VARIABLES)}): it is a pre-trained "
                                  "checkpoint; fine-tune it first with `bertvino train`")
-    weight = load_variable(prefix, "output_weights")
-    bias = load_variable(prefix, "output_bias")
+    weight, bias = (load_variable(prefix, name) for name in HEAD_VARIABLES)
     if weight.ndim != 2 or weight.shape[1] != config.hidden_size or bias.shape != (weight.shape[0],):
         raise file_error(prefix, f"classifier head has shapes {list(weight.shape)} and {list(bias.shape)}; "
                                  f"expected [labels, {config.hidden_size}] and [labels]")
@@ -75,7 +72,7 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
             except READ_ERRORS as err:
                 raise unreadable(prefix, err) from None
             frozen = tf1.graph_util.convert_variables_to_constants(
-                session, graph.as_graph_def(), [modeling.POOLED_OUTPUT_OP])
+                session, graph.as_graph_def(), [POOLER_OP])
 
     def fill(directory: Path):
         (directory / "frozen.pb").write_bytes(frozen.SerializeToString())
@@ -87,10 +84,10 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     metadata = {
         "labels": labels, "max_seq_length": max_seq_length, "truncation": truncation,
         "do_lower_case": do_lower_case, "hidden_size": config.hidden_size, "vocab_size": config.vocab_size,
-        "inputs": list(INPUT_NAMES), "frozen_output": modeling.POOLED_OUTPUT_OP, "precision": None,
+        "inputs": list(INPUT_NAMES), "frozen_output": POOLER_OP, "precision": None,
         "provenance": {"checkpoint": str(Path(prefix).resolve()), "global_step": (int(load_variable(prefix, "global_step"))
                                                                   if "global_step" in stored else None),
-                       "train_info": info or None, "validation": _eval_results(folder / "eval_results.txt")},
+                       "train_info": info or None, "validation": read_eval_results(folder)},
     }
     write_bundle(output, metadata, fill)
     print(f"Froze {prefix} -> {output} in {time.perf_counter() - started:.1f} s "
@@ -98,28 +95,12 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     return Path(output)
 
 
-def _labels(labels, num_labels, prefix):
+def _labels(labels, num_labels, prefix) -> list:
     """The label names: given, recorded by training, or for a two-way head Google-style negative/positive."""
     if labels is None:
-        labels = ["negative", "positive"] if num_labels == 2 else [f"label_{i}" for i in range(num_labels)]
-    labels = [str(label) for label in labels]
+        labels = SENTIMENT_LABELS if num_labels == 2 else [f"label_{i}" for i in range(num_labels)]
+    labels = check_labels(labels)
     if len(labels) != num_labels:
         raise file_error(prefix, f"the classifier head has {num_labels} outputs but {len(labels)} labels were "
                                  f"given ({','.join(labels)})")
-    if len(set(labels)) != len(labels) or not all(labels):
-        raise BertvinoError(f"labels must be distinct and non-empty: {','.join(labels)}")
-    return labels
-
-
-def _eval_results(path: Path) -> dict | None:
-    """The training run's `eval_results.txt` ("key = value" lines, as run_classifier.py writes), if any."""
-    if not path.is_file():
-        return None
-    results = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition(" = ")
-        try:
-            results[key.strip()] = float(value) if "." in value or "e" in value else int(value)
-        except ValueError:
-            results[key.strip()] = value.strip()
-    return results
+    return list(labels)

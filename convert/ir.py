@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bertvino.bundle import (FLOAT_IR, INPUT_NAMES, INT8_IR, OUTPUT_NAME, PRECISIONS, load_bundle,
                              update_ir_record, update_metadata)
-from bertvino.errors import BertvinoError, file_error
+from bertvino.errors import BertvinoError, file_error, first_line
 
 CALIBRATION_SEED = 0
 
@@ -63,8 +63,7 @@ def _convert_frozen_graph(bundle):
     try:
         model = ov.convert_model(str(bundle.frozen_graph), input=inputs)
     except Exception as err:  # the converter raises its own exception types for unreadable graphs
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise file_error(bundle.frozen_graph, f"OpenVINO could not convert it: {first_line}") from None
+        raise file_error(bundle.frozen_graph, f"OpenVINO could not convert it: {first_line(err)}") from None
     if len(model.outputs) != 1:
         raise file_error(bundle.frozen_graph, f"expected one output (the pooler), found {len(model.outputs)}")
     for port, name in zip(model.inputs, INPUT_NAMES):
@@ -98,7 +97,7 @@ def quantize(bundle_path, calibration, calibration_size: int = 300, calibration_
     try:
         model = ov.Core().read_model(str(bundle.model_xml))
     except RuntimeError as err:
-        raise file_error(bundle.model_xml, f"OpenVINO cannot read this IR: {str(err).strip().splitlines()[0]}")
+        raise file_error(bundle.model_xml, f"OpenVINO cannot read this IR: {first_line(err)}") from None
     model, settings = _quantize(model, bundle, calibration, calibration_size, calibration_split)
     with tempfile.TemporaryDirectory(prefix=".convert.", dir=bundle.path) as tmp:
         ov.save_model(model, os.path.join(tmp, INT8_IR), compress_to_fp16=False)

@@ -3,6 +3,8 @@
 
 from pathlib import Path
 
+from bertvino.bundle import INPUT_NAMES, POOLER_OP
+
 
 class FrozenGraph:
     """frozen.pb loaded into its own graph and session; `pooled(arrays)` -> [batch, hidden].
@@ -23,9 +25,8 @@ class FrozenGraph:
         config = tf1.ConfigProto()
         config.graph_options.rewrite_options.disable_meta_optimizer = True
         self.session = tf1.Session(graph=graph, config=config)
-        self.output = graph.get_tensor_by_name("bert/pooler/dense/Tanh:0")
-        self.inputs = {name: graph.get_tensor_by_name(f"{name}:0")
-                       for name in ("input_ids", "input_mask", "segment_ids")}
+        self.output = graph.get_tensor_by_name(f"{POOLER_OP}:0")
+        self.inputs = {name: graph.get_tensor_by_name(f"{name}:0") for name in INPUT_NAMES}
 
     def pooled(self, arrays: dict):
         return self.session.run(self.output, {self.inputs[name]: value for name, value in arrays.items()})

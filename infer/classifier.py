@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
-from bertvino.errors import BertvinoError, file_error
+from bertvino.errors import BertvinoError, file_error, first_line
 from bertvino.features import Truncation, encode, pad_batch
 
 
@@ -42,7 +42,7 @@ class Classifier:
         try:
             model = core.read_model(str(model_xml))
         except RuntimeError as err:
-            raise file_error(model_xml, f"OpenVINO cannot read this IR ({_first_line(err)}); "
+            raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
                                         f"re-run `bertvino convert {bundle.path}`") from None
         _check_model(model, bundle, model_xml)
         self.compiled = core.compile_model(model, device, compile_config(device, performance_hint,
@@ -160,8 +160,3 @@ def _check_model(model, bundle: Bundle, model_xml):
     if hidden.is_static and hidden.get_length() != bundle.hidden_size:
         raise file_error(model_xml, f"outputs {hidden.get_length()} values per text but the head "
                                            f"expects {bundle.hidden_size}")
-
-
-def _first_line(err) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -43,7 +43,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bertvino.errors import BertvinoError
+from bertvino.errors import BertvinoError, first_line
 from bertvino.infer.batcher import BatcherClosed, DynamicBatcher
 
 log = logging.getLogger("bertvino.serve")
@@ -218,7 +218,7 @@ def parse_instances(body: bytes, limits: Limits) -> list:
     try:
         request = json.loads(body)
     except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or nested too deep to parse
-        raise ApiError(400, f"the body is not valid JSON: {_first_line(err)}", "bad_json") from None
+        raise ApiError(400, f"the body is not valid JSON: {first_line(err)}", "bad_json") from None
     if not isinstance(request, dict):
         raise ApiError(400, 'the body must be a JSON object: {"instances": ["a text", ...]}', "bad_request")
     if "instances" not in request:
@@ -245,11 +245,6 @@ def _json_type(value) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
              float: "a number", type(None): "null"}
     return names.get(type(value), type(value).__name__)
-
-
-def _first_line(err) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch_size: int = 32,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bertvino.errors import BertvinoError
-from bertvino.reviews import LABELS, Review, read_reviews
+from bertvino.reviews import Review, read_reviews
 
 # Review files of the little aclImdb tree, in the order we expect to read them: folder by folder, names sorted.
 TREE_REVIEWS = {
@@ -335,6 +335,3 @@ def test_read_reviews_is_lazy(tmp_path):
     with pytest.raises(BertvinoError, match="unknown label"):
         next(reviews)
 
-
-def test_label_order():
-    assert LABELS == ("negative", "positive")

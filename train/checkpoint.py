@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from bertvino.errors import file_error
+from bertvino.errors import file_error, first_line
 
 
 def resolve_checkpoint(path) -> str:
@@ -52,9 +52,7 @@ def load_variable(prefix: str, name: str):
 
 def unreadable(prefix, err):
     """The error for a checkpoint TensorFlow cannot read: its first line of explanation, and the file."""
-    text = str(err).strip()
-    return file_error(prefix, f"cannot read this checkpoint ({text.splitlines()[0] if text else type(err).__name__})"
-                              "; is it complete?")
+    return file_error(prefix, f"cannot read this checkpoint ({first_line(err)}); is it complete?")
 
 
 def check_restorable(prefix: str, variables, what: str):

@@ -14,7 +14,6 @@ restores the newest `model.ckpt-N` in `output_dir` (weights, Adam slots, global_
 """
 
 import dataclasses
-import json
 import math
 import shutil
 import time
@@ -24,22 +23,22 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, file_error
 from bertvino.features import Truncation, encode, pad_batch
 from bertvino.files import write_text_atomically
-from bertvino.reviews import LABELS, read_reviews
+from bertvino.labels import SENTIMENT_LABELS
+from bertvino.reviews import read_reviews
 from bertvino.tokenization import FullTokenizer
 from bertvino.train import modeling, optimization
 from bertvino.train.snippets import cut_snippets, teacher_keeps
 from bertvino.train.validation import held_out_mask, short_texts
 from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
                                        variable_shapes)
+from bertvino.train.run_files import TRAIN_INFO_FILE, read_train_info, write_eval_results, write_train_info
 
 tf1 = tf.compat.v1
-
-# Written beside the checkpoints, so freeze and a resumed run know how these were made.
-TRAIN_INFO_FILE = "train_info.json"
 
 
 @dataclasses.dataclass
@@ -65,7 +64,7 @@ class TrainingOptions:
     eval_data: list | None = None
     eval_split: str | None = None
     validation_fraction: float = 0.1
-    labels: tuple = LABELS
+    labels: tuple = SENTIMENT_LABELS
     no_dropout: bool = False
     seed: int = 12345
     snippets: int = 0
@@ -127,7 +126,7 @@ def train(options: TrainingOptions) -> dict:
             short = _evaluate(session, model, short_eval_set, options.eval_batch_size, desc="eval short")
             results.update({f"short_{key}": value for key, value in short.items()})
     results["global_step"] = num_train_steps
-    write_text_atomically(output_dir / "eval_results.txt", "".join(f"{k} = {v}\n" for k, v in sorted(results.items())))
+    write_eval_results(output_dir, results)
     return results
 
 
@@ -227,9 +226,8 @@ def _evaluate(session, model, eval_set, batch_size, desc="eval") -> dict:
 
 
 def _feed(model, arrays, labels):
-    input_ids, input_mask, segment_ids = model["inputs"]
-    return {input_ids: arrays["input_ids"], input_mask: arrays["input_mask"],
-            segment_ids: arrays["segment_ids"], model["label_ids"]: labels}
+    feed = {placeholder: arrays[name] for placeholder, name in zip(model["inputs"], INPUT_NAMES)}
+    return {**feed, model["label_ids"]: labels}
 
 
 def _load_examples(options, tokenizer, truncation):
@@ -308,7 +306,7 @@ def _init_checkpoint(options):
                                 "checkpoint (or its output directory)")
         return None
     prefix = resolve_checkpoint(options.init_checkpoint)
-    if options.no_dropout and "output_weights" not in variable_shapes(prefix):
+    if options.no_dropout and HEAD_VARIABLES[0] not in variable_shapes(prefix):
         raise file_error(prefix, "has no classifier head (output_weights): --no-dropout continues a fine-tuned "
                                  "checkpoint; run the first pass (without --no-dropout) on it first")
     return prefix
@@ -320,9 +318,8 @@ def _init_from_checkpoint(prefix, with_head):
     Every BERT weight must be there; the head too on pass 2. Adam slots and global_step start afresh, and
     anything else in the checkpoint (`cls/*` pre-training heads, old Adam slots) is ignored.
     """
-    heads = ("output_weights", "output_bias")
-    body = [v for v in tf1.trainable_variables() if v.op.name not in heads]
-    head = [v for v in tf1.trainable_variables() if v.op.name in heads]
+    body = [v for v in tf1.trainable_variables() if v.op.name not in HEAD_VARIABLES]
+    head = [v for v in tf1.trainable_variables() if v.op.name in HEAD_VARIABLES]
     check_restorable(prefix, body + head if with_head else body, "cannot initialise from it")
     if not with_head:  # keep a fine-tuned head when it fits these labels, else start a new one
         stored = variable_shapes(prefix)
@@ -332,15 +329,16 @@ def _init_from_checkpoint(prefix, with_head):
 
 def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     """Create output_dir, or find the checkpoint to resume from; record how this run is made."""
-    info_path = output_dir / TRAIN_INFO_FILE
     latest = tf.train.latest_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
     if latest:
         try:
-            previous = json.loads(info_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise file_error(output_dir, "holds checkpoints but no readable train_info.json: not a bertvino "
-                                         "training directory; choose another --output_dir") from None
+            previous = read_train_info(output_dir)
+        except BertvinoError:
+            previous = None
+        if previous is None:
+            raise file_error(output_dir, f"holds checkpoints but no readable {TRAIN_INFO_FILE}: not a bertvino "
+                                         "training directory; choose another --output_dir")
         defaults = {field.name: _jsonable(field.default) for field in dataclasses.fields(TrainingOptions)}
         changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key, defaults[key]) != record[key]]
         if changed:
@@ -353,7 +351,7 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
     record.update(init_checkpoint=options.init_checkpoint, bert_config_file=options.bert_config_file)
-    write_text_atomically(info_path, json.dumps(record, indent=2) + "\n")
+    write_train_info(output_dir, record)
     return None
 
 

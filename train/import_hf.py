@@ -19,10 +19,8 @@ The files are written into a hidden temporary directory beside `output_dir`, whi
 only when complete, so an interrupted import never leaves something that looks like a model.
 """
 
-import contextlib
 import json
 import shutil
-import uuid
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,7 +31,7 @@ from safetensors.numpy import load_file
 
 from bertvino.config import BertConfig
 from bertvino.errors import file_error
-from bertvino.files import read_json_object
+from bertvino.files import atomic_directory, read_json_object
 from bertvino.tokenization import load_vocab
 
 tf1 = tf.compat.v1
@@ -51,7 +49,7 @@ HF_DEFAULTS = {
 }
 
 # Hugging Face hidden_act -> Google's. Google's "gelu" is the tanh approximation.
-ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
+HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
 
 GELU_NOTES = {
     # Numbers from benchmarks/gelu_import_check.py (50 sentences, float64).
@@ -101,7 +99,7 @@ def import_hf(hf_dir, output_dir) -> Path:
             "name_or_path": hf_config.get("_name_or_path"), "hf_hidden_act": hf_config.get("hidden_act", "gelu"),
             "dropped_tensors": dropped, "notes": notes}
 
-    with _staging_dir(output_dir) as staging:
+    with atomic_directory(output_dir) as staging:
         _write_checkpoint(weights, staging / CHECKPOINT_NAME)
         (staging / "bert_config.json").write_text(config.to_json_string(), encoding="utf-8")
         shutil.copyfile(vocab_path, staging / "vocab.txt")
@@ -145,10 +143,10 @@ def _google_config(hf_config: dict, source: Path) -> BertConfig:
         raise file_error(source, f"position_embedding_type {position_type!r} is not supported (Google's BERT "
                                  f"has only 'absolute' position embeddings)")
     hidden_act = hf_config.get("hidden_act", "gelu")
-    if hidden_act not in ACTIVATIONS:
-        raise file_error(source, f"hidden_act {hidden_act!r} is not supported (only {', '.join(ACTIVATIONS)})")
+    if hidden_act not in HF_ACTIVATIONS:
+        raise file_error(source, f"hidden_act {hidden_act!r} is not supported (only {', '.join(HF_ACTIVATIONS)})")
     values = {name: hf_config.get(name, default) for name, default in HF_DEFAULTS.items()}
-    values["hidden_act"] = ACTIVATIONS[hidden_act]
+    values["hidden_act"] = HF_ACTIVATIONS[hidden_act]
     return BertConfig.from_dict(values, source=source)
 
 
@@ -279,22 +277,6 @@ def _notes(hf_config: dict, config: BertConfig, created: list, dropped: list) ->
         more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
         notes["dropped"] = f"dropped {', '.join(dropped[:3])}{more} (not part of BERT's body; a head is not imported)"
     return notes
-
-
-@contextlib.contextmanager
-def _staging_dir(output_dir: Path):
-    """A hidden directory beside `output_dir` to write into, renamed to `output_dir` only once everything is in
-    it; on any error (or Ctrl-C) it is removed. A killed process leaves only the `.name.partial-*` directory."""
-    staging = output_dir.parent / f".{output_dir.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)  # not tempfile.mkdtemp: its 0700 would become the model directory's mode
-    try:
-        yield staging
-        if output_dir.is_dir():
-            output_dir.rmdir()  # empty, as _check_output_dir made sure
-        staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _write_checkpoint(weights: dict, prefix: Path):

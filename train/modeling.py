@@ -16,13 +16,10 @@ import math
 
 import tensorflow as tf
 
-from bertvino.config import BertConfig
+from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
+from bertvino.config import ACTIVATIONS, BertConfig
 
 tf1 = tf.compat.v1
-
-# The op freeze cuts the graph at: the pooler's tanh, [B, H].
-POOLED_OUTPUT_OP = "bert/pooler/dense/Tanh"
-INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 
 
 def input_placeholders():
@@ -55,7 +52,7 @@ class BertModel:
                 self.sequence_output = self.all_encoder_layers[-1]
             with tf1.variable_scope("pooler"):
                 first_token = self.sequence_output[:, 0, :]  # [B, H]: the [CLS] position
-                # [B, H]; its op is `bert/pooler/dense/Tanh`, where freeze cuts the graph.
+                # [B, H]; its op is `bertvino.bundle.POOLER_OP`, where freeze cuts the graph.
                 self.pooled_output = _dense(first_token, config.hidden_size, init, "dense", tf.tanh)
 
 
@@ -66,9 +63,10 @@ def classifier_logits(pooled_output, num_labels: int, dropout_prob: float, rando
     the layout `weight.npy` keeps.
     """
     hidden_size = pooled_output.shape[-1]
-    output_weights = tf1.get_variable("output_weights", [num_labels, hidden_size],
+    weights_name, bias_name = HEAD_VARIABLES
+    output_weights = tf1.get_variable(weights_name, [num_labels, hidden_size],
                                       initializer=_initializer(0.02, random_init))
-    output_bias = tf1.get_variable("output_bias", [num_labels], initializer=tf1.zeros_initializer())
+    output_bias = tf1.get_variable(bias_name, [num_labels], initializer=tf1.zeros_initializer())
     pooled_output = _dropout(pooled_output, dropout_prob)
     return tf.nn.bias_add(tf.matmul(pooled_output, output_weights, transpose_b=True), output_bias)
 
@@ -79,7 +77,9 @@ def gelu(x):
     return x * cdf
 
 
-ACTIVATIONS = {"gelu": gelu, "relu": tf.nn.relu, "tanh": tf.tanh, "linear": None}
+# The function behind each of `bertvino.config.ACTIVATIONS` (which checks bert_config.json without TensorFlow).
+ACTIVATION_FUNCTIONS = {"gelu": gelu, "relu": tf.nn.relu, "tanh": tf.tanh, "linear": None}
+assert tuple(ACTIVATION_FUNCTIONS) == ACTIVATIONS, "bertvino.config.ACTIVATIONS and the functions here disagree"
 
 
 def _initializer(stddev, random_init):
@@ -140,7 +140,7 @@ def _transformer(config, x, attention_bias, init, hidden_dropout, attention_drop
 
     As Google's, it works on [B*S, H] matrices inside, so every dense layer is one plain 2-D MatMul.
     """
-    activation = ACTIVATIONS[config.hidden_act]
+    activation = ACTIVATION_FUNCTIONS[config.hidden_act]
     batch, seq = tf.shape(x)[0], tf.shape(x)[1]
     x = tf.reshape(x, [-1, config.hidden_size])  # [B*S, H]
     layers = []

@@ -1,0 +1,33 @@
+"""The atomic writers: a file or directory appears whole or not at all."""
+
+import pytest
+
+from bertvino.errors import BertvinoError
+from bertvino.files import atomic_directory
+
+
+def test_a_directory_appears_only_when_complete(tmp_path):
+    with atomic_directory(tmp_path / "out") as staging:
+        (staging / "a.txt").write_text("a")
+        assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (tmp_path / "out" / "a.txt").read_text() == "a"
+
+
+def test_an_interrupted_writer_leaves_nothing(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(tmp_path / "out") as staging:
+            (staging / "a.txt").write_text("a")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_directory_is_replaced_only_when_asked(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    with pytest.raises(BertvinoError, match="not empty; refusing to overwrite"):
+        with atomic_directory(tmp_path / "out"):
+            pass
+    with atomic_directory(tmp_path / "out", replace=True) as staging:
+        (staging / "new.txt").write_text("new")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
