@@ -1,12 +1,13 @@
 """The INT8 IR's accuracy against the float IR's, on the same reviews: what `--precision auto`'s guard reads.
 
     python benchmarks/int8_accuracy.py -m models/imdb-minilm [--data ../shared/data/aclImdb_v1.tar.gz --split test]
-        [--float-rows float.csv] [--short-texts 2000] [--record]
+        [--float-rows float.csv] [--int8-rows int8.csv] [--short-texts 2000] [--record]
 
 Scores every review of the split (25,000 for aclImdb's test/) with the INT8 IR (`--precision int8`) and with the
 float IR in f32 arithmetic (`--precision f32`), as `bertvino score` does, and reports each one's accuracy and the
 share of reviews on which the two give the same label. `--float-rows` reuses the rows of an earlier
-`bertvino score --precision f32 -o FILE.csv` run of the same bundle on the same split instead of scoring it again.
+`bertvino score --precision f32 -o FILE.csv` run of the same bundle on the same split instead of scoring it again
+(and `--int8-rows` those of `--precision int8`), so the two long passes can run while other work goes on.
 Short text: the last sentence (>= 4 words) of a seeded random sample of `--short-texts` reviews of the split,
 labelled by its review, through both paths. `--record` writes it all into bundle.json's `irs` entry for the
 INT8 IR, where `bertvino.precision.int8_guard` reads it. Never run it on the reviews INT8 was calibrated on.
@@ -88,7 +89,10 @@ def main():
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
     parser.add_argument("--split", default="test")
     parser.add_argument("--float-rows", help="CSV of `bertvino score --precision f32` on the same split")
+    parser.add_argument("--int8-rows", help="CSV of `bertvino score --precision int8` on the same split")
     parser.add_argument("--short-texts", type=int, default=2000, help="last sentences to compare (0: none)")
+    parser.add_argument("--short-data", help="reviews to cut the short texts from (default: --data), --split of it")
+    parser.add_argument("--data-note", help="what --data is, recorded beside its name (e.g. how a sample was drawn)")
     parser.add_argument("--record", action="store_true", help="write the results into the bundle's bundle.json")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "int8_accuracy.json"))
     args = parser.parse_args()
@@ -96,17 +100,19 @@ def main():
     bundle = load_bundle(args.model)
     float_path = f"model.xml ({bundle.precision.upper()} IR) in f32 arithmetic"
     name = f"{Path(args.data).name} ({args.split}/)"
-    test = {"data": name, **compare(scored_labels(bundle, "int8", args.data, args.split),
+    test = {"data": name, **compare(scored_labels(bundle, "int8", args.data, args.split, args.int8_rows),
                                     scored_labels(bundle, "f32", args.data, args.split, args.float_rows)),
-            "float_path": float_path}
+            "float_path": float_path, **({"note": args.data_note} if args.data_note else {})}
     print(json.dumps(test), flush=True)
     accuracy = {"test": test}
     if args.short_texts:
-        texts, gold = last_sentences(args.data, args.split, args.short_texts)
+        short_data = args.short_data or args.data
+        texts, gold = last_sentences(short_data, args.split, args.short_texts)
         int8 = predicted_labels(Classifier(bundle, precision="int8"), texts)
         floats = predicted_labels(Classifier(bundle, precision="f32"), texts)
         accuracy["short_text"] = {
-            "data": f"the last sentence (>= {MIN_WORDS} words) of {len(texts)} random {name} reviews (seed 0), "
+            "data": f"the last sentence (>= {MIN_WORDS} words) of {len(texts)} random {Path(short_data).name} "
+                    f"({args.split}/) reviews (seed 0), "
                     f"labelled by their review", "texts": len(texts),
             "accuracy": round(float(np.mean([a == b for a, b in zip(int8, gold)])), 5),
             "float_accuracy": round(float(np.mean([a == b for a, b in zip(floats, gold)])), 5),

@@ -346,44 +346,62 @@ def _print_field(key, value, indent=0):
 
 def _add_bench(commands):
     p = commands.add_parser(
-        "bench", help="measure latency, throughput and the share of the compute floor, per precision and length",
-        description="Batch-1 latency (p50/p95) and throughput at several sequence lengths for OpenVINO FP32/FP16/"
-                    "INT8 (made from the bundle's frozen.pb), bf16 arithmetic where the CPU has it, and TensorFlow "
-                    "on the same frozen.pb when installed; the cold start of `classify`; and each as a share of "
-                    "the compute floor (the IR's MatMul FLOPs at NumPy's measured float32 matmul rate).")
+        "bench", help="measure latency and throughput per precision path and length, against each arithmetic's peak",
+        description="Batch-1 latency (p50/p95), the engine's throughput (the IR alone on pre-made inputs, as "
+                    "benchmark_app) and the pipeline's (tokenization, padding and Python included, as `score`) at "
+                    "several sequence lengths, for each precision path (f32; bf16 where the CPU has it; int8 with "
+                    "the bundle's INT8 IR, or one quantized in the run from --calibration reviews), each as a share "
+                    "of its own arithmetic's peak, measured by OpenVINO on a large MatMul in the same run; "
+                    "TensorFlow on the bundle's frozen.pb when both exist; the cold start of `classify`. Writes a "
+                    "Markdown table and a PNG chart (with the bench extra: pip install 'bertvino[bench]').")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
-    p.add_argument("--precisions", type=lambda v: tuple(v.split(",")), default=("fp32", "fp16", "int8"),
-                   help="IR precisions to measure (default: fp32,fp16,int8)")
-    p.add_argument("--calibration", nargs="+", metavar="PATH", help="reviews to calibrate the INT8 IR on")
+    p.add_argument("--precision", "--inference-precision", dest="precision", type=_precision_list,
+                   default=("f32", "bf16", "int8"),
+                   help="precision paths to measure, comma-separated from auto, int8, bf16, f32 (default: "
+                        "f32,bf16,int8; auto is the one `classify` takes here)")
+    p.add_argument("--calibration", nargs="+", metavar="PATH",
+                   help="reviews to quantize an INT8 IR on, for a bundle that has none")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train)")
     p.add_argument("--batch-size", type=int, default=8, help="batch size for throughput (default: 8)")
     p.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table")
+    p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table, and the chart beside "
+                                                      "it (FILE with .png)")
+    p.add_argument("--chart", metavar="PNG", help="write the chart here (default: beside --markdown)")
     p.set_defaults(run=_run_bench)
 
 
 def _run_bench(args):
     from bertvino import benchmark
+    from bertvino.files import write_json_atomically, write_text_atomically
     from bertvino.infer.bench import describe_machine
-    from bertvino.files import write_json_atomically
     from bertvino.models import find_model
 
-    results = benchmark.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
+    results = benchmark.run(find_model(args.model), lengths=args.lengths, paths=args.precision,
                             batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
                             calibration_split=args.calibration_split,
                             with_tensorflow=not args.no_tensorflow, device=args.device)
     results["machine"] = describe_machine()
+    png = args.chart or (Path(args.markdown).with_suffix(".png") if args.markdown else None)
+    if png:
+        partial = Path(png).with_name(Path(png).name + ".partial.png")
+        note = benchmark.chart(results, partial)
+        if note:
+            results["notes"].append(note)
+        else:
+            os.replace(partial, png)
+            results["chart"] = Path(png).name
     table = benchmark.markdown(results, results["machine"])
     print(table)
     if args.json:
         write_json_atomically(args.json, results)
     if args.markdown:
-        Path(args.markdown).write_text(table, encoding="utf-8")
+        write_text_atomically(args.markdown, table + (f"\n![latency and throughput by length]({results['chart']})\n"
+                                                      if results.get("chart") else ""))
 
 
 # --- serve -------------------------------------------------------------------------------------------------------
@@ -477,6 +495,15 @@ def _int_list(value: str) -> tuple:
     if not all(n >= 3 for n in numbers):
         raise argparse.ArgumentTypeError(f"every length must be at least 3: {value!r}")
     return numbers
+
+
+def _precision_list(value: str) -> tuple:
+    from bertvino.precision import PRECISION_CHOICES
+    paths = tuple(part.strip() for part in value.split(","))
+    if not paths or any(path not in PRECISION_CHOICES for path in paths):
+        raise argparse.ArgumentTypeError(f"expected comma-separated paths from {', '.join(PRECISION_CHOICES)}, "
+                                         f"not {value!r}")
+    return paths
 
 
 def _preview(text: str, width: int = 60) -> str:

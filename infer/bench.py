@@ -1,8 +1,15 @@
-"""Measuring speed against the machine's limit: latency, throughput, and the compute floor.
+"""Measuring speed against the machine's limit: latency, throughput, each arithmetic's own peak, and the engine's
+ceiling beside the whole pipeline.
 
-The compute floor of a sequence is the IR's MatMul FLOPs at that length (counted from the IR itself, reshaped to
-the length) divided by the single-precision matrix-multiply rate NumPy reaches on this machine in this run. Other
-work (LayerNorm, softmax, GELU, tokenization) is left out, so no real run reaches 100 %.
+The peak of an arithmetic (f32, bf16, int8) is the rate OpenVINO itself reaches on one large MatMul in it, on this
+machine, in the same run: what its kernels can do on these cores, not what NumPy's sgemm does (OpenVINO's f32
+MatMul is about twice NumPy's here, and bf16 and int8 faster again). A row's share of the peak is the IR's MatMul
+FLOPs at that length (counted from the IR itself) times its throughput, over the peak of the arithmetic it ran in.
+Other work (LayerNorm, softmax, GELU) is left out, so no real run reaches 100 %.
+
+The engine's ceiling is the IR alone on pre-made inputs through AsyncInferQueue, as OpenVINO's benchmark_app
+measures it; the pipeline adds what `bertvino score` adds: WordPiece, padding and Python. Their ratio is what
+those cost.
 
 OpenVINO and NumPy only; the TensorFlow baseline lives in `bertvino.convert.tf_runtime` and is passed in.
 """
@@ -20,17 +27,33 @@ import numpy as np
 from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME
 
 
-def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """The best float32 matrix-multiply rate NumPy reaches here, in GFLOP/s."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((size, size), np.float32), rng.standard_normal((size, size), np.float32)
-    a @ b  # warm-up: thread pool start, page faults
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
-    return 2 * size ** 3 / best / 1e9
+def matmul_model(size: int, int8: bool):
+    """[size, size] @ [size, size] as an OpenVINO model; with `int8`, both operands pass through FakeQuantize,
+    which the CPU plugin runs as an int8 (u8 x i8) MatMul, as it does NNCF's quantized layers."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    activations = ops.parameter([size, size], ov.Type.f32, name="activations")
+    weights = ops.constant(np.random.default_rng(0).standard_normal((size, size)).astype(np.float32))
+    left, right = activations, weights
+    if int8:
+        low, high = ops.constant(np.float32(-4)), ops.constant(np.float32(4))
+        left = ops.fake_quantize(activations, low, high, low, high, 256)
+        right = ops.fake_quantize(weights, low, high, low, high, 255)
+    return ov.Model([ops.matmul(left, right, False, False)], [activations], f"matmul-{size}")
+
+
+def matmul_peak(core, arithmetic: str, device: str = "CPU", size: int = 2048, seconds: float = 2.0) -> float:
+    """GFLOP/s (GOP/s for int8) that OpenVINO reaches on a `size`-cube MatMul in `arithmetic` (f32, bf16, int8),
+    with every core busy (THROUGHPUT hint, the async queue full)."""
+    from bertvino.infer.classifier import compile_config
+
+    model = matmul_model(size, int8=(arithmetic == "int8"))
+    compiled = core.compile_model(model, device, compile_config(device, "THROUGHPUT", "bf16" if arithmetic == "bf16"
+                                                                else "f32"))
+    arrays = {"activations": np.random.default_rng(1).standard_normal((size, size)).astype(np.float32)}
+    runs_per_s = openvino_throughput(compiled, arrays, seconds) / size  # openvino_throughput counts rows
+    return 2 * size ** 3 * runs_per_s / 1e9
 
 
 class FlopCounter:
@@ -99,7 +122,8 @@ def _p50_p95(times_ms: list) -> dict:
 
 
 def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
-    """Sequences/s with OpenVINO's async queue full (THROUGHPUT-compiled model), over about `seconds`."""
+    """Sequences (rows of the first input) per second with OpenVINO's async queue full (THROUGHPUT-compiled
+    model) on the same pre-made inputs, over about `seconds`: the engine alone, as benchmark_app measures it."""
     import openvino as ov
 
     queue = ov.AsyncInferQueue(compiled, 0)
@@ -107,11 +131,37 @@ def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
         queue.start_async(arrays)
     queue.wait_all()
     batches, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    while batches < len(queue) or time.perf_counter() - started < seconds:
         queue.start_async(arrays)
         batches += 1
     queue.wait_all()
-    return batches * len(arrays["input_ids"]) / (time.perf_counter() - started)
+    return batches * len(next(iter(arrays.values()))) / (time.perf_counter() - started)
+
+
+def pipeline_throughput(classifier, texts: list, batch_size: int, seconds: float) -> float:
+    """Texts per second through what `bertvino score` runs: WordPiece, padding, the async queue, the head."""
+    from bertvino.infer.classifier import AsyncBatches
+
+    runner = AsyncBatches(classifier, lambda userdata, probabilities: None)
+    batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+    for batch in batches[:2]:  # warm-up
+        runner.submit([classifier.encode(text) for text in batch], None)
+    runner.wait()
+    done, started = 0, time.perf_counter()
+    while done < 2 * len(batches[0]) or time.perf_counter() - started < seconds:
+        batch = batches[(done // batch_size) % len(batches)]
+        runner.submit([classifier.encode(text) for text in batch], None)
+        done += len(batch)
+    runner.wait()
+    return done / (time.perf_counter() - started)
+
+
+def texts_of_length(tokenizer, seq_len: int, count: int, seed: int = 0) -> list:
+    """`count` texts of whole vocabulary words that encode to exactly `seq_len` ids with [CLS] and [SEP], so the
+    pipeline is timed at the engine's shapes with real tokenization work."""
+    words = sorted(w for w in tokenizer.vocab if w.isascii() and w.isalpha() and w.islower() and len(w) >= 3)
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(words, seq_len - 2)) for _ in range(count)]
 
 
 def synchronous_throughput(run, arrays: dict, seconds: float) -> float:
@@ -122,16 +172,6 @@ def synchronous_throughput(run, arrays: dict, seconds: float) -> float:
         run(arrays)
         batches += 1
     return batches * len(arrays["input_ids"]) / (time.perf_counter() - started)
-
-
-def compile_for(core, model_xml, device: str, hint: str, inference_precision: str):
-    from bertvino.infer.classifier import compile_config
-    return core.compile_model(str(model_xml), device, compile_config(device, hint, inference_precision))
-
-
-def openvino_runner(compiled):
-    output = compiled.output(OUTPUT_NAME)
-    return lambda arrays: compiled(arrays)[output]
 
 
 # Instruction-set extensions that change which precision is fast.

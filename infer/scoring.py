@@ -89,12 +89,17 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
 
 
 def _submit(runner: AsyncBatches, window: list, batch_size: int) -> int:
-    """Sort a window by length and queue it as batches; returns how many reviews were queued."""
-    window.sort(key=lambda item: (len(item[3]), item[0]))
-    for start in range(0, len(window), batch_size):
-        batch = window[start:start + batch_size]
+    """Queue a window as batches of similar length; returns how many reviews were queued."""
+    for batch in length_sorted_batches(window, batch_size):
         runner.submit([ids for *_, ids in batch], [(source, gold) for _, source, gold, _ in batch])
     return len(window)
+
+
+def length_sorted_batches(window: list, batch_size: int) -> list:
+    """A window of (index, source, gold, ids) sorted by length (ties in reading order), cut into batches: the
+    batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
+    window = sorted(window, key=lambda item: (len(item[3]), item[0]))
+    return [window[start:start + batch_size] for start in range(0, len(window), batch_size)]
 
 
 def _reviews(paths, split, skipped, on_skip):

@@ -20,8 +20,9 @@ def test_the_default_model_is_bundled_complete_and_small():
     path = find_model(None)
     bundle = load_bundle(path)
     assert bundle.labels == ("negative", "positive") and bundle.precision == "fp16"
-    assert sorted(p.name for p in path.iterdir()) == ["bert_config.json", "bias.npy", "bundle.json", "model.bin",
-                                                      "model.xml", "vocab.txt", "weight.npy"]
+    assert sorted(p.name for p in path.iterdir()) == ["bert_config.json", "bias.npy", "bundle.json",
+                                                      "model-int8.bin", "model-int8.xml", "model.bin", "model.xml",
+                                                      "vocab.txt", "weight.npy"]
     assert all(p.stat().st_size < 50 * 1024 * 1024 for p in path.iterdir())
 
 
