@@ -1,14 +1,17 @@
-"""Throughput and latency of `bertvino serve` with 1, 4 and 16 concurrent clients.
+"""Throughput and latency of `bertvino serve` with 1, 8, 32 and 64 concurrent clients, short and long reviews.
 
-    python benchmarks/serve_bench.py -m runs/imdb-minilm-128/bundle [--data reviews.csv] [--requests 200]
+    python benchmarks/serve_bench.py [-m BUNDLE] [--data aclImdb_v1.tar.gz --split test] [--requests 256]
 
-Starts the server in a subprocess on a free loopback port (the same `run()` that `bertvino serve` calls), warms it
-up, then for each concurrency level sends `--requests` requests of one review each from that many client threads
-(`bertvino.client`, a new connection per request), and records reviews/s, p50/p99 latency per request as a client
-sees it, and the server's mean batch size (from /metrics). Reviews come from a small built-in list, or from --data
-(anything `bertvino.reviews.read_reviews` reads). Writes benchmarks/results/serve.json and serve.md with the machine
-and its load average, since the clients and the server share the CPU with whatever else runs. Loopback only; a
-bounded number of requests; the server is stopped with SIGTERM at the end.
+Starts the server in a subprocess on a free loopback port (the same `run()` that `bertvino serve` calls; it warms
+itself up before it says it is ready), then for each kind of review and each concurrency level sends `--requests`
+requests of one review each from that many client threads (`bertvino.client`, a new connection per request), and
+records reviews/s, p50/p99 latency per request as a client sees it, refusals (503 past --max-in-flight) and the
+server's mean batch size (from /metrics). Short reviews are under 400 characters, long ones over 2,000 (longer
+than the model's max_seq_length, so each is a full-length sequence): from --data (anything
+`bertvino.reviews.read_reviews` reads), else from a small built-in list (the long text is that list joined).
+Writes benchmarks/results/serve.json and serve.md with the machine and its load average, since the clients and the
+server share the CPU with whatever else runs. Loopback only; a bounded number of requests; the server is stopped
+with SIGTERM at the end.
 """
 
 import argparse
@@ -29,6 +32,7 @@ import numpy as np
 
 from bertvino.bundle import load_bundle
 from bertvino.client import Client, ServiceError
+from bertvino.files import write_json_atomically, write_text_atomically
 from bertvino.infer.bench import describe_machine
 from bertvino.models import find_model
 
@@ -48,6 +52,8 @@ REVIEWS = [
     "My kids watched it twice in one weekend and so did I. Funny, warm and surprisingly clever.",
 ]
 
+SHORT_CHARS, LONG_CHARS = 400, 2000  # a short review has fewer characters, a long one more
+
 # The server process: `run()` with the options given as JSON in argv[1].
 SERVER = "import json, sys; from bertvino.infer.server import run; run(**json.loads(sys.argv[1]))"
 
@@ -56,9 +62,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     parser.add_argument("--data", nargs="+", metavar="PATH", help="reviews to send (default: a built-in list)")
-    parser.add_argument("--max-texts", type=int, default=1000, help="reviews read from --data at most")
-    parser.add_argument("--requests", type=int, default=200, help="requests per concurrency level")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16], help="concurrency levels")
+    parser.add_argument("--split", help="only reviews under this folder of --data (e.g. test)")
+    parser.add_argument("--max-texts", type=int, default=200, help="short and long reviews taken from --data, each")
+    parser.add_argument("--requests", type=int, default=256, help="requests per concurrency level and review kind")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32, 64], help="concurrency levels")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("-d", "--device", default="CPU")
@@ -67,46 +74,62 @@ def main():
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model))
-    texts = read_texts(args.data, args.max_texts) if args.data else REVIEWS
+    kinds = read_texts(args.data, args.split, args.max_texts) if args.data else builtin_texts()
     options = {"model": str(bundle.path), "host": "127.0.0.1", "port": 0, "device": args.device,
                "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
                "precision": args.precision, "log_level": "warning"}
     load_before = os.getloadavg()
     with running_server(options) as port:
         client = Client(port=port, timeout=120)  # finds the model's name on its first request
-        measure(client, port, texts, requests=4 * max(args.clients), clients=max(args.clients))  # warm-up
         levels = []
-        for clients in args.clients:
-            level = measure(client, port, texts, requests=args.requests, clients=clients)
-            print(f"{clients:3d} clients: {level['reviews_per_second']:8.1f} reviews/s, p50 "
-                  f"{level['latency_ms']['p50']:7.1f} ms, p99 {level['latency_ms']['p99']:7.1f} ms, mean batch "
-                  f"{level['mean_batch_size']:.1f}, errors {level['errors']}", flush=True)
-            levels.append(level)
+        for kind, texts in kinds.items():
+            for clients in args.clients:
+                level = {"reviews": kind, **measure(client, port, texts, requests=args.requests, clients=clients)}
+                print(f"{kind:5} reviews, {clients:3d} clients: {level['reviews_per_second']:8.1f} reviews/s, p50 "
+                      f"{level['latency_ms']['p50']:7.1f} ms, p99 {level['latency_ms']['p99']:7.1f} ms, mean "
+                      f"batch {level['mean_batch_size']:.1f}, errors {level['errors']}", flush=True)
+                levels.append(level)
 
     results = {
         "benchmark": "serve",
         "bundle": {"path": str(bundle.path.resolve()), "precision": bundle.precision,
                    "max_seq_length": bundle.max_seq_length, "labels": list(bundle.labels)},
         "server": {key: value for key, value in options.items() if key not in ("model", "port", "log_level")},
-        "texts": {"source": " ".join(args.data) if args.data else "built-in", "count": len(texts),
-                  "mean_chars": round(sum(map(len, texts)) / len(texts), 1)},
+        "texts": {kind: {"source": " ".join(args.data) if args.data else "built-in", "count": len(texts),
+                         "mean_chars": round(sum(map(len, texts)) / len(texts), 1)} for kind, texts in kinds.items()},
         "levels": levels,
         "load_average_before": [round(load, 2) for load in load_before],
         "machine": describe_machine(),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
     }
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "serve.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.output_dir / "serve.md").write_text(markdown(results))
+    write_json_atomically(args.output_dir / "serve.json", results)
+    write_text_atomically(args.output_dir / "serve.md", markdown(results))
     print(f"Wrote {args.output_dir / 'serve.json'} and serve.md")
 
 
-def read_texts(paths, limit: int) -> list:
+def builtin_texts() -> dict:
+    short = [text for text in REVIEWS if len(text) < SHORT_CHARS]
+    long = " ".join(REVIEWS)
+    while len(long) <= LONG_CHARS:
+        long += " " + long
+    return {"short": short, "long": [long]}
+
+
+def read_texts(paths, split, limit: int) -> dict:
+    """Up to `limit` short and `limit` long reviews from `paths`, in the order read."""
     from bertvino.reviews import read_reviews
-    texts = [review.text for review in itertools.islice(read_reviews(paths, on_skip=lambda *_: None), limit)]
-    if not texts:
-        sys.exit(f"serve_bench: no reviews in {' '.join(paths)}")
-    return texts
+    kinds = {"short": [], "long": []}
+    for review in read_reviews(paths, split=split, on_skip=lambda *_: None):
+        kind = "short" if len(review.text) < SHORT_CHARS else "long" if len(review.text) > LONG_CHARS else None
+        if kind and len(kinds[kind]) < limit:
+            kinds[kind].append(review.text)
+        if all(len(texts) == limit for texts in kinds.values()):
+            break
+    if not all(kinds.values()):
+        sys.exit(f"serve_bench: {' '.join(paths)} lacks short (< {SHORT_CHARS} characters) or long "
+                 f"(> {LONG_CHARS}) reviews")
+    return kinds
 
 
 class running_server:
@@ -180,7 +203,9 @@ def measure(client: Client, port: int, texts: list, requests: int, clients: int)
     batches_after = batch_totals(port)
     batch_count = batches_after[1] - batches_before[1]
     latencies_ms = np.array(latencies) * 1000
-    return {"clients": clients, "requests": requests, "errors": len(errors), "first_error": next(iter(errors), None),
+    return {"clients": clients, "requests": requests, "errors": len(errors),
+            "refused_503": sum(error.startswith("HTTP 503") for error in errors),
+            "first_error": next(iter(errors), None),
             "seconds": round(seconds, 3), "reviews_per_second": round(len(latencies) / seconds, 2),
             "latency_ms": {"p50": round(float(np.percentile(latencies_ms, 50)), 2),
                            "p99": round(float(np.percentile(latencies_ms, 99)), 2),
@@ -202,16 +227,16 @@ def markdown(results: dict) -> str:
     lines = ["# `bertvino serve` throughput and latency",
              "",
              f"Bundle `{results['bundle']['path']}` ({results['bundle']['precision']}, max_seq_length "
-             f"{results['bundle']['max_seq_length']}); server options {json.dumps(results['server'])}; texts: "
-             f"{results['texts']['source']} ({results['texts']['count']}, {results['texts']['mean_chars']} "
-             f"characters on average), one per request.",
+             f"{results['bundle']['max_seq_length']}); server options {json.dumps(results['server'])}; texts, one "
+             "per request: " + "; ".join(f"{kind} from {t['source']} ({t['count']}, {t['mean_chars']} characters "
+                                         f"on average)" for kind, t in results["texts"].items()) + ".",
              f"Machine: {m['cpu']}, {m['cores']} cores, flags {', '.join(m['cpu_flags'])}; OpenVINO "
              f"{m['openvino']}; load average before the run {results['load_average_before']}.",
              "",
-             "| clients | requests | errors | reviews/s | p50 ms | p99 ms | mean batch size |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| reviews | clients | requests | errors | reviews/s | p50 ms | p99 ms | mean batch size |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for level in results["levels"]:
-        lines.append(f"| {level['clients']} | {level['requests']} | {level['errors']} | "
+        lines.append(f"| {level['reviews']} | {level['clients']} | {level['requests']} | {level['errors']} | "
                      f"{level['reviews_per_second']:.1f} | {level['latency_ms']['p50']:.1f} | "
                      f"{level['latency_ms']['p99']:.1f} | {level['mean_batch_size']:.1f} |")
     lines += ["", f"Command: `{results['command']}`", ""]

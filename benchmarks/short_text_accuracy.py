@@ -7,12 +7,11 @@ The set is rebuilt exactly as `bertvino train --validation_fraction F --seed S` 
 (the recipe's 20 %, seed 12345: 2,500 + 2,500 reviews that the shipped models never trained on), then cut into the
 first and the last sentence of each review (>= 4 words), labelled by their review. Reports, per bundle, accuracy on
 those short texts and on the whole held-out reviews, so a run is chosen on validation data, never on IMDB test.
-`--test-last-sentences N` adds the issue's reference measure: the last sentence of the first N test reviews (a final
-number, not for choosing).
+`--test-last-sentences N` adds the issue's reference measure: the last sentence of N test reviews sampled with
+`--seed` (a final number, not for choosing).
 """
 
 import argparse
-import itertools
 import json
 import shlex
 import sys
@@ -62,8 +61,10 @@ def main():
     short, short_labels = short_texts(texts, labels[held_out])
     sets = {"validation_reviews": (texts, labels[held_out]), "validation_short": (short, short_labels)}
     if args.test_last_sentences:
+        test = list(read_reviews(args.data, split="test"))  # the archive groups reviews by label: sample, seeded
+        pick = np.random.default_rng(args.seed).choice(len(test), args.test_last_sentences, replace=False)
         last = []
-        for review in itertools.islice(read_reviews(args.data, split="test"), args.test_last_sentences):
+        for review in (test[i] for i in sorted(pick)):
             sentences = [s for s in split_sentences(review.text) if len(s.split()) >= MIN_WORDS]
             if sentences:
                 last.append((sentences[-1], labels_of[review.label]))

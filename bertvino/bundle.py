@@ -88,9 +88,10 @@ class Bundle:
         return weight, bias
 
     def tokenizer(self):
-        """The bundle's WordPiece tokenizer, checked to match the model's embedding table."""
-        from bertvino.tokenization import FullTokenizer
-        tokenizer = FullTokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
+        """The bundle's WordPiece tokenizer (compiled unless $BERTVINO_TOKENIZER=python), checked to match the
+        model's embedding table."""
+        from bertvino.fast_tokenization import load_tokenizer
+        tokenizer = load_tokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
         if len(tokenizer.vocab) != self.vocab_size:
             raise file_error(self.vocab_file, f"has {len(tokenizer.vocab)} tokens but the model's embedding "
                                               f"table has {self.vocab_size} rows: is it the checkpoint's own vocab?")

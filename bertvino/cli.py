@@ -411,8 +411,10 @@ def _add_serve(commands):
         "serve", help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
         description='Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, '
                     "classifying texts from concurrent requests in shared batches. Also GET /v1/models/NAME, "
-                    "/v1/models/NAME/metadata, /healthz, /metrics (Prometheus) and /openapi.json. SIGTERM stops it "
-                    "after the requests in progress. Needs the serve extra: pip install 'bertvino[serve]'.")
+                    "/v1/models/NAME/metadata, /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics "
+                    "(Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with "
+                    "Retry-After. SIGTERM stops it after the requests in progress. Needs the serve extra: "
+                    "pip install 'bertvino[serve]'.")
     p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
@@ -431,6 +433,18 @@ def _add_serve(commands):
     p.add_argument("--max-instances", type=int, default=256,
                    help="requests with more texts get 413 (default: %(default)s)")
     p.add_argument("--max-chars", type=int, default=100_000, help="a longer text gets 400 (default: %(default)s)")
+    p.add_argument("--max-in-flight", type=int, default=128,
+                   help="predict requests received and not yet answered beyond which new ones get 503 with "
+                        "Retry-After (default: %(default)s)")
+    p.add_argument("--headers-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a connection whose request headers are not complete this long after it opened (or after "
+                        "its previous response) is closed (default: %(default)s)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a request body not complete this long after its headers gets 408 (default: %(default)s)")
+    p.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="an idle keep-alive connection is closed after this long (default: %(default)s)")
+    p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
     _add_precision(p)
     p.set_defaults(run=_run_serve)
 
@@ -445,7 +459,9 @@ def _run_serve(args):
                             f"pip install 'bertvino[serve]'") from None
     run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
-        max_instances=args.max_instances, max_chars=args.max_chars,
+        max_instances=args.max_instances, max_chars=args.max_chars, max_in_flight=args.max_in_flight,
+        headers_timeout=args.headers_timeout, body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout, shutdown_timeout=args.shutdown_timeout,
         precision=args.precision)
 
 

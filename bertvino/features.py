@@ -92,8 +92,8 @@ def encode(tokenizer, text: str, max_seq_length: int, truncation: Truncation = T
     """Token ids of `[CLS] word pieces [SEP]` for one text, truncated to fit, not padded.
 
     Args:
-      tokenizer: a `bertvino.tokenization.FullTokenizer` (anything with `tokenize` and
-        `convert_tokens_to_ids`).
+      tokenizer: a `bertvino.tokenization.FullTokenizer` or `bertvino.fast_tokenization.FastTokenizer`
+        (anything with `vocab` and `piece_ids`).
       text: the text to classify.
       max_seq_length: the longest sequence the model will be given, [CLS] and [SEP] included.
       truncation: which word pieces to keep when there are more than max_seq_length - 2.
@@ -102,9 +102,14 @@ def encode(tokenizer, text: str, max_seq_length: int, truncation: Truncation = T
       list of ints of length [seq_length], seq_length <= max_seq_length; the first is the id of [CLS]
       and the last the id of [SEP].
     """
+    return encode_batch(tokenizer, [text], max_seq_length, truncation)[0]
+
+
+def encode_batch(tokenizer, texts, max_seq_length: int, truncation: Truncation = Truncation()) -> list[list[int]]:
+    """`encode` of each text, tokenized in one call so a compiled tokenizer does the whole batch at once."""
     check_max_seq_length(max_seq_length)
-    pieces = truncation.keep(tokenizer.tokenize(text), max_seq_length)
-    return tokenizer.convert_tokens_to_ids([CLS_TOKEN, *pieces, SEP_TOKEN])
+    cls_id, sep_id = tokenizer.vocab[CLS_TOKEN], tokenizer.vocab[SEP_TOKEN]
+    return [[cls_id, *truncation.keep(ids, max_seq_length), sep_id] for ids in tokenizer.piece_ids(texts)]
 
 
 def pad_batch(id_lists, pad_to: int | None = None, pad_id: int = DEFAULT_PAD_ID) -> dict[str, np.ndarray]:

@@ -4,8 +4,10 @@ Ported from google-research/bert `tokenization.py` (Copyright 2018 The Google AI
 Apache License 2.0), as it stands on that repository's master branch. A fine-tuned checkpoint only gives
 the right answers when its input is split exactly the way its training data was, so every step here
 does what Google's does. Gone are the Python 2 / `six` / `tf.gfile` parts, `printable_text` and
-`validate_case_matches_checkpoint`; new is that a bad vocab file raises `BertvinoError` up front
-instead of a `KeyError` later.
+`validate_case_matches_checkpoint`; new are that a bad vocab file raises `BertvinoError` up front
+instead of a `KeyError` later, and `FullTokenizer.piece_ids` (many texts to ids, as `bertvino.features` asks
+every tokenizer). `bertvino.fast_tokenization` is the compiled tokenizer that must give the same ids; this
+module stays the reference it is checked against and its fallback.
 
 Pipeline, as in Google's code: `BasicTokenizer` cleans the text, puts spaces around CJK characters,
 lower-cases and strips accents (uncased models only), splits on whitespace and punctuation; then
@@ -113,6 +115,10 @@ class FullTokenizer:
 
     def convert_ids_to_tokens(self, ids):
         return convert_by_vocab(self.inv_vocab, ids)
+
+    def piece_ids(self, texts):
+        """The word-piece ids of each text: the batch interface `bertvino.features` uses for every tokenizer."""
+        return [self.convert_tokens_to_ids(self.tokenize(text)) for text in texts]
 
 
 class BasicTokenizer:

@@ -4,7 +4,7 @@ One text at a time leaves most of the CPU idle between small matrix products; a 
 service gets texts one request at a time, so `DynamicBatcher` gathers them:
 
     classify(texts)                          (one per HTTP request, on the event loop)
-      -> tokenize in a thread pool           (CPU-bound Python: kept off the event loop)
+      -> tokenize in a thread pool           (CPU-bound: kept off the event loop), one call per request
       -> one pending entry per text, each with an asyncio future, in arrival order
     gather loop                              (one asyncio task)
       -> waits for the first pending text, then for more until the batch has `max_batch_size` texts or
@@ -18,6 +18,10 @@ Several batches are in flight at once (one per infer request of the THROUGHPUT-c
 request is busy, the gather loop waits inside `submit` and new texts pile up, so under load batches fill up by
 themselves and `max_wait_ms` only matters when the service is quiet: the wait costs a lone request at most
 `max_wait_ms` of latency. Texts are not bucketed by length; a batch pads to its longest text.
+
+`warm_up()` runs one text of each length bucket (16, 32, 64, ... word pieces, up to max_seq_length) on every
+infer request before the service calls itself ready: OpenVINO prepares each new input shape on its first run, which
+made the first requests ten times slower than the rest.
 
 `close()` drains: it refuses new texts, lets every `classify` call already started get its results (queued
 batches included), and only then stops the gather loop and the threads.
@@ -46,21 +50,25 @@ class DynamicBatcher:
     """Classifies texts from many concurrent callers in shared batches. Create, `await start()`, then
     `await classify(texts)` from any number of tasks, and `await close()` at the end.
 
-    `on_batch(size)` is called (on the event loop) as each batch is submitted, e.g. for a metric. Tokenizing holds
-    the GIL, so more `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
+    For metrics, on the event loop: `on_batch(queue_waits)` as each batch starts on OpenVINO, with the seconds each
+    of its texts waited since it was tokenized; `on_inference(seconds)` as each batch finishes, with the seconds
+    OpenVINO spent on it. The compiled tokenizer already uses every core for a request's texts, so more
+    `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
     """
 
     def __init__(self, classifier: Classifier, max_batch_size: int = 32, max_wait_ms: float = 5.0,
-                 on_batch=None, tokenizer_threads: int = 2):
+                 on_batch=None, on_inference=None, tokenizer_threads: int = 2):
         self.classifier = classifier
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self._on_batch = on_batch
+        self._on_inference = on_inference
         self._tokenizer_threads = tokenizer_threads
         self._pending = collections.deque()
         self._accepting = False
         self._stopping = False
         self._calls_in_progress = 0
+        self._warming_up = False
 
     async def start(self):
         self._loop = asyncio.get_running_loop()
@@ -80,7 +88,7 @@ class DynamicBatcher:
         self._calls_in_progress += 1
         self._no_calls.clear()
         try:
-            id_lists = await self._loop.run_in_executor(self._tokenizers, self._encode_all, texts)
+            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode_batch, texts)
             arrived = self._loop.time()
             futures = [self._loop.create_future() for _ in id_lists]
             self._pending.extend(_Pending(ids, future, arrived) for ids, future in zip(id_lists, futures))
@@ -90,6 +98,20 @@ class DynamicBatcher:
             self._calls_in_progress -= 1
             if self._calls_in_progress == 0:
                 self._no_calls.set()
+
+    async def warm_up(self):
+        """One batch of one text per length bucket on every infer request, so no client pays for the first runs."""
+        vocab = self.classifier.tokenizer.vocab
+        self._warming_up = True  # not counted in the metrics
+        try:
+            for length in length_buckets(self.classifier.bundle.max_seq_length):
+                ids = [vocab["[CLS]"]] + [vocab["[UNK]"]] * (length - 2) + [vocab["[SEP]"]]
+                futures = [self._loop.create_future() for _ in range(len(self._batches))]
+                for future in futures:
+                    await self._loop.run_in_executor(self._submitter, self._batches.submit, [ids], [future])
+                await asyncio.gather(*futures)
+        finally:
+            self._warming_up = False
 
     @property
     def pending(self) -> int:
@@ -106,9 +128,6 @@ class DynamicBatcher:
         await self._loop.run_in_executor(None, self._batches.wait)  # batches of cancelled calls, if any
         self._submitter.shutdown()
         self._tokenizers.shutdown()
-
-    def _encode_all(self, texts) -> list:
-        return [self.classifier.encode(text) for text in texts]
 
     async def _gather_loop(self):
         while True:
@@ -138,22 +157,35 @@ class DynamicBatcher:
                 return
 
     async def _submit(self, batch: list):
-        if self._on_batch is not None:
-            self._on_batch(len(batch))
         futures = [entry.future for entry in batch]
         try:
             await self._loop.run_in_executor(self._submitter, self._batches.submit,
                                              [entry.ids for entry in batch], futures)
         except Exception as err:  # the batch never started: its callers get the error, the service goes on
             _resolve(futures, error=err)
+            return
+        if self._on_batch is not None:  # submit returns once the batch has started: the texts' wait is over
+            now = self._loop.time()
+            self._on_batch([now - entry.arrived for entry in batch])
 
-    def _batch_finished(self, futures, probabilities):
+    def _batch_finished(self, futures, probabilities, seconds):
         """OpenVINO's callback thread: make the predictions here, resolve the futures on the event loop."""
         try:
             predictions = [self.classifier.prediction(row) for row in probabilities]
             self._loop.call_soon_threadsafe(_resolve, futures, predictions)
         except Exception as err:
             self._loop.call_soon_threadsafe(_resolve, futures, None, err)
+        if self._on_inference is not None and not self._warming_up:
+            self._loop.call_soon_threadsafe(self._on_inference, seconds)
+
+
+def length_buckets(max_seq_length: int) -> list:
+    """16, 32, 64, ... below max_seq_length, then max_seq_length itself: the lengths `warm_up` runs."""
+    lengths, length = [], 16
+    while length < max_seq_length:
+        lengths.append(length)
+        length *= 2
+    return [*lengths, max_seq_length]
 
 
 def _resolve(futures, predictions=None, error=None):

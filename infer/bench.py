@@ -142,15 +142,15 @@ def pipeline_throughput(classifier, texts: list, batch_size: int, seconds: float
     """Texts per second through what `bertvino score` runs: WordPiece, padding, the async queue, the head."""
     from bertvino.infer.classifier import AsyncBatches
 
-    runner = AsyncBatches(classifier, lambda userdata, probabilities: None)
+    runner = AsyncBatches(classifier, lambda *finished: None)
     batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
     for batch in batches[:2]:  # warm-up
-        runner.submit([classifier.encode(text) for text in batch], None)
+        runner.submit(classifier.encode_batch(batch), None)
     runner.wait()
     done, started = 0, time.perf_counter()
     while done < 2 * len(batches[0]) or time.perf_counter() - started < seconds:
         batch = batches[(done // batch_size) % len(batches)]
-        runner.submit([classifier.encode(text) for text in batch], None)
+        runner.submit(classifier.encode_batch(batch), None)
         done += len(batch)
     runner.wait()
     return done / (time.perf_counter() - started)

@@ -10,7 +10,7 @@ import numpy as np
 
 from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from bertvino.errors import BertvinoError, file_error, first_line
-from bertvino.features import Truncation, encode, pad_batch
+from bertvino.features import Truncation, encode_batch, pad_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +51,11 @@ class Classifier:
 
     def encode(self, text: str) -> list:
         """[CLS] ... [SEP] ids of one text, truncated as the bundle was trained."""
-        return encode(self.tokenizer, text, self.bundle.max_seq_length, self.truncation)
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts) -> list:
+        """`encode` of each text, tokenized in one call (by the compiled tokenizer, unless it must fall back)."""
+        return encode_batch(self.tokenizer, texts, self.bundle.max_seq_length, self.truncation)
 
     def pooled(self, id_lists) -> np.ndarray:
         """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden]."""
@@ -67,7 +71,7 @@ class Classifier:
 
     def predict(self, texts) -> list:
         """Classify a batch of texts together: [Prediction] in the same order."""
-        probabilities = self.probabilities(self.pooled([self.encode(text) for text in texts]))
+        probabilities = self.probabilities(self.pooled(self.encode_batch(texts)))
         return [self.prediction(row) for row in probabilities]
 
     def prediction(self, probabilities_row) -> Prediction:
@@ -80,8 +84,9 @@ class AsyncBatches:
     """Runs padded batches on OpenVINO's `AsyncInferQueue`, several in flight at once, so both cores stay busy
     while Python tokenizes the next batch.
 
-    `done(userdata, probabilities)` is called, from an OpenVINO thread, as each batch finishes: it must be
-    thread-safe. Compile the classifier with `performance_hint="THROUGHPUT"` for this.
+    `done(userdata, probabilities, seconds)` is called, from an OpenVINO thread, as each batch finishes, with the
+    seconds OpenVINO spent on it: it must be thread-safe. Compile the classifier with
+    `performance_hint="THROUGHPUT"` for this.
     """
 
     def __init__(self, classifier: Classifier, done, jobs: int = 0):
@@ -94,11 +99,15 @@ class AsyncBatches:
 
     def _finished(self, request, userdata):
         pooled = request.get_tensor(OUTPUT_NAME).data
-        self._done(userdata, self.classifier.probabilities(pooled))
+        self._done(userdata, self.classifier.probabilities(pooled), request.latency / 1000)
 
     def submit(self, id_lists, userdata):
         """Queue one batch of encoded texts (padded here to its longest); blocks while every request is busy."""
         self.queue.start_async(pad_batch(id_lists), userdata)
+
+    def __len__(self) -> int:
+        """How many batches can run at once (OpenVINO's infer requests)."""
+        return len(self.queue)
 
     def wait(self):
         """Block until every submitted batch has called `done`."""

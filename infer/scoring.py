@@ -1,7 +1,7 @@
 """Batch scoring: review files in, one row per review out, as fast as the CPU allows, and safe to kill.
 
-    reviews (streamed) -> tokenize -> window of W reviews sorted by length -> batches padded to their longest
-        -> AsyncInferQueue (several batches in flight while Python tokenizes the next window) -> rows, flushed
+    reviews (streamed) -> window of W reviews, tokenized in one call and sorted by length -> batches padded to
+        their longest -> AsyncInferQueue (several batches in flight while the next window is read) -> rows, flushed
 
 Memory stays constant: only one window of encoded reviews (plus the batches in flight) is held at a time.
 Sorting a window by length puts reviews of similar length together, so a batch is padded to its own longest
@@ -59,7 +59,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     skipped, lock = [], threading.Lock()
     bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
-    def finished(batch, probabilities):  # called from OpenVINO's threads
+    def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
         predictions = [classifier.prediction(row) for row in probabilities]
         with lock:
             writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
@@ -74,11 +74,11 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
         for review in _reviews(paths, split, skipped, lambda source, reason: skipped.append((source, reason))):
             if review.source in done_sources:
                 continue
-            window.append((len(window), review.source, review.label, classifier.encode(review.text)))
+            window.append((review.source, review.label, review.text))
             if len(window) == batch_size * WINDOW_BATCHES:
-                scored += _submit(runner, window, batch_size)
+                scored += _submit(runner, classifier, window, batch_size)
                 window = []
-        scored += _submit(runner, window, batch_size)
+        scored += _submit(runner, classifier, window, batch_size)
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
@@ -88,18 +88,20 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                         metrics=confusion.report() if confusion.total else None)
 
 
-def _submit(runner: AsyncBatches, window: list, batch_size: int) -> int:
-    """Queue a window as batches of similar length; returns how many reviews were queued."""
-    for batch in length_sorted_batches(window, batch_size):
-        runner.submit([ids for *_, ids in batch], [(source, gold) for _, source, gold, _ in batch])
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
+    """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
+    many reviews were queued."""
+    id_lists = classifier.encode_batch([text for _, _, text in window])
+    for batch in length_sorted_batches(id_lists, batch_size):
+        runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
     return len(window)
 
 
-def length_sorted_batches(window: list, batch_size: int) -> list:
-    """A window of (index, source, gold, ids) sorted by length (ties in reading order), cut into batches: the
+def length_sorted_batches(id_lists: list, batch_size: int) -> list:
+    """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches: the
     batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
-    window = sorted(window, key=lambda item: (len(item[3]), item[0]))
-    return [window[start:start + batch_size] for start in range(0, len(window), batch_size)]
+    order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def _reviews(paths, split, skipped, on_skip):

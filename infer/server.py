@@ -5,7 +5,9 @@
     GET  /v1/models/NAME           model status, in TF Serving's shape
     GET  /v1/models/NAME/metadata  labels, max_seq_length, precision and this server's limits
     GET  /v1/models                the served model's name (not in TF Serving: lets a client find it)
-    GET  /healthz                  {"status": "ok"}
+    GET  /healthz                  {"status": "ok"}: the process answers
+    GET  /v2/health/live           KServe v2 liveness: 200 {"live": true} as soon as the process answers
+    GET  /v2/health/ready          KServe v2 readiness: 200 {"ready": true} once warmed up, else 503
     GET  /metrics                  Prometheus text format, from a registry of this app's own
     GET  /openapi.json             an OpenAPI 3.1 description of all of the above
 
@@ -19,18 +21,31 @@ over `max_body_bytes` (refused from its Content-Length before reading, and also 
 body cannot get past the limit; a Content-Length shorter than the body only ever delivers that many bytes) or more
 than `max_instances` texts. 400 means the request is wrong at any size: not JSON, no `instances`, not a list, an
 empty list, an instance that is not a string, or one longer than `max_chars` characters. 404 is an unknown model or
-path, 405 a wrong method, 503 a request that arrives while the service shuts down, 500 a bug (logged).
+path, 405 a wrong method, 500 a bug (logged).
 
-Batching is `infer/batcher.py`'s `DynamicBatcher`. Shutdown: on SIGTERM (or Ctrl+C) uvicorn stops accepting
-connections and waits for the requests in progress; then the app's lifespan closes the batcher, which finishes
-whatever is still queued. After a SIGTERM the process exits 0. Nothing here imports TensorFlow.
+Overload and slow clients. 503 with `Retry-After` means "come back shortly": the service is warming up, shutting
+down, or already has `max_in_flight` predict requests whose bodies have arrived and which wait for or run on
+OpenVINO; beyond that cap a client is refused at once rather than queued behind minutes of work. A request being
+read does not count against the cap; it has deadlines instead: its headers must arrive within `Timeouts.headers`
+seconds of the connection opening (or of the previous response; `infer/connections.py`, else the connection is
+closed), its body within `Timeouts.body` seconds of the headers (else 408), and an idle keep-alive connection is
+closed after `Timeouts.keep_alive` seconds. The event loop never blocks on a client, so a slow one holds a socket,
+never a worker.
+
+Start and shutdown. Readiness turns true (and the "serving model" line is printed) only after warm-up: one
+inference per length bucket on every OpenVINO infer request (`DynamicBatcher.warm_up`); liveness answers from the
+start. On SIGTERM (or Ctrl+C) readiness turns false, uvicorn stops accepting connections and waits up to
+`Timeouts.shutdown` seconds for the requests in progress; then the app's lifespan closes the batcher, which
+finishes whatever is still queued, and the process exits 0. Nothing here imports TensorFlow.
 """
 
 import contextlib
 import dataclasses
 import ipaddress
 import json
+import asyncio
 import logging
+import math
 import signal
 import socket
 import sys
@@ -45,6 +60,7 @@ from starlette.routing import Route
 
 from bertvino.errors import BertvinoError, first_line
 from bertvino.infer.batcher import BatcherClosed, DynamicBatcher
+from bertvino.infer.connections import protocol_with_header_deadline
 
 log = logging.getLogger("bertvino.serve")
 
@@ -58,14 +74,35 @@ class Limits:
     max_body_bytes: int = 1_048_576
     max_instances: int = 256
     max_chars: int = 100_000
+    max_in_flight: int = 128  # predict requests past their body at once; more get 503
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """Seconds a client, or a shutdown, may take; see the module docstring."""
+
+    headers: float = 10.0
+    body: float = 30.0
+    keep_alive: float = 5.0
+    shutdown: float = 30.0
+
+
+RETRY_AFTER_SECONDS = 1  # what a 503 tells the client to wait: a batch takes well under a second
 
 
 class ApiError(Exception):
-    """A request the service refuses: HTTP `status`, a one-line `message`, and a `reason` for the error metric."""
+    """A request the service refuses: HTTP `status`, a one-line `message`, a `reason` for the error metric, and
+    the response's extra `headers`."""
 
-    def __init__(self, status: int, message: str, reason: str):
+    def __init__(self, status: int, message: str, reason: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message, self.reason = status, message, reason
+        self.status, self.message, self.reason, self.headers = status, message, reason, headers
+
+
+def come_back_later(message: str, reason: str) -> ApiError:
+    """503 with Retry-After: the request was fine, the service cannot take it right now."""
+    return ApiError(503, f"{message}; retry in {RETRY_AFTER_SECONDS} s", reason,
+                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 class Metrics:
@@ -78,14 +115,26 @@ class Metrics:
                                 ["endpoint", "status"], registry=registry)
         self.errors = Counter("bertvino_errors", "Requests answered with an error, by endpoint and reason",
                               ["endpoint", "reason"], registry=registry)
+        seconds = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
         self.latency = Histogram("bertvino_request_duration_seconds", "Time from request to response",
-                                 ["endpoint"], registry=registry,
-                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+                                 ["endpoint"], registry=registry, buckets=seconds)
+        self.queue_wait = Histogram("bertvino_queue_wait_seconds", "Time a text waited, tokenized, for its batch "
+                                    "to start on OpenVINO", registry=registry, buckets=seconds)
+        self.inference = Histogram("bertvino_inference_duration_seconds", "Time OpenVINO spent on one batch",
+                                   registry=registry, buckets=seconds)
         self.batch_size = Histogram("bertvino_batch_size", "Texts per batch run on OpenVINO", registry=registry,
                                     buckets=_batch_buckets(max_batch_size))
         self.instances = Counter("bertvino_instances", "Texts classified", registry=registry)
         self.in_progress = Gauge("bertvino_instances_in_progress", "Texts accepted and not yet answered",
                                  registry=registry)
+        self.requests_in_flight = Gauge("bertvino_requests_in_flight", "Predict requests past their body and not "
+                                        "yet answered (capped by --max-in-flight)", registry=registry)
+        self.ready = Gauge("bertvino_ready", "1 once warmed up and until shutdown begins, else 0", registry=registry)
+
+    def batch_started(self, queue_waits: list):
+        self.batch_size.observe(len(queue_waits))
+        for seconds in queue_waits:
+            self.queue_wait.observe(seconds)
 
 
 def _batch_buckets(max_batch_size: int) -> tuple:
@@ -100,25 +149,47 @@ def _batch_buckets(max_batch_size: int) -> tuple:
 class Service:
     """The endpoints, over one classifier served under one name."""
 
-    def __init__(self, classifier, model_name: str, limits: Limits, max_batch_size: int, max_wait_ms: float):
+    def __init__(self, classifier, model_name: str, limits: Limits, timeouts: Timeouts, max_batch_size: int,
+                 max_wait_ms: float):
         self.classifier = classifier
         self.model_name = model_name
         self.limits = limits
+        self.timeouts = timeouts
         self.metrics = Metrics(max_batch_size)
         self.batcher = DynamicBatcher(classifier, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                                      on_batch=self.metrics.batch_size.observe)
+                                      on_batch=self.metrics.batch_started,
+                                      on_inference=self.metrics.inference.observe)
+        self.ready = False  # warmed up and not shutting down
+        self.shutting_down = False
+        self.in_flight = 0  # predict requests past their body and not yet answered
+
+    def begin_shutdown(self):
+        """SIGTERM: readiness off and new requests refused; those in progress go on."""
+        self.shutting_down = True
+        self.set_ready(False)
+
+    def set_ready(self, ready: bool):
+        self.ready = ready
+        self.metrics.ready.set(1 if ready else 0)
 
     # --- endpoints: each returns a response or raises ApiError -----------------------------------------------
 
     async def predict(self, request):
         self._check_model(request.path_params["name"])
-        texts = parse_instances(await self._read_body(request), self.limits)
+        self._admit()  # before reading the body: an overloaded service does not read what it will refuse
+        body = await self._read_body(request)
+        self._check_capacity()  # again: others may have come in while this body arrived
+        texts = parse_instances(body, self.limits)
+        self.in_flight += 1
+        self.metrics.requests_in_flight.inc()
         self.metrics.in_progress.inc(len(texts))
         try:
             predictions = await self.batcher.classify(texts)
-        except BatcherClosed as err:
-            raise ApiError(503, str(err), "shutting_down") from None
+        except BatcherClosed:
+            raise come_back_later("the service is shutting down", "shutting_down") from None
         finally:
+            self.in_flight -= 1
+            self.metrics.requests_in_flight.dec()
             self.metrics.in_progress.dec(len(texts))
         self.metrics.instances.inc(len(texts))
         return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
@@ -138,13 +209,22 @@ class Service:
                          "truncation": bundle.truncation, "do_lower_case": bundle.do_lower_case,
                          "precision": bundle.precision, "runs": self.classifier.choice.precision,
                          "device": self.classifier.device,
-                         "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits)}})
+                         "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
+                         "timeouts": dataclasses.asdict(self.timeouts)}})
 
     async def models(self, request):
         return JSONResponse({"models": [{"name": self.model_name, "version": MODEL_VERSION}]})
 
     async def healthz(self, request):
         return JSONResponse({"status": "ok"})
+
+    async def live(self, request):
+        return JSONResponse({"live": True})
+
+    async def ready_status(self, request):
+        if self.ready:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def metrics_text(self, request):
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -161,8 +241,22 @@ class Service:
             raise ApiError(404, f"model '{name}' is not served here; this server serves '{self.model_name}'",
                            "unknown_model")
 
+    def _admit(self):
+        """503 unless the service is ready and under its cap of requests in flight."""
+        if self.shutting_down:
+            raise come_back_later("the service is shutting down", "shutting_down")
+        if not self.ready:
+            raise come_back_later("the model is warming up", "not_ready")
+        self._check_capacity()
+
+    def _check_capacity(self):
+        if self.in_flight >= self.limits.max_in_flight:
+            raise come_back_later(f"the service is at its limit of {self.limits.max_in_flight} requests in "
+                                  f"flight", "overloaded")
+
     async def _read_body(self, request) -> bytes:
-        """The body, refused with 413 as soon as it is known to be over the limit."""
+        """The body, refused with 413 as soon as it is known to be over the limit, and with 408 when it has not
+        all arrived `timeouts.body` seconds after the headers."""
         limit = self.limits.max_body_bytes
         too_large = ApiError(413, f"request body is over the limit of {limit} bytes: send fewer or shorter texts "
                                   f"per request", "body_too_large")
@@ -171,13 +265,16 @@ class Service:
             raise too_large
         body = bytearray()
         try:
-            async with contextlib.aclosing(request.stream()) as chunks:
+            async with asyncio.timeout(self.timeouts.body), contextlib.aclosing(request.stream()) as chunks:
                 async for chunk in chunks:
                     body += chunk
                     if len(body) > limit:
                         raise too_large
         except ClientDisconnect:
             raise ApiError(400, "the client disconnected before sending the whole body", "disconnected") from None
+        except TimeoutError:
+            raise ApiError(408, f"the body did not arrive within {self.timeouts.body:g} s of the headers",
+                           "body_timeout", {"Connection": "close"}) from None
         return bytes(body)
 
     # --- the app -------------------------------------------------------------------------------------------------
@@ -189,7 +286,7 @@ class Service:
             try:
                 response = await handler(request)
             except ApiError as err:
-                response = self.error_response(endpoint, err.status, err.message, err.reason)
+                response = self.error_response(endpoint, err.status, err.message, err.reason, err.headers)
             except Exception:
                 log.exception("%s %s failed", request.method, request.url.path)
                 response = self.error_response(endpoint, 500, "internal server error; see the server's log",
@@ -247,18 +344,30 @@ def _json_type(value) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch_size: int = 32,
-               max_wait_ms: float = 5.0, on_ready=None) -> Starlette:
+def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
+               max_batch_size: int = 32, max_wait_ms: float = 5.0, on_ready=None) -> Starlette:
     """The ASGI app for a `Classifier` compiled with performance_hint="THROUGHPUT". `on_ready()` is called once
-    the batcher runs. `app.state.service` is the `Service`, for tests."""
-    service = Service(classifier, model_name, limits, max_batch_size, max_wait_ms)
+    warm-up is over and the service is ready. `app.state.service` is the `Service`, for tests."""
+    service = Service(classifier, model_name, limits, timeouts, max_batch_size, max_wait_ms)
+
+    async def warm_up():
+        """In the background, so that liveness answers while it runs."""
+        try:
+            await service.batcher.warm_up()
+        except Exception:
+            log.exception("warm-up failed: the service stays unready")
+            return
+        service.set_ready(not service.shutting_down)
+        if on_ready is not None:
+            on_ready()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await service.batcher.start()
-        if on_ready is not None:
-            on_ready()
+        warming = asyncio.create_task(warm_up(), name="bertvino-warm-up")
         yield
+        service.set_ready(False)
+        await warming
         await service.batcher.close()
 
     def route(path, endpoint, handler, method):
@@ -270,6 +379,8 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch
         route("/v1/models/{name}", "model_status", service.model_status, "GET"),
         route("/v1/models/{name}/metadata", "model_metadata", service.model_metadata, "GET"),
         route("/healthz", "healthz", service.healthz, "GET"),
+        route("/v2/health/live", "live", service.live, "GET"),
+        route("/v2/health/ready", "ready", service.ready_status, "GET"),
         route("/metrics", "metrics", service.metrics_text, "GET"),
         route("/openapi.json", "openapi", service.openapi, "GET"),
     ], exception_handlers={HTTPException: service.http_exception}, lifespan=lifespan)
@@ -279,21 +390,23 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), max_batch
 
 def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
         device: str = "CPU", max_batch_size: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 1_048_576,
-        max_instances: int = 256, max_chars: int = 100_000, precision: str = "auto",
-        log_level: str = "info"):
+        max_instances: int = 256, max_chars: int = 100_000, max_in_flight: int = 128,
+        headers_timeout: float = 10.0, body_timeout: float = 30.0, keep_alive_timeout: float = 5.0,
+        shutdown_timeout: float = 30.0, precision: str = "auto", log_level: str = "info"):
     """Serve a bundle (a path, a bundled model's name, or None for the default) until SIGTERM or Ctrl+C.
 
     Port 0 picks a free port; the line "serving model 'NAME' on http://HOST:PORT" on stderr says which, once the
-    service answers. Raises BertvinoError for a bad option, bundle or device, or an address it cannot listen on.
+    service is warmed up and ready. Raises BertvinoError for a bad option, bundle or device, or an address it
+    cannot listen on.
     """
-    import uvicorn
-
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.models import find_model
 
     _check_options(port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                   max_body_bytes=max_body_bytes, max_instances=max_instances, max_chars=max_chars)
+                   max_body_bytes=max_body_bytes, max_instances=max_instances, max_chars=max_chars,
+                   max_in_flight=max_in_flight, headers_timeout=headers_timeout, body_timeout=body_timeout,
+                   keep_alive_timeout=keep_alive_timeout, shutdown_timeout=shutdown_timeout)
     bundle = load_bundle(find_model(model))
     model_name = model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
@@ -313,26 +426,43 @@ def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: st
         print(f"bertvino serve: serving model '{model_name}' on {url} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
 
-    app = create_app(classifier, model_name, Limits(max_body_bytes, max_instances, max_chars),
-                     max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_ready=ready)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    timeouts = Timeouts(headers=headers_timeout, body=body_timeout, keep_alive=keep_alive_timeout,
+                        shutdown=shutdown_timeout)
+    app = create_app(classifier, model_name, Limits(max_body_bytes, max_instances, max_chars, max_in_flight),
+                     timeouts, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_ready=ready)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found; this
     # no-op handler makes that a clean exit (status 0), the normal end of a service.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn.Server(config).run(sockets=[listener])
+        uvicorn_server(app, timeouts, log_level).run(sockets=[listener])
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
+
+
+def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: str = "info"):
+    """The uvicorn server for `app`, with the header, keep-alive and shutdown deadlines of `timeouts` (the body's
+    is the app's) and readiness turned off as soon as a signal asks it to stop."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            app.state.service.begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    return Server(uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+                                 http=protocol_with_header_deadline(timeouts.headers),
+                                 timeout_keep_alive=timeouts.keep_alive,
+                                 timeout_graceful_shutdown=timeouts.shutdown))
 
 
 def _check_options(port: int, **positive):
     if not 0 <= port <= 65535:
         raise BertvinoError(f"--port must be between 0 and 65535, not {port}")
     for name, value in positive.items():
-        if value < 0 or (value == 0 and name != "max_wait_ms"):
-            raise BertvinoError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'max_wait_ms' else '> 0'}, "
-                                f"not {value}")
+        may_be_zero = name == "max_wait_ms"
+        if not (value >= 0 if may_be_zero else value > 0) or not math.isfinite(value):  # NaN fails both
+            raise BertvinoError(f"--{name.replace('_', '-')} must be {'>= 0' if may_be_zero else '> 0'}, not {value}")
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -388,9 +518,11 @@ OPENAPI = {
                 "400": _json("Error", "not JSON, no instances list, an empty list, an instance that is not a "
                                       "string or is longer than the character limit"),
                 "404": _UNKNOWN_MODEL,
+                "408": _json("Error", "the body did not arrive within the body timeout"),
                 "413": _json("Error", "the body is over the byte limit, or there are more instances than the "
                                       "limit: send less per request"),
-                "503": _json("Error", "the service is shutting down")}}},
+                "503": _json("Error", "the service is warming up, shutting down, or has its limit of requests "
+                                      "in flight: retry after the seconds in the Retry-After header")}}},
         "/v1/models/{name}": {"get": {
             "summary": "Model status, as TensorFlow Serving reports it", "operationId": "modelStatus",
             "parameters": [_MODEL_NAME],
@@ -405,6 +537,13 @@ OPENAPI = {
         "/healthz": {"get": {
             "summary": "Liveness", "operationId": "health",
             "responses": {"200": _json("Health", "the service is up")}}},
+        "/v2/health/live": {"get": {
+            "summary": "KServe v2 liveness: the process answers", "operationId": "serverLive",
+            "responses": {"200": _json("Live", "the service is up")}}},
+        "/v2/health/ready": {"get": {
+            "summary": "KServe v2 readiness: warmed up and not shutting down", "operationId": "serverReady",
+            "responses": {"200": _json("Ready", "ready for predict requests"),
+                          "503": _json("Ready", "warming up or shutting down; see Retry-After")}}},
         "/metrics": {"get": {
             "summary": "Prometheus metrics", "operationId": "metrics",
             "responses": {"200": {"description": "Prometheus text exposition format",
@@ -449,12 +588,18 @@ OPENAPI = {
                     "device": {"type": "string"}, "max_batch_size": {"type": "integer"},
                     "limits": {"type": "object", "properties": {"max_body_bytes": {"type": "integer"},
                                                                 "max_instances": {"type": "integer"},
-                                                                "max_chars": {"type": "integer"}}}}}}},
+                                                                "max_chars": {"type": "integer"},
+                                                                "max_in_flight": {"type": "integer"}}},
+                    "timeouts": {"type": "object", "description": "seconds",
+                                 "properties": {name: {"type": "number"}
+                                                for name in ("headers", "body", "keep_alive", "shutdown")}}}}}},
         "Models": {
             "type": "object", "required": ["models"],
             "properties": {"models": {"type": "array", "items": {
                 "type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}}}}},
         "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+        "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
+        "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
     }},
 }

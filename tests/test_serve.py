@@ -2,6 +2,7 @@
 status/health/metrics/OpenAPI endpoints, the client, and a SIGTERM that lets in-flight requests finish."""
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -17,7 +18,6 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-import uvicorn  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from bertvino.bundle import load_bundle  # noqa: E402
@@ -25,7 +25,7 @@ from bertvino.client import Client, ServiceError  # noqa: E402
 from bertvino.errors import BertvinoError  # noqa: E402
 from bertvino.infer.batcher import BatcherClosed, DynamicBatcher  # noqa: E402
 from bertvino.infer.classifier import AsyncBatches, Classifier  # noqa: E402
-from bertvino.infer.server import Limits, create_app, run  # noqa: E402
+from bertvino.infer.server import Limits, Timeouts, create_app, run, uvicorn_server  # noqa: E402
 
 MODEL = "tiny"
 LIMITS = Limits(max_body_bytes=16 * 1024, max_instances=16, max_chars=2000)
@@ -48,17 +48,28 @@ def server(fp32_bundle):
     batching window (so concurrent requests surely meet in one batch)."""
     classifier = Classifier(load_bundle(fp32_bundle), performance_hint="THROUGHPUT")
     app = create_app(classifier, MODEL, LIMITS, max_batch_size=8, max_wait_ms=50)
+    with serving(app) as port:
+        yield SimpleNamespace(port=port, app=app)
+
+
+@contextlib.contextmanager
+def serving(app, timeouts=Timeouts(), wait_until_ready=True):
+    """`app` under uvicorn in a thread, on an ephemeral loopback port, until the `with` ends; yields the port
+    once uvicorn listens and (with `wait_until_ready`) the service is warmed up."""
     listener = free_listener()
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [listener]}, daemon=True)
+    server = uvicorn_server(app, timeouts, log_level="warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    while not uvicorn_server.started:
+    while not (server.started and (app.state.service.ready or not wait_until_ready)):
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
-    yield SimpleNamespace(port=listener.getsockname()[1], app=app)
-    uvicorn_server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +173,8 @@ def test_batcher_gathers_concurrent_callers(fp32_bundle, expected):
     sizes = []
 
     async def scenario():
-        batcher = DynamicBatcher(classifier, max_batch_size=4, max_wait_ms=200, on_batch=sizes.append)
+        batcher = DynamicBatcher(classifier, max_batch_size=4, max_wait_ms=200,
+                                 on_batch=lambda waits: sizes.append(len(waits)))
         await batcher.start()
         results = await asyncio.gather(*(batcher.classify([text]) for text in TEXTS[:8]))
         await batcher.close()
@@ -304,8 +316,12 @@ def test_model_status_metadata_and_health(server, fp32_bundle):
     assert metadata["metadata"]["labels"] == list(bundle.labels)
     assert metadata["metadata"]["max_seq_length"] == bundle.max_seq_length == 32
     assert metadata["metadata"]["precision"] == "fp32"
-    assert metadata["metadata"]["limits"] == {"max_body_bytes": 16384, "max_instances": 16, "max_chars": 2000}
+    assert metadata["metadata"]["limits"] == {"max_body_bytes": 16384, "max_instances": 16, "max_chars": 2000,
+                                              "max_in_flight": 128}
+    assert metadata["metadata"]["timeouts"] == {"headers": 10, "body": 30, "keep_alive": 5, "shutdown": 30}
     assert get("/healthz") == (200, {"status": "ok"})
+    assert get("/v2/health/live") == (200, {"live": True})
+    assert get("/v2/health/ready") == (200, {"ready": True})
     assert get("/v1/models") == (200, {"models": [{"name": MODEL, "version": "1"}]})
     assert Client(port=server.port).metadata()["labels"] == ["negative", "positive"]
 
@@ -320,6 +336,10 @@ def test_metrics_count_requests_errors_latency_and_instances(server):
     assert samples[("bertvino_request_duration_seconds_count", (("endpoint", "predict"),))] >= 2
     assert samples[("bertvino_instances_total", ())] >= 2
     assert samples[("bertvino_instances_in_progress", ())] == 0
+    assert samples[("bertvino_requests_in_flight", ())] == 0
+    assert samples[("bertvino_queue_wait_seconds_count", ())] >= 2  # one per text
+    assert samples[("bertvino_inference_duration_seconds_count", ())] >= 1  # one per batch
+    assert samples[("bertvino_ready", ())] == 1
 
 
 def test_openapi_describes_every_endpoint(server):
@@ -327,7 +347,8 @@ def test_openapi_describes_every_endpoint(server):
     spec = json.loads(body)
     assert status == 200 and spec["openapi"].startswith("3.1")
     assert set(spec["paths"]) == {"/v1/models/{name}:predict", "/v1/models/{name}", "/v1/models/{name}/metadata",
-                                  "/v1/models", "/healthz", "/metrics", "/openapi.json"}
+                                  "/v1/models", "/healthz", "/v2/health/live", "/v2/health/ready", "/metrics",
+                                  "/openapi.json"}
     assert set(spec["paths"]["/v1/models/{name}:predict"]["post"]["responses"]) >= {"200", "400", "404", "413"}
 
 
@@ -344,18 +365,19 @@ def test_client_imports_no_openvino():
     assert result.returncode == 0, result.stderr
 
 
-# The server in its own process, as `bertvino serve` runs it, with each batch's start slowed down so that
-# requests are still queued when SIGTERM arrives. It reports at exit whether TensorFlow was ever imported.
+# The server in its own process, as `bertvino serve` runs it, with each batch's start slowed down by argv[2]
+# seconds so that requests are still queued when SIGTERM arrives; argv[3] holds more options for run() as JSON.
+# It reports at exit whether TensorFlow was ever imported.
 SLOW_SERVER = """
-import sys, time
+import json, sys, time
 from bertvino.infer.classifier import AsyncBatches
 real_submit = AsyncBatches.submit
 def slow_submit(self, id_lists, userdata):
-    time.sleep(0.25)
+    time.sleep(float(sys.argv[2]))
     real_submit(self, id_lists, userdata)
 AsyncBatches.submit = slow_submit
 from bertvino.infer.server import run
-run(sys.argv[1], port=0, model_name="tiny", max_batch_size=1, log_level="warning")
+run(sys.argv[1], port=0, model_name="tiny", log_level="warning", **json.loads(sys.argv[3]))
 print("tensorflow imported:", "tensorflow" in sys.modules)
 """
 
@@ -363,8 +385,8 @@ print("tensorflow imported:", "tensorflow" in sys.modules)
 def test_sigterm_finishes_in_flight_requests_then_exits_0(fp32_bundle, tmp_path):
     log = tmp_path / "server.log"
     with open(log, "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(fp32_bundle)], stdout=subprocess.PIPE,
-                                   stderr=stderr, text=True)
+        process = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(fp32_bundle), "0.25",
+                                    '{"max_batch_size": 1}'], stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         port = wait_for_port(process, log)
         results = []
