@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.bundle import INT8_IR, load_bundle, update_ir_record
+from bertvino.bundle import FLOAT_IR, INT8_IR, load_bundle, update_ir_record
 from bertvino.files import write_json_atomically
 from bertvino.infer.bench import describe_machine
 from bertvino.infer.classifier import Classifier
@@ -124,6 +124,11 @@ def main():
     write_json_atomically(args.out, results)
     if args.record:
         update_ir_record(bundle, INT8_IR, {"accuracy": accuracy})
+        update_ir_record(bundle, FLOAT_IR, {"accuracy": {  # the float IR's side of the same comparison
+            name: {key: value for key, value in part.items()
+                   if key not in ("accuracy", "agreement", "float_accuracy", "float_path")}
+            | {"accuracy": part["float_accuracy"], "path": part["float_path"]}
+            for name, part in accuracy.items() if isinstance(part, dict)} | {"command": accuracy["command"]}})
     print(json.dumps(results, indent=2))
 
 

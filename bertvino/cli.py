@@ -174,16 +174,19 @@ def _run_freeze(args):
 
 def _add_convert(commands):
     p = commands.add_parser(
-        "convert", help="bundle's frozen graph -> OpenVINO IR (model.xml + model.bin)",
+        "convert", help="bundle's frozen graph -> float OpenVINO IR; float IR -> INT8 IR beside it",
         description="Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the "
                     "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
-                    "and output pooled_output. Needs no TensorFlow.")
-    p.add_argument("bundle", help="a bundle directory written by `bertvino freeze`")
+                    "and output pooled_output. With --precision int8, quantize the bundle's float IR with NNCF "
+                    "into model-int8.xml/.bin beside it (no frozen.pb needed, so the shipped model can be "
+                    "quantized too); `--precision auto` at inference uses it once its accuracy is recorded "
+                    "(benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.")
+    p.add_argument("bundle", help="a bundle directory written by `bertvino freeze` (or a converted one, for int8)")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                   help="fp16 halves the weights on disk (outputs differ by ~1e-3); int8 quantizes with NNCF, "
-                        "calibrated on --calibration reviews (faster only on CPUs with VNNI/AMX); "
-                        "default: %(default)s")
-    p.add_argument("--calibration", metavar="PATH", nargs="+",
+                   help="fp32 or fp16 weights for the float IR (fp16 halves them on disk; outputs differ by "
+                        "~1e-3); int8 quantizes the float IR with NNCF, calibrated on --calibration reviews "
+                        "(faster only on CPUs with VNNI/AMX); default: %(default)s")
+    p.add_argument("--calibration", "--calibration-data", metavar="PATH", nargs="+",
                    help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
                                                "never calibrate on the reviews you will test on)")
