@@ -19,8 +19,8 @@ bertvino convert "$BUNDLE" --precision int8 --calibration "$DATA" --calibration-
 
 if [ "$SAMPLE" -gt 0 ]; then
   TEST="$WORK/aclImdb-test-sample-$SAMPLE"
-  python benchmarks/test_sample.py --data "$DATA" --reviews "$SAMPLE" --out "$TEST"
-  NOTE="a seeded (0), balanced random $SAMPLE of the 25,000 aclImdb_v1 test reviews (benchmarks/test_sample.py)"
+  python benchmarks/imdb_sample.py --data "$DATA" --reviews "$SAMPLE" --out "$TEST"
+  NOTE="a seeded (0), balanced random $SAMPLE of the 25,000 aclImdb_v1 test reviews (benchmarks/imdb_sample.py)"
 else
   TEST="$DATA"
   NOTE="all of aclImdb_v1's test reviews"

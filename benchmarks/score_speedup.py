@@ -30,24 +30,8 @@ from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import WINDOW_BATCHES, length_sorted_batches
 from bertvino.models import find_model
 from bertvino.reviews import read_reviews
-
-ROOT = Path(__file__).resolve().parents[1]
+from imdb_sample import add_sample_arguments, write_sample  # benchmarks/imdb_sample.py
 PATHS = {"no flag (auto)": [], "--precision f32": ["--precision", "f32"]}
-
-
-def write_reviews(data, folder: Path, count: int) -> int:
-    """The first count/2 positive and count/2 negative test reviews, as folder/pos and folder/neg."""
-    wanted, written = {"positive": count // 2, "negative": count - count // 2}, 0
-    for review in read_reviews(data, split="test"):
-        if wanted.get(review.label, 0) > 0:
-            wanted[review.label] -= 1
-            target = folder / review.label[:3] / Path(review.source).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(review.text, encoding="utf-8")
-            written += 1
-        if not any(wanted.values()):
-            break
-    return written
 
 
 def timed_score(bundle, folder: Path, flags: list, batch_size: int, tmp: Path) -> dict:
@@ -88,12 +72,8 @@ def engine_seconds(bundle, folder: Path, precision: str, batch_size: int, repeat
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-m", "--model", help="bundle (default: the bundled model)")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
-    parser.add_argument("--reviews", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_sample_arguments(parser, reviews=2000, results_name="score_speedup")
     parser.add_argument("--repeats", type=int, default=1, help="runs per path, alternating; the best is kept")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "score_speedup"))
     args = parser.parse_args()
 
     from bertvino.precision import choose_precision, detect_capabilities
@@ -105,7 +85,7 @@ def main():
                "batch_size": args.batch_size, "paths": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "reviews"
-        results["reviews"] = write_reviews(args.data, folder, args.reviews)
+        results["reviews"] = len(write_sample(args.data, args.reviews, folder))
         runs = {name: [] for name in PATHS}
         for _ in range(args.repeats):
             for name, flags in PATHS.items():

@@ -159,8 +159,9 @@ def _load_npy(path: Path, shape: tuple) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         raise file_error(path, f"expected floating-point numbers, found dtype {getattr(array, 'dtype', '?')}")
     if array.shape != shape:
-        raise file_error(path, f"has shape {list(array.shape)}, expected {list(shape)} "
-                               f"(labels x hidden size of this bundle)")
+        by_hidden = " by the hidden size" if len(shape) == 2 else ""
+        raise file_error(path, f"has shape {list(array.shape)}, expected {list(shape)}: one row per label in "
+                               f"{path.parent / METADATA_FILE}{by_hidden}")
     if not np.all(np.isfinite(array)):
         raise file_error(path, "holds NaN or infinite values")
     return array.astype(np.float32, copy=False)

@@ -16,15 +16,20 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
-from pathlib import Path
 
 from bertvino import __version__
 from bertvino.errors import BertvinoError
+from bertvino.files import CANNOT_WRITE
 
 EXIT_ERROR = 1
+
+# The packages of each extra (pyproject.toml), by import name: a command that needs one says which extra to install.
+EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
+          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray"}
 
 
 def main(argv=None) -> int:
@@ -36,16 +41,36 @@ def main(argv=None) -> int:
     except BertvinoError as err:
         print(f"bertvino {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except ModuleNotFoundError as err:
+        extra = EXTRAS.get((err.name or "").partition(".")[0])
+        if extra is None:  # not an optional dependency: a broken install or a bug, which keeps its traceback
+            raise
+        print(f"bertvino {args.command}: error: {args.command} needs {err.name.partition('.')[0]}, which is not "
+              f"installed: pip install 'bertvino[{extra}]'", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    except OSError as err:
+        if err.errno not in CANNOT_WRITE:  # anything but a full disk or a read-only place keeps its traceback
+            raise
+        print(f"bertvino {args.command}: error: {f'{err.filename}: ' if err.filename else ''}cannot write: "
+              f"{err.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake told in one line like every other error (status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bertvino", description="Fine-tuned BERT text classifiers, from a Google-format checkpoint to fast "
                                      "CPU inference with OpenVINO.",
         epilog="Pipeline: [import-hf ->] train -> freeze -> convert -> classify. `bertvino COMMAND --help` "
@@ -103,19 +128,19 @@ def _add_train(commands):
     flag("--output_dir", required=True, help="where checkpoints, eval_results.txt and train_info.json go")
     flag("--do_lower_case", type=_boolean, default=True, metavar="BOOL",
          help="lower-case text (true for uncased models)")
-    flag("--max_seq_length", type=int, default=128, help="word pieces per review, [CLS] and [SEP] included")
+    flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
     flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
                                               "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=int, default=32)
-    flag("--eval_batch_size", type=int, default=32)
-    flag("--learning_rate", type=float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=float, default=3.0)
-    flag("--warmup_proportion", type=float, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=int, default=1000)
-    flag("--keep_checkpoint_max", type=int, default=5)
+    flag("--train_batch_size", type=_positive_int, default=32)
+    flag("--eval_batch_size", type=_positive_int, default=32)
+    flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
+    flag("--num_train_epochs", type=_positive_float, default=3.0)
+    flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
+    flag("--save_checkpoints_steps", type=_positive_int, default=1000)
+    flag("--keep_checkpoint_max", type=_positive_int, default=5)
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
-    flag("--validation_fraction", type=float, default=0.1,
+    flag("--validation_fraction", type=_fraction, default=0.1,
          help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
     flag("--labels", type=_label_list, default="negative,positive", help="label names, in the head's order")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
@@ -156,8 +181,8 @@ def _add_freeze(commands):
     flag("--vocab_file", help="default: vocab.txt beside the checkpoint")
     flag("--labels", type=_label_list, help="label names in the head's order (default: as trained, else "
                                             "negative,positive for a 2-way head)")
-    flag("--max_seq_length", type=int, help="longest input inference will give the model (default: as trained, "
-                                            "else 128)")
+    flag("--max_seq_length", type=_positive_int,
+         help="longest input inference will give the model (default: as trained, else 128)")
     flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
     flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
     p.set_defaults(run=_run_freeze)
@@ -190,7 +215,7 @@ def _add_convert(commands):
                    help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
                                                "never calibrate on the reviews you will test on)")
-    p.add_argument("--calibration-size", type=int, default=300, help="reviews sampled for calibration "
+    p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
 
@@ -258,10 +283,31 @@ def _add_score(commands):
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--batch-size", type=int, default=32, help="reviews per inference batch (default: 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
     _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    on_ray = p.add_argument_group(
+        "Ray (pip install 'bertvino[ray]')",
+        "--ray runs the same scoring as a Ray Data pipeline: reading and tokenizing in tasks, classifying in a pool "
+        "of actors that each compile the model once. Its -o may also be a directory of Parquet files (a path "
+        "ending in / or .parquet), one file per block.")
+    on_ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="score on Ray: alone, a Ray started on this machine; 'auto' or ray://HOST:PORT joins a "
+                             "running cluster. Put it after the paths (or give an ADDRESS)")
+    on_ray.add_argument("--ray-cpus", type=_positive_int, metavar="N",
+                        help="CPUs of the local Ray that --ray starts (default: this machine's)")
+    on_ray.add_argument("--ray-actors", type=_positive_int, metavar="N",
+                        help="classifying actors (default: the cluster's CPUs / --ray-threads)")
+    on_ray.add_argument("--ray-threads", type=_positive_int, metavar="N",
+                        help="OpenVINO threads of each actor, also the CPUs it reserves in Ray (default: 1)")
+    on_ray.add_argument("--ray-bundle", choices=("auto", "path", "ship"), default="auto",
+                        help="how workers get the model: its path (every node must read it there), shipped "
+                             "through Ray's object store, or auto: the path when every node sees the same files "
+                             "there (default: %(default)s)")
+    on_ray.add_argument("--ray-block-rows", type=_positive_int, metavar="N",
+                        help="reviews per block, the unit an actor classifies and a Parquet file holds "
+                             "(default: 16 batches)")
     p.set_defaults(run=_run_score)
 
 
@@ -269,14 +315,20 @@ def _run_score(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
-    from bertvino.files import write_json_atomically
+    from bertvino.files import check_writable, write_json_atomically
     from bertvino.infer.scoring import EXIT_SKIPPED, score
     from bertvino.models import find_model
 
-    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            performance_hint="THROUGHPUT", precision=args.precision)
-    summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
-                    batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
+    for output in (args.output, args.metrics_json):  # before the work, not after it
+        if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
+            check_writable(output)
+    if args.ray is not None:
+        summary = _ray_score(args)
+    else:
+        classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
+                                performance_hint="THROUGHPUT", precision=args.precision)
+        summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
+                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -293,6 +345,20 @@ def _run_score(args):
             "skipped": [{"source": source, "reason": reason} for source, reason in summary.skipped],
             "metrics": summary.metrics})
     return EXIT_SKIPPED if summary.skipped else 0
+
+
+def _ray_score(args):
+    """score --ray: the same summary from a Ray Data pipeline (Ray is imported only here)."""
+    from bertvino.infer.ray_scoring import RayOptions, ray_score
+    from bertvino.models import find_model
+
+    options = RayOptions(address=args.ray, num_cpus=args.ray_cpus, actors=args.ray_actors,
+                         threads=args.ray_threads, bundle=args.ray_bundle, block_rows=args.ray_block_rows)
+    return ray_score(args.paths, find_model(args.model), options, output=args.output, resume=args.resume,
+                     overwrite=args.overwrite, batch_size=args.batch_size, split=args.split,
+                     progress=not args.no_progress, device=args.device,
+                     precision=args.precision,
+                     say=lambda line: print(f"bertvino score: {line}", file=sys.stderr))
 
 
 # --- info --------------------------------------------------------------------------------------------------------
@@ -368,8 +434,8 @@ def _add_bench(commands):
     p.add_argument("--calibration", nargs="+", metavar="PATH",
                    help="reviews to quantize an INT8 IR on, for a bundle that has none")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train)")
-    p.add_argument("--batch-size", type=int, default=8, help="batch size for throughput (default: 8)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default: 3)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="batch size for throughput (default: 8)")
+    p.add_argument("--seconds", type=_positive_float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table, and the chart beside "
@@ -380,10 +446,13 @@ def _add_bench(commands):
 
 def _run_bench(args):
     from bertvino import benchmark
-    from bertvino.files import write_json_atomically, write_text_atomically
+    from bertvino.files import check_writable, write_json_atomically, write_text_atomically
     from bertvino.infer.bench import describe_machine
     from bertvino.models import find_model
 
+    for output in (args.json, args.markdown, args.chart):  # before minutes of measuring, not after them
+        if output:
+            check_writable(output)
     results = benchmark.run(find_model(args.model), lengths=args.lengths, paths=args.precision,
                             batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
                             calibration_split=args.calibration_split,
@@ -426,40 +495,35 @@ def _add_serve(commands):
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
     p.add_argument("-d", "--device", default="CPU",
                    help="OpenVINO device: CPU, GPU, AUTO, ... (default: %(default)s)")
-    p.add_argument("--max-batch-size", type=int, default=32,
+    p.add_argument("--max-batch-size", type=_positive_int, default=32,
                    help="most texts classified together (default: %(default)s)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0,
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
                    help="longest the first text of a batch waits for others to join it (default: %(default)s); 0 "
                         "batches only what piles up while the device is busy")
-    p.add_argument("--max-body-bytes", type=int, default=1_048_576,
+    p.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576,
                    help="larger request bodies get 413 (default: %(default)s)")
-    p.add_argument("--max-instances", type=int, default=256,
+    p.add_argument("--max-instances", type=_positive_int, default=256,
                    help="requests with more texts get 413 (default: %(default)s)")
-    p.add_argument("--max-chars", type=int, default=100_000, help="a longer text gets 400 (default: %(default)s)")
-    p.add_argument("--max-in-flight", type=int, default=128,
+    p.add_argument("--max-chars", type=_positive_int, default=100_000,
+                   help="a longer text gets 400 (default: %(default)s)")
+    p.add_argument("--max-in-flight", type=_positive_int, default=128,
                    help="predict requests received and not yet answered beyond which new ones get 503 with "
                         "Retry-After (default: %(default)s)")
-    p.add_argument("--headers-timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--headers-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
                    help="a connection whose request headers are not complete this long after it opened (or after "
                         "its previous response) is closed (default: %(default)s)")
-    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--body-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="a request body not complete this long after its headers gets 408 (default: %(default)s)")
-    p.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--keep-alive-timeout", type=_positive_float, default=5.0, metavar="SECONDS",
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
-    p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
     _add_precision(p)
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args):
-    try:
-        from bertvino.infer.server import run
-    except ModuleNotFoundError as err:
-        if err.name not in ("starlette", "uvicorn", "prometheus_client"):
-            raise
-        raise BertvinoError(f"serve needs the serve extra ({err.name} is not installed): "
-                            f"pip install 'bertvino[serve]'") from None
+    from bertvino.infer.server import run
     run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
         max_instances=args.max_instances, max_chars=args.max_chars, max_in_flight=args.max_in_flight,
@@ -504,6 +568,47 @@ def _label_list(value: str) -> tuple:
         return parse_label_list(value)
     except BertvinoError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value}")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = _number(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return number
+
+
+def _fraction(value: str) -> float:
+    number = _number(value)
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value}")
+    return number
 
 
 def _int_list(value: str) -> tuple:

@@ -8,7 +8,8 @@ Python program can use it.
 `model_name=None` asks the server which model it serves (`GET /v1/models`, once per client): a server serves one
 model, so there is nothing to choose. Pass the name to save that round trip, or to fail when the server serves
 another model. Every failure raises `ServiceError`: `status` is the HTTP status, or None when there was no HTTP
-answer (nothing listening, a timeout), and `message` is the server's one-line reason. Proxy settings from the
+answer (nothing listening, a timeout), `message` is the server's one-line reason, and `retry_after` the seconds a
+503 (warming up, overloaded, shutting down) asks the client to wait before trying again. Proxy settings from the
 environment are ignored: the client talks to the host it is given.
 """
 
@@ -23,10 +24,11 @@ from bertvino.errors import BertvinoError
 class ServiceError(BertvinoError):
     """The service refused a request or could not be reached; `str()` is one line."""
 
-    def __init__(self, status: int | None, message: str):
+    def __init__(self, status: int | None, message: str, retry_after: float | None = None):
         super().__init__(f"HTTP {status}: {message}" if status is not None else message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 class Client:
@@ -68,7 +70,7 @@ class Client:
             with self._opener.open(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as err:
-            raise ServiceError(err.code, _error_message(err)) from None
+            raise ServiceError(err.code, _error_message(err), _seconds(err.headers.get("Retry-After"))) from None
         except urllib.error.URLError as err:
             if isinstance(err.reason, TimeoutError):
                 raise self._timed_out(method, path) from None
@@ -85,6 +87,14 @@ class Client:
 
     def _timed_out(self, method: str, path: str) -> ServiceError:
         return ServiceError(None, f"{self.base_url} did not answer {method} {path} within {self.timeout} s")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds (the server sends seconds; the HTTP-date form is not used by it)."""
+    try:
+        return float(retry_after)
+    except (TypeError, ValueError):
+        return None
 
 
 def _error_message(err: urllib.error.HTTPError) -> str:

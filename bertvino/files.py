@@ -2,13 +2,20 @@
 error naming it, and a written file or directory appears whole or not at all."""
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
 from bertvino.errors import file_error
+
+# OSError numbers that mean "this cannot be written here": a full disk or quota, a file over the size limit, a
+# read-only file system. Raised by a read, none of them is likely, so a failing block that writes its output can
+# blame its output for them.
+CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def read_json_object(path, what: str) -> dict:
@@ -31,8 +38,39 @@ def write_text_atomically(path, text: str):
     """Write a temporary file beside `path` and rename it over `path`: readers never see half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk, a directory in the way, no permission: the old file stays as it was
+        if tmp.is_file():
+            tmp.unlink()
+        raise cannot_write(path, err) from None
+
+
+def check_writable(path, what: str = "output file"):
+    """Fail before the work rather than after it: `path` must be a file this process can create or replace.
+    Tries it, with a temporary file beside `path` that is removed at once."""
+    path = Path(path)
+    if path.is_dir():
+        raise file_error(path, f"is a directory; the {what} needs a file name")
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise cannot_write(path, err) from None
+
+
+def make_directory(path):
+    """`mkdir -p path`, with a one-line error when something is in the way."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise cannot_write(path, err) from None
+
+
+def cannot_write(path, err: OSError):
+    """The one-line error for an OSError met while writing `path`."""
+    return file_error(path, f"cannot write here: {err.strerror or err}")
 
 
 def write_json_atomically(path, value):
@@ -54,9 +92,12 @@ def atomic_directory(path, replace: bool = False):
         raise file_error(path, "exists and is not a directory")
     if not replace and path.is_dir() and any(path.iterdir()):
         raise file_error(path, "directory is not empty; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()  # not tempfile.mkdtemp: its 0700 would become the finished directory's mode
+    try:
+        staging.mkdir()  # not tempfile.mkdtemp: its 0700 would become the finished directory's mode
+    except OSError as err:
+        raise cannot_write(path, err) from None
     try:
         yield staging
         if not path.exists():
@@ -69,6 +110,11 @@ def atomic_directory(path, replace: bool = False):
             path.rename(old)
             staging.rename(path)
             shutil.rmtree(old)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if err.errno in CANNOT_WRITE:  # a full disk while filling the staging directory: nothing was published
+            raise cannot_write(path, err) from None
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

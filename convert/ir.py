@@ -41,7 +41,7 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
     # Write beside the bundle's files, then publish: bundle.json first, model.bin, and model.xml last, so a
     # bundle is only ever loadable with a complete IR (a missing model.xml reads as "not converted").
     with tempfile.TemporaryDirectory(prefix=".convert.", dir=bundle.path) as tmp:
-        ov.save_model(model, os.path.join(tmp, FLOAT_IR), compress_to_fp16=(precision == "fp16"))
+        _save_model(model, os.path.join(tmp, FLOAT_IR), precision == "fp16", bundle)
         bundle.model_xml.unlink(missing_ok=True)
         update_metadata(bundle, precision=precision)
         update_ir_record(bundle, FLOAT_IR, {"precision": precision, "made_from": "frozen.pb",
@@ -100,7 +100,7 @@ def quantize(bundle_path, calibration, calibration_size: int = 300, calibration_
         raise file_error(bundle.model_xml, f"OpenVINO cannot read this IR: {first_line(err)}") from None
     model, settings = _quantize(model, bundle, calibration, calibration_size, calibration_split)
     with tempfile.TemporaryDirectory(prefix=".convert.", dir=bundle.path) as tmp:
-        ov.save_model(model, os.path.join(tmp, INT8_IR), compress_to_fp16=False)
+        _save_model(model, os.path.join(tmp, INT8_IR), False, bundle)
         bundle.int8_xml.unlink(missing_ok=True)
         update_ir_record(bundle, INT8_IR, {
             "precision": "int8", "made_from": f"{FLOAT_IR} ({(bundle.precision or 'fp32').upper()} IR)",
@@ -110,6 +110,15 @@ def quantize(bundle_path, calibration, calibration_size: int = 300, calibration_
     print(f"Quantized {bundle.model_xml} -> {bundle.int8_xml} (INT8) in {time.perf_counter() - started:.1f} s. "
           f"--precision auto uses it once its accuracy is measured and recorded in bundle.json")
     return bundle.int8_xml
+
+
+def _save_model(model, xml_path, compress_to_fp16: bool, bundle):
+    import openvino as ov
+    try:
+        ov.save_model(model, xml_path, compress_to_fp16=compress_to_fp16)
+    except RuntimeError as err:  # OpenVINO's C++ streams say only "iostream error" for a full disk
+        raise file_error(bundle.path, f"cannot write the IR here ({first_line(err)}): is the disk full? "
+                                      "The bundle is as it was") from None
 
 
 def _quantize(model, bundle, calibration, calibration_size, calibration_split):

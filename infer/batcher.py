@@ -170,12 +170,13 @@ class DynamicBatcher:
 
     def _batch_finished(self, futures, probabilities, seconds):
         """OpenVINO's callback thread: make the predictions here, resolve the futures on the event loop."""
+        report = self._on_inference is not None and not self._warming_up  # before warm-up's futures resolve
         try:
             predictions = [self.classifier.prediction(row) for row in probabilities]
             self._loop.call_soon_threadsafe(_resolve, futures, predictions)
         except Exception as err:
             self._loop.call_soon_threadsafe(_resolve, futures, None, err)
-        if self._on_inference is not None and not self._warming_up:
+        if report:
             self._loop.call_soon_threadsafe(self._on_inference, seconds)
 
 

@@ -28,7 +28,7 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY",
-                 precision: str = "auto"):
+                 precision: str = "auto", threads: int | None = None):
         import openvino as ov
 
         self.bundle = bundle
@@ -46,7 +46,8 @@ class Classifier:
                                         f"re-run `bertvino convert {bundle.path}`") from None
         _check_model(model, bundle, model_xml)
         self.compiled = core.compile_model(model, device, compile_config(device, performance_hint,
-                                                                         self.choice.inference_precision))
+                                                                         self.choice.inference_precision,
+                                                                         threads))
         self.device = device
 
     def encode(self, text: str) -> list:
@@ -125,8 +126,11 @@ def choose_for_device(core, device: str, bundle: Bundle, precision: str):
     return choose_precision(detect_capabilities(core), bundle, precision)
 
 
-def compile_config(device: str, performance_hint: str, inference_precision: str) -> dict:
+def compile_config(device: str, performance_hint: str, inference_precision: str, threads: int | None = None) -> dict:
     """OpenVINO properties for compiling the IR.
+
+    `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
+    compiled model (Ray actors) share a machine's cores instead of each spreading over all of them.
 
     On CPUs with native bfloat16 (AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told otherwise, which
     moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
@@ -139,6 +143,8 @@ def compile_config(device: str, performance_hint: str, inference_precision: str)
     config = {"PERFORMANCE_HINT": performance_hint}
     if inference_precision != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
         config["INFERENCE_PRECISION_HINT"] = inference_precision
+    if threads is not None and device == "CPU":
+        config["INFERENCE_NUM_THREADS"] = threads
     return config
 
 

@@ -8,7 +8,8 @@ Sorting a window by length puts reviews of similar length together, so a batch i
 review, not to max_seq_length; the rows therefore come out in a different order from the input, each naming its
 `source`. A row is flushed as soon as its batch finishes; `--resume` reads the rows already written (dropping a
 torn last line) and scores only the sources not among them, so a killed run, started again, scores every review
-exactly once.
+exactly once. A write that fails (a full disk) stops the run with an error that says so; the rows before it stay
+as they are, and `--resume` finishes the job once there is room.
 """
 
 import csv
@@ -23,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bertvino.errors import BertvinoError, file_error
+from bertvino.files import cannot_write
 from bertvino.infer.classifier import AsyncBatches, Classifier
 from bertvino.infer.metrics import Confusion
 from bertvino.reviews import read_reviews
@@ -62,6 +64,8 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
         predictions = [classifier.prediction(row) for row in probabilities]
         with lock:
+            if writer.error:  # nothing more is written after a failed write, so that --resume can trust the file
+                return
             writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
             for (_, gold), prediction in zip(batch, predictions):
                 confusion.add(gold, prediction.label)
@@ -76,13 +80,19 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 continue
             window.append((review.source, review.label, review.text))
             if len(window) == batch_size * WINDOW_BATCHES:
+                if writer.error:
+                    break
                 scored += _submit(runner, classifier, window, batch_size)
                 window = []
-        scored += _submit(runner, classifier, window, batch_size)
+        else:
+            scored += _submit(runner, classifier, window, batch_size)
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
         writer.close()
+    if writer.error:
+        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
+                                 "are whole: make room and run the same command with --resume to finish")
     seconds = time.perf_counter() - started
     return ScoreSummary(scored=scored, already_done=len(done_sources), skipped=skipped, seconds=seconds,
                         metrics=confusion.report() if confusion.total else None)
@@ -123,6 +133,7 @@ class RowWriter:
         self.labels = labels
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
         self.existing_rows = []
+        self.error = None  # the OSError that stopped writing to a file (a full disk), if one did
         if path is None:
             if resume:
                 raise BertvinoError("--resume needs -o FILE: it continues the rows already written there")
@@ -136,9 +147,14 @@ class RowWriter:
                 raise file_error(path, "exists: pass --resume to continue it, or --overwrite to start again")
             if resume and path.exists():
                 self.existing_rows = self._read_existing(path)
-            self.file = open(path, "a" if resume else "w", encoding="utf-8", newline="")
-        if self.format == "csv" and (self.file is sys.stdout or self.file.tell() == 0):
-            self._write_text(_csv_line(self.columns))  # a resumed file keeps the header it has
+            try:  # unbuffered bytes: a failed write can leave at most one torn line, which --resume drops
+                self.file = open(path, "ab" if resume else "wb", buffering=0)
+                if self.format == "csv" and self.file.tell() == 0:
+                    self._write_text(_csv_line(self.columns))  # a resumed file keeps the header it has
+            except OSError as err:
+                raise cannot_write(path, err) from None
+        if self.file is sys.stdout and self.format == "csv":
+            self._write_text(_csv_line(self.columns))
 
     def write(self, rows):
         """rows: (source, Prediction, gold) triples."""
@@ -150,11 +166,22 @@ class RowWriter:
                 lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
             else:
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
-        self._write_text("".join(lines))
+        if self.file is sys.stdout:
+            self._write_text("".join(lines))
+        else:
+            try:
+                self._write_text("".join(lines))
+            except OSError as err:
+                self.error = err
 
     def _write_text(self, text):
-        self.file.write(text)
-        self.file.flush()
+        if self.file is sys.stdout:
+            self.file.write(text)
+            self.file.flush()
+            return
+        data = memoryview(text.encode("utf-8"))
+        while data:  # an unbuffered write may write less than asked: near a full disk, say
+            data = data[self.file.write(data):]
 
     def close(self):
         if self.file is not sys.stdout:

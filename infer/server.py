@@ -39,11 +39,11 @@ start. On SIGTERM (or Ctrl+C) readiness turns false, uvicorn stops accepting con
 finishes whatever is still queued, and the process exits 0. Nothing here imports TensorFlow.
 """
 
+import asyncio
 import contextlib
 import dataclasses
 import ipaddress
 import json
-import asyncio
 import logging
 import math
 import signal

@@ -90,6 +90,23 @@ def test_100_slow_clients_do_not_starve_the_others(classifier):
     assert samples[("bertvino_errors_total", (("endpoint", "predict"), ("reason", "body_timeout")))] == 50
 
 
+def test_idle_connections_are_closed_at_their_deadlines(classifier):
+    """A connection that never sends a request is closed after the header deadline, one kept alive after a
+    response after the keep-alive deadline."""
+    timeouts = Timeouts(headers=1.0, body=5, keep_alive=0.5, shutdown=10)
+    with serving(create_app(classifier, MODEL, timeouts=timeouts), timeouts) as port:
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        kept_alive = socket.create_connection(("127.0.0.1", port), timeout=10)
+        started = time.monotonic()
+        kept_alive.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert kept_alive.recv(65536).startswith(b"HTTP/1.1 200 ")
+        assert closed_by_server(kept_alive)
+        kept_alive_for = time.monotonic() - started
+        assert closed_by_server(silent)
+        silent_for = time.monotonic() - started
+        assert 0.45 < kept_alive_for < silent_for and 0.95 < silent_for < 5  # no sooner than due, nor much later
+
+
 def trickle(connections, stop: threading.Event):
     """One byte on every connection every 0.2 s until `stop`: always part of a header line or of the body."""
     while not stop.wait(0.2):
@@ -154,6 +171,9 @@ def test_readiness_waits_for_warm_up_while_liveness_answers(classifier, slow_bat
         assert (status, json.loads(body), headers["retry-after"]) == (503, {"ready": False}, "1")
         status, headers, body = http(port, "POST", PREDICT, b'{"instances": ["too early"]}')
         assert status == 503 and "warming up" in json.loads(body)["error"] and headers["retry-after"] == "1"
+        with pytest.raises(ServiceError) as refused:
+            Client(port=port, model_name=MODEL).classify(["too early"])
+        assert (refused.value.status, refused.value.retry_after) == (503, 1.0)
         deadline = time.monotonic() + 30
         while http(port, "GET", "/v2/health/ready")[0] != 200:
             assert time.monotonic() < deadline, "warm-up did not finish"

@@ -27,7 +27,7 @@ from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, file_error
 from bertvino.features import Truncation, encode, pad_batch
-from bertvino.files import write_text_atomically
+from bertvino.files import make_directory, write_text_atomically
 from bertvino.labels import SENTIMENT_LABELS
 from bertvino.reviews import read_reviews
 from bertvino.tokenization import FullTokenizer
@@ -346,7 +346,7 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
                                          f"the same flags, or choose another --output_dir")
         print(f"Resuming from {latest}")
         return latest
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_directory(output_dir)
     write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")

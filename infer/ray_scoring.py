@@ -1,0 +1,457 @@
+"""Batch scoring on Ray Data (`bertvino score --ray`): the rows of `score`, from one machine's cores or a cluster's.
+
+    input paths, one row each -> read (a task per path on the driver's node, streamed; resumed sources dropped)
+        -> blocks of `block_rows` reviews (streaming repartition) -> tokenize (tasks)
+        -> classify (a pool of actors, each compiling the bundle once, with `threads` OpenVINO threads)
+        -> rows back to the driver -> written (CSV/JSONL as `score`, or a directory of Parquet parts) and counted
+
+The rows come back to the driver and are written there. A result row is ~100 bytes against a review's ~1.3 KB,
+so one writer is never the bottleneck, and it keeps `score`'s guarantees in one place: the output is the same
+file `score` writes (so either can `--resume` the other's), every source is written once even when Ray retries a
+task whose rows already arrived, and the metrics count every row.
+
+Inside an actor a block is classified as `score` classifies a window: sorted by length, cut into batches padded
+to their longest, several batches in flight on OpenVINO's `AsyncInferQueue`.
+
+The review files are read on the driver's node, where the user named them (a path there may not exist on other
+nodes; reading is cheap next to BERT). Reading and tokenizing tasks reserve no CPU in Ray's accounting (they are
+light next to BERT and must not wait behind actors that hold every CPU); a fixed number of them run at once.
+"""
+
+import atexit
+import dataclasses
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import ray
+from tqdm import tqdm
+
+from bertvino.bundle import load_bundle
+from bertvino.errors import BertvinoError, file_error
+from bertvino.files import cannot_write, check_writable
+from bertvino.features import Truncation, encode_batch
+from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction
+from bertvino.infer.metrics import Confusion
+from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews
+from bertvino.precision import PRECISION_CHOICES
+
+LOCAL = "local"  # --ray without an address: start a Ray on this machine
+READ_CHUNK = 256  # reviews per batch a reading task emits (re-cut into blocks of block_rows after)
+NOT_SHIPPED = ("frozen.pb",)  # bundle files inference never reads: kept out of the object store
+TOKENIZER_MEMORY = 256 * 2**20  # bytes of heap a tokenizing task reserves (a WordPiece vocab and a block)
+
+
+# --- joining Ray -------------------------------------------------------------------------------------------------
+
+def connect(address: str = LOCAL, num_cpus: int | None = None) -> bool:
+    """Start a local Ray (`address` "local") or join a cluster ("auto", "ray://host:port", "host:port");
+    returns whether this call started Ray, i.e. whether the caller should shut it down."""
+    if address not in (LOCAL, "auto") and not re.fullmatch(r"(ray://)?[\w.\-]+:[0-9]+", address):
+        raise BertvinoError(f"--ray {address!r}: expected auto, ray://HOST:PORT or HOST:PORT (to start a local Ray, "
+                            "put --ray after the paths)")
+    if ray.is_initialized():
+        return False
+    if address != LOCAL and num_cpus is not None:
+        raise BertvinoError("--ray-cpus is for the local Ray that --ray starts; a cluster's nodes declare their "
+                            "own CPUs (ray start --num-cpus)")
+    try:
+        ray.init(address=address, num_cpus=(num_cpus or os.cpu_count()) if address == LOCAL else None,
+                 include_dashboard=False, logging_level="WARNING", configure_logging=True,
+                 log_to_driver=True)
+    except ConnectionError as err:
+        raise BertvinoError(f"cannot join the Ray cluster at {address!r}: {err}") from None
+    return True
+
+
+# --- getting the bundle to the workers ----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class BundleSource:
+    """Where a worker finds the bundle: `path` itself when every node reads it, else its files in Ray's object
+    store (`files`, a reference to {name: bytes}), written to a temporary directory once per worker process."""
+
+    path: str
+    files: object = None  # ray.ObjectRef or None
+
+    @property
+    def shipped(self) -> bool:
+        return self.files is not None
+
+    def local_path(self) -> Path:
+        if self.files is None:
+            return Path(self.path)
+        key = self.files.hex()
+        if key not in _MATERIALISED:
+            folder = Path(tempfile.mkdtemp(prefix="bertvino-bundle-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            for name, data in ray.get(self.files).items():
+                (folder / name).write_bytes(data)
+            _MATERIALISED[key] = folder
+        return _MATERIALISED[key]
+
+
+_MATERIALISED = {}  # per worker process: object ref -> the directory its files were written to
+
+
+def bundle_source(path, mode: str = "auto") -> BundleSource:
+    """`mode` "path" (workers read `path`), "ship" (through the object store) or "auto": the path when every
+    node of the cluster sees the same bundle there, else ship it."""
+    path = Path(path).resolve()
+    if mode not in ("auto", "path", "ship"):
+        raise BertvinoError(f"unknown bundle distribution {mode!r}: choose auto, path or ship")
+    if mode == "path" or (mode == "auto" and not _nodes_missing(path)):
+        return BundleSource(str(path))
+    files = {file.name: file.read_bytes() for file in sorted(path.iterdir())
+             if file.is_file() and file.name not in NOT_SHIPPED}
+    return BundleSource(str(path), ray.put(files))
+
+
+def _nodes_missing(path: Path) -> list:
+    """IDs of the live nodes that do not see the bundle at `path` as the driver does (same files, same sizes)."""
+    expected = _fingerprint(path)
+    check = ray.remote(num_cpus=0)(_fingerprint)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+    seen = ray.get([check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(path)
+                    for node in nodes])
+    return [node for node, fingerprint in zip(nodes, seen) if fingerprint != expected]
+
+
+def _fingerprint(path: Path) -> dict | None:
+    """{file name: size} of a bundle's inference files and its bundle.json, or None where it is not readable."""
+    try:
+        sizes = {file.name: file.stat().st_size for file in path.iterdir()
+                 if file.is_file() and file.name not in NOT_SHIPPED}
+        return {**sizes, "bundle.json": (path / "bundle.json").read_text(encoding="utf-8")}
+    except OSError:
+        return None
+
+
+# --- the pipeline's stages ----------------------------------------------------------------------------------------
+
+def _read_paths(batch: dict, split, done_sources):
+    """Reviews of each path in `batch`, in chunks; a review or a whole path that cannot be read becomes a row
+    with `skipped` set, so the driver reports it as `score` does."""
+    done = _cached_get(done_sources[0]) if done_sources else frozenset()
+    for path in batch["path"]:
+        chunk, skipped = [], []
+        for review in _reviews([path], split, skipped, lambda source, reason: skipped.append((source, reason))):
+            if review.source not in done:
+                chunk.append((review.source, review.text, review.label, None))
+            if len(chunk) == READ_CHUNK:
+                yield _review_table(chunk)
+                chunk = []
+        chunk += [(source, "", None, reason) for source, reason in skipped]
+        if chunk:
+            yield _review_table(chunk)
+
+
+def _review_table(rows) -> pa.Table:
+    source, text, gold, skipped = zip(*rows)
+    return pa.table({"source": pa.array(source, pa.string()), "text": pa.array(text, pa.string()),
+                     "gold": pa.array(gold, pa.string()), "skipped": pa.array(skipped, pa.string())})
+
+
+def _tokenize(table: pa.Table, source: BundleSource, text_column: str, keep_text: bool) -> pa.Table:
+    """Add each review's [CLS] ... [SEP] ids (truncated as the bundle was trained); a skipped row or one without
+    text gets no ids, which tells `ClassifyBlocks` to leave it unlabelled."""
+    tokenizer, max_seq_length, truncation = _cached_tokenizer(source)
+    texts = table.column(text_column).to_pylist()
+    skipped = table.column("skipped").to_pylist() if "skipped" in table.column_names else [None] * len(texts)
+    wanted = [row for row, (text, reason) in enumerate(zip(texts, skipped)) if reason is None and text is not None]
+    ids = [[] for _ in texts]
+    for row, row_ids in zip(wanted, encode_batch(tokenizer, [texts[row] for row in wanted], max_seq_length,
+                                                 truncation)):
+        ids[row] = row_ids
+    if not keep_text:
+        table = table.drop_columns([text_column])
+    return table.append_column("_ids", pa.array(ids, pa.list_(pa.int32())))
+
+
+class ClassifyBlocks:
+    """A Ray Data actor: the bundle compiled once, then a block at a time sorted by length, batched and run."""
+
+    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=32, precision="auto"):
+        self.classifier = Classifier(load_bundle(source.local_path()), device=device, performance_hint="THROUGHPUT",
+                                     precision=precision, threads=threads)
+        self.labels = self.classifier.bundle.labels
+        self.batch_size = batch_size
+        self.runner = AsyncBatches(self.classifier, self._finished)
+        self.probabilities = None
+
+    def _finished(self, rows, probabilities, _seconds):  # called from OpenVINO's threads, each batch its own rows
+        self.probabilities[rows] = probabilities
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        ids = table.column("_ids").to_pylist()
+        rows = sorted((row for row in range(len(ids)) if ids[row]), key=lambda row: len(ids[row]))
+        self.probabilities = np.full((len(ids), len(self.labels)), np.nan, dtype=np.float32)
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start:start + self.batch_size]
+            self.runner.submit([ids[row] for row in batch], batch)
+        self.runner.wait()
+        labelled = ~np.isnan(self.probabilities[:, 0])
+        predicted = [self.labels[i] if ok else None for i, ok in zip(self.probabilities.argmax(axis=1), labelled)]
+        table = table.drop_columns(["_ids"]).append_column("label", pa.array(predicted, pa.string()))
+        for i, label in enumerate(self.labels):
+            table = table.append_column(f"p_{label}", pa.array(self.probabilities[:, i]))
+        return table
+
+
+def classify_dataset(ds, model=None, text_column="text", actors=None, threads=None, batch_size=32,
+                     device="CPU", precision="auto", bundle="auto"):
+    """Label every row of a Ray Dataset: adds `label` and `p_<label>` per label, keeping the other columns.
+
+    `model` is a bundle directory or a bundled model's name (None: the default model); `actors` the size of the
+    classifying pool (default: the cluster's CPUs over `threads`), `threads` the OpenVINO threads of each
+    (default 1); `bundle` how workers get the bundle ("auto", "path" or "ship", see `bundle_source`). A row whose
+    text is null gets a null label and NaN probabilities.
+    """
+    from bertvino.models import find_model
+    if not ray.is_initialized():
+        ray.init()  # what Ray Data would do; the bundle check below needs the cluster first
+    source = bundle_source(load_bundle(find_model(model)).path, bundle)
+    return _classify(ds, source, actors, threads, batch_size, device, precision, text_column,
+                     keep_text=True)
+
+
+def _classify(ds, source, actors, threads, batch_size, device, precision, text_column="text",
+              keep_text=False):
+    """Tokenize (tasks) and classify (an actor pool) a dataset with a text column (and maybe `skipped`).
+
+    Tokenizing reserves no CPU but some memory: that also keeps Ray from fusing it into the task before it (Ray
+    fuses stages that ask for the same resources), which would tokenize a whole input file in one task.
+    """
+    threads = threads or 1
+    actors = actors or max(1, _cluster_cpus() // threads)
+    tokens = ds.map_batches(_tokenize, fn_kwargs={"source": source, "text_column": text_column, "keep_text": keep_text},
+                            batch_format="pyarrow", batch_size=None, num_cpus=0, memory=TOKENIZER_MEMORY,
+                            compute=ray.data.TaskPoolStrategy(size=_light_tasks()))
+    return tokens.map_batches(
+        ClassifyBlocks, fn_constructor_kwargs={"source": source, "device": device, "threads": threads,
+                                               "batch_size": batch_size, "precision": precision},
+        batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=threads)
+
+
+def _cluster_cpus() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _light_tasks() -> int:
+    """How many reading or tokenizing tasks may run at once. They reserve no CPU, so Ray would start one per
+    block; a tokenizer keeps up with several actors (the compiled one does thousands of reviews a second)."""
+    return max(2, _cluster_cpus() // 8)
+
+
+def _in_blocks(ds, rows: int):
+    """`ds` re-cut into blocks of about `rows` rows as it streams by, inside the tasks that make it.
+
+    Ray Data gives a streaming repartition its own 1-CPU tasks unless it fuses with the stage before, and that
+    stage reserves no CPU; a repartition waiting for a CPU that the actors hold would stall the pipeline, so it
+    is set to reserve none either, and fuses. (Ray 2.60 has no public argument for this.)
+    """
+    blocks = ds.repartition(target_num_rows_per_block=rows)
+    blocks._logical_plan.dag.ray_remote_args["num_cpus"] = 0
+    return blocks
+
+
+# --- the score command ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RayOptions:
+    address: str = LOCAL
+    num_cpus: int | None = None  # of the local Ray; None: this machine's
+    actors: int | None = None
+    threads: int | None = None
+    bundle: str = "auto"
+    block_rows: int | None = None  # None: a window of `score`
+
+
+def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False, batch_size=32,
+              split=None, progress=True, device="CPU", precision="auto", say=print,
+              on_block=None) -> ScoreSummary:
+    """`score` on Ray; `say` hears one line on how the bundle reaches the workers, `on_block(rows)` (if given)
+    hears of each block of results as it is written (benchmarks time the blocks with it)."""
+    if batch_size < 1:
+        raise BertvinoError("--batch-size must be at least 1")
+    bundle = load_bundle(model_path)
+    labels = bundle.labels
+    if precision not in PRECISION_CHOICES:  # a bad option fails here, not in every actor
+        raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
+    writer = open_writer(output, labels, resume=resume, overwrite=overwrite)
+    try:
+        started_ray = connect(options.address, options.num_cpus)
+        try:
+            source = bundle_source(bundle.path, options.bundle)
+            say(f"bundle {bundle.path} reaches the workers " + (
+                "through Ray's object store (not every node can read its path)" if source.shipped else
+                "by its path (every node reads it there)"))
+            summary = _score(paths, source, options, writer, labels, batch_size, split, progress, device,
+                             precision, on_block or (lambda rows: None))
+        finally:
+            if started_ray:
+                ray.shutdown()
+    finally:
+        writer.close()
+    if writer.error:
+        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
+                                 "are whole: make room and run the same command with --resume to finish")
+    return summary
+
+
+def _score(paths, source, options, writer, labels, batch_size, split, progress, device, precision,
+           on_block):
+    confusion = Confusion(labels)
+    for row in writer.existing_rows:
+        confusion.add(row.get("gold") or None, row["label"])
+    written = {row["source"] for row in writer.existing_rows}
+    already_done = len(written)
+    done_ref = ray.put(frozenset(written))
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # score draws its own bar, counted in rows written
+    context.print_on_execution_start = False
+    started = time.perf_counter()
+    reviews = ray.data.from_items([{"path": str(path)} for path in paths], override_num_blocks=len(paths))
+    reviews = reviews.map_batches(_read_paths, fn_kwargs={"split": split, "done_sources": (done_ref,)},
+                                  batch_size=1, batch_format="numpy", num_cpus=0,
+                                  compute=ray.data.TaskPoolStrategy(size=_light_tasks()),
+                                  label_selector={"ray.io/node-id": ray.get_runtime_context().get_node_id()})
+    blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
+    results = _classify(blocks, source, options.actors, options.threads, batch_size, device, precision)
+    skipped, scored = [], 0
+    bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    try:
+        for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
+            rows = []
+            for row in table.to_pylist():
+                if row["skipped"] is not None:
+                    skipped.append((row["source"], row["skipped"]))
+                elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
+                    written.add(row["source"])
+                    probabilities = {label: row[f"p_{label}"] for label in labels}
+                    rows.append((row["source"], Prediction(row["label"], probabilities), row["gold"]))
+                    confusion.add(row["gold"], row["label"])
+            if rows:
+                writer.write(rows)
+                if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
+                    break
+            scored += len(rows)
+            bar.update(len(rows))
+            on_block(len(rows))
+    finally:
+        bar.close()
+    return ScoreSummary(scored=scored, already_done=already_done, skipped=sorted(skipped),
+                        seconds=time.perf_counter() - started,
+                        metrics=confusion.report() if confusion.total else None)
+
+
+def _cached_get(ref):
+    key = ref.hex()
+    if key not in _FETCHED:
+        _FETCHED.clear()
+        _FETCHED[key] = ray.get(ref)
+    return _FETCHED[key]
+
+
+_FETCHED = {}
+
+
+def _cached_tokenizer(source: BundleSource):
+    """(tokenizer, max_seq_length, truncation) of the bundle, made once per worker process."""
+    key = (source.path, source.files.hex() if source.files else None)
+    if key not in _TOKENIZERS:
+        bundle = load_bundle(source.local_path())
+        _TOKENIZERS[key] = (bundle.tokenizer(), bundle.max_seq_length, Truncation.from_string(bundle.truncation))
+    return _TOKENIZERS[key]
+
+
+_TOKENIZERS = {}
+
+
+# --- Parquet output --------------------------------------------------------------------------------------------------
+
+def is_parquet_output(output) -> bool:
+    return output is not None and (str(output).endswith(("/", os.sep)) or str(output).endswith(".parquet"))
+
+
+def open_writer(output, labels, resume=False, overwrite=False):
+    """A Parquet directory's writer, or `score`'s own for a file or stdout; checked before any work starts."""
+    if is_parquet_output(output):
+        return ParquetParts(output, labels, resume=resume, overwrite=overwrite)
+    if output is not None:
+        check_writable(output)
+    return RowWriter(output, labels, resume=resume, overwrite=overwrite)
+
+
+class ParquetParts:
+    """Rows as a directory of Parquet files, one per block written: each is written under a hidden temporary
+    name and renamed, so a reader (or `--resume`) only ever sees whole parts. Columns as `RowWriter`'s."""
+
+    PATTERN = "part-*.parquet"
+
+    def __init__(self, path, labels, resume=False, overwrite=False):
+        self.path = Path(path)
+        self.labels = labels
+        self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
+        self.run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"  # parts of this run sort together
+        self.count = 0
+        self.error = None  # the OSError that stopped writing (a full disk), if one did
+        if self.path.exists() and not self.path.is_dir():
+            raise file_error(self.path, "exists and is not a directory: a Parquet output is a directory of parts")
+        parts = sorted(self.path.glob(self.PATTERN)) if self.path.is_dir() else []
+        if parts and not (resume or overwrite):
+            raise file_error(self.path, "holds results: pass --resume to continue them, or --overwrite to start again")
+        for stale in self.path.glob(".part-*.tmp") if self.path.is_dir() else []:
+            stale.unlink()  # a part whose writer was killed before its rename
+        if overwrite and not resume:
+            for part in parts:
+                part.unlink()
+            parts = []
+        self.existing_rows = self._read_existing(parts)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise cannot_write(self.path, err) from None
+
+    def write(self, rows):
+        """rows: (source, Prediction, gold) triples, as `RowWriter.write` takes them."""
+        columns = {"source": [source for source, _, _ in rows],
+                   "label": [prediction.label for _, prediction, _ in rows]}
+        for label in self.labels:
+            columns[f"p_{label}"] = pa.array([prediction.probabilities[label] for _, prediction, _ in rows],
+                                             pa.float32())
+        columns["gold"] = [gold or "" for _, _, gold in rows]
+        self.count += 1
+        name = f"part-{self.run}-{self.count:05d}.parquet"
+        temporary = self.path / f".{name}.tmp"
+        try:
+            pq.write_table(pa.table(columns), temporary)
+            os.replace(temporary, self.path / name)
+        except OSError as err:
+            self.error = err
+            temporary.unlink(missing_ok=True)
+
+    def close(self):
+        pass
+
+    def _read_existing(self, parts) -> list:
+        rows = []
+        for part in parts:
+            try:
+                table = pq.read_table(part)
+            except (OSError, pa.ArrowInvalid) as err:
+                raise file_error(part, f"is not a readable Parquet file ({err}); cannot resume") from None
+            if table.column_names != self.columns:
+                raise file_error(part, f"has columns {table.column_names}, this model writes {self.columns}; "
+                                       "cannot resume it with another model")
+            rows += table.select(["source", "label", "gold"]).to_pylist()
+        return rows

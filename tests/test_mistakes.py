@@ -1,0 +1,279 @@
+"""Every user mistake, one row each, across every command: a non-zero exit, exactly one line on stderr naming the
+thing that is wrong (the file or the flag), and no traceback.
+
+To add a mistake, add a row to MISTAKES: a name, the command line (a function of `Paths`, the files a row can
+point at), and what the error line must name. Most rows run in this process (`bertvino.cli.main`), where a
+traceback would be an exception that fails the test; a row with `blocked` runs in a fresh process in which that
+package cannot be imported, as on a machine without the extra that provides it, and a row with `disk_bytes` in a
+fresh process whose files cannot grow past that many bytes, as on a disk that fills up.
+"""
+
+import dataclasses
+import json
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bertvino.cli import main
+
+
+@dataclasses.dataclass(frozen=True)
+class Mistake:
+    name: str
+    argv: object  # Paths -> the command line after `bertvino`
+    names: object  # Paths -> what the error line must contain (a path or a flag)
+    blocked: str | None = None  # a package made unimportable for this row (a missing extra)
+    disk_bytes: int | None = None  # files may not grow past this (a full disk)
+
+    def __str__(self):
+        return self.name
+
+
+def row(name, argv, names, blocked=None, disk_bytes=None):
+    return Mistake(name, argv, names if callable(names) else (lambda p, names=names: names), blocked, disk_bytes)
+
+
+def damaged_bundle(fp32_bundle, directory: Path, how: str) -> Path:
+    """A copy of the test bundle whose bundle.json is damaged `how`."""
+    bundle = Path(shutil.copytree(fp32_bundle, directory / how.replace(" ", "-")))
+    meta_file = bundle / "bundle.json"
+    meta = json.loads(meta_file.read_text())
+    if how == "not json":
+        meta_file.write_text('{"format_version": 1, "labels": ["neg"')
+        return bundle
+    if how == "unknown version":
+        meta["format_version"] = 99
+    elif how == "labels not matching the head":
+        meta["labels"] = ["negative", "neutral", "positive"]
+    elif how == "labels not a list":
+        meta["labels"] = "negative,positive"
+    meta_file.write_text(json.dumps(meta))
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pretrained_checkpoint, reviews_dir):
+    """The files rows point at: good ones to get past the other checks, and the bad ones the rows are about."""
+    tmp = tmp_path_factory.mktemp("mistakes")
+    a_file = tmp / "notes.txt"
+    a_file.write_text("not a directory\n")
+    empty_dir = tmp / "empty"
+    empty_dir.mkdir()
+    existing_csv = tmp / "existing.csv"
+    existing_csv.write_text("source,label\n")
+    pretrained = Path(pretrained_checkpoint)
+    from test_import_hf import write_hf_dir  # a tiny Hugging Face BERT directory
+    return SimpleNamespace(
+        tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty_dir=empty_dir, existing_csv=existing_csv,
+        hf_dir=write_hf_dir(tmp / "hf"), bundle=fp32_bundle, frozen=frozen_bundle,
+        frozen_copy=Path(shutil.copytree(frozen_bundle, tmp / "frozen")), checkpoint=finetuned_checkpoint,
+        reviews=reviews_dir,
+        train_flags=["--data", str(reviews_dir), "--bert_config_file", str(pretrained.parent / "bert_config.json"),
+                     "--vocab_file", str(pretrained.parent / "vocab.txt"), "--init_checkpoint", str(pretrained),
+                     "--output_dir", str(tmp / "run")],
+        damaged={how: damaged_bundle(fp32_bundle, tmp, how)
+                 for how in ("not json", "unknown version", "labels not matching the head", "labels not a list")})
+
+
+def score(p, *more):
+    return ["score", str(p.reviews), "-m", str(p.bundle), "--no-progress", *more]
+
+
+def bench(p, *more):
+    return ["bench", "-m", str(p.bundle), "--no-tensorflow", "--precisions", "fp32", "--lengths", "16",
+            "--seconds", "0.1", *more]
+
+
+MISTAKES = [
+    # import-hf
+    row("import-hf: no such directory", lambda p: ["import-hf", str(p.missing), "-o", str(p.tmp / "o")],
+        lambda p: p.missing),
+    row("import-hf: a file, not a directory", lambda p: ["import-hf", str(p.a_file), "-o", str(p.tmp / "o")],
+        lambda p: p.a_file),
+    row("import-hf: a directory without config.json", lambda p: ["import-hf", str(p.empty_dir), "-o",
+                                                                 str(p.tmp / "o")], lambda p: p.empty_dir),
+    row("import-hf: --output inside a file", lambda p: ["import-hf", str(p.hf_dir), "-o", str(p.a_file / "base")],
+        lambda p: p.a_file),
+    row("import-hf: without the train extra", lambda p: ["import-hf", str(p.empty_dir), "-o", str(p.tmp / "o")],
+        "pip install 'bertvino[train]'", blocked="tensorflow"),
+    # train
+    row("train: --train_batch_size 0", lambda p: ["train", *p.train_flags, "--train_batch_size", "0"],
+        "--train_batch_size"),
+    row("train: --learning_rate nan", lambda p: ["train", *p.train_flags, "--learning_rate", "nan"],
+        "--learning_rate"),
+    row("train: negative --num_train_epochs", lambda p: ["train", *p.train_flags, "--num_train_epochs", "-1"],
+        "--num_train_epochs"),
+    row("train: --warmup_proportion over 1", lambda p: ["train", *p.train_flags, "--warmup_proportion", "1.5"],
+        "--warmup_proportion"),
+    row("train: --data that is not there", lambda p: ["train", *p.train_flags, "--data", str(p.missing)],
+        lambda p: p.missing),
+    row("train: --bert_config_file is a directory",
+        lambda p: ["train", *p.train_flags, "--bert_config_file", str(p.empty_dir)], lambda p: p.empty_dir),
+    row("train: --output_dir inside a file", lambda p: ["train", *p.train_flags, "--output_dir",
+                                                        str(p.a_file / "run")], lambda p: p.a_file / "run"),
+    row("train: without the train extra", lambda p: ["train", *p.train_flags], "pip install 'bertvino[train]'",
+        blocked="tensorflow"),
+    # freeze
+    row("freeze: no such checkpoint", lambda p: ["freeze", "--checkpoint", str(p.missing), "-o", str(p.tmp / "b")],
+        lambda p: p.missing),
+    row("freeze: --max_seq_length 0", lambda p: ["freeze", "--checkpoint", p.checkpoint, "-o", str(p.tmp / "b"),
+                                                 "--max_seq_length", "0"], "--max_seq_length"),
+    row("freeze: -o inside a file", lambda p: ["freeze", "--checkpoint", p.checkpoint, "-o",
+                                               str(p.a_file / "bundle")], lambda p: p.a_file),
+    row("freeze: without the train extra", lambda p: ["freeze", "--checkpoint", p.checkpoint, "-o",
+                                                      str(p.tmp / "b")], "pip install 'bertvino[train]'",
+        blocked="tensorflow"),
+    # convert
+    row("convert: no such bundle", lambda p: ["convert", str(p.missing)], lambda p: p.missing),
+    row("convert: --calibration-size 0", lambda p: ["convert", str(p.frozen), "--calibration-size", "0"],
+        "--calibration-size"),
+    row("convert: bundle.json is not JSON", lambda p: ["convert", str(p.damaged["not json"])],
+        lambda p: p.damaged["not json"] / "bundle.json"),
+    row("convert: the disk fills up", lambda p: ["convert", str(p.frozen_copy)], lambda p: p.frozen_copy,
+        disk_bytes=5_000),
+    row("convert: int8 without the train extra", lambda p: ["convert", str(p.frozen), "--precision", "int8",
+                                                            "--calibration", str(p.reviews)],
+        "pip install 'bertvino[train]'", blocked="nncf"),
+    # classify
+    row("classify: no such bundle", lambda p: ["classify", "-m", str(p.missing), "good"], lambda p: p.missing),
+    row("classify: -m is a file", lambda p: ["classify", "-m", str(p.a_file), "good"], lambda p: p.a_file),
+    row("classify: bundle.json of an unknown format version",
+        lambda p: ["classify", "-m", str(p.damaged["unknown version"]), "good"],
+        lambda p: p.damaged["unknown version"] / "bundle.json"),
+    row("classify: labels in bundle.json that do not match the head",
+        lambda p: ["classify", "-m", str(p.damaged["labels not matching the head"]), "good"],
+        lambda p: p.damaged["labels not matching the head"] / "bundle.json"),
+    row("classify: bundle.json is not JSON", lambda p: ["classify", "-m", str(p.damaged["not json"]), "good"],
+        lambda p: p.damaged["not json"] / "bundle.json"),
+    row("classify: an unknown device", lambda p: ["classify", "-m", str(p.bundle), "-d", "TPU", "good"], "'TPU'"),
+    row("classify: an unknown --inference-precision",
+        lambda p: ["classify", "-m", str(p.bundle), "--inference-precision", "fp8", "good"], "--inference-precision"),
+    # score
+    row("score: --batch-size 0", lambda p: score(p, "--batch-size", "0"), "--batch-size"),
+    row("score: negative --batch-size", lambda p: score(p, "--batch-size", "-3"), "--batch-size"),
+    row("score: --batch-size nan", lambda p: score(p, "--batch-size", "nan"), "--batch-size"),
+    row("score: -o is a directory", lambda p: score(p, "-o", str(p.empty_dir)), lambda p: p.empty_dir),
+    row("score: -o inside a file", lambda p: score(p, "-o", str(p.a_file / "rows.csv")),
+        lambda p: p.a_file / "rows.csv"),
+    row("score: -o where nothing can be created", lambda p: score(p, "-o", "/proc/bertvino-rows.csv"),
+        "/proc/bertvino-rows.csv"),
+    row("score: -o exists, without --resume or --overwrite", lambda p: score(p, "-o", str(p.existing_csv)),
+        lambda p: p.existing_csv),
+    row("score: -o of an unknown format", lambda p: score(p, "-o", str(p.tmp / "rows.txt")),
+        lambda p: p.tmp / "rows.txt"),
+    row("score: --resume without -o", lambda p: score(p, "--resume"), "--resume"),
+    row("score: --metrics-json inside a file", lambda p: score(p, "-o", str(p.tmp / "fresh.csv"), "--metrics-json",
+                                                               str(p.a_file / "m.json")),
+        lambda p: p.a_file / "m.json"),
+    row("score: --ray without the ray extra", lambda p: score(p, "--ray"), "pip install 'bertvino[ray]'",
+        blocked="ray"),
+    # info
+    row("info: no such bundle", lambda p: ["info", "-m", str(p.missing)], lambda p: p.missing),
+    row("info: labels in bundle.json that are not a list",
+        lambda p: ["info", "-m", str(p.damaged["labels not a list"])],
+        lambda p: p.damaged["labels not a list"] / "bundle.json"),
+    # bench
+    row("bench: --batch-size 0", lambda p: bench(p, "--batch-size", "0"), "--batch-size"),
+    row("bench: --seconds nan", lambda p: bench(p, "--seconds", "nan"), "--seconds"),
+    row("bench: a length under 3", lambda p: bench(p, "--lengths", "2"), "--lengths"),
+    row("bench: an unknown precision", lambda p: bench(p, "--precisions", "fp8"), "--precisions"),
+    row("bench: --json inside a file", lambda p: bench(p, "--json", str(p.a_file / "bench.json")),
+        lambda p: p.a_file / "bench.json"),
+    row("bench: --json on a full disk", lambda p: bench(p, "--json", str(p.tmp / "bench.json")),
+        lambda p: p.tmp / "bench.json", disk_bytes=100),
+    # serve
+    row("serve: the port is taken", lambda p: ["serve", "-m", str(p.bundle), "--port", str(p.taken_port)],
+        lambda p: f"127.0.0.1:{p.taken_port}"),
+    row("serve: --port out of range", lambda p: ["serve", "-m", str(p.bundle), "--port", "70000"], "--port"),
+    row("serve: --max-in-flight 0", lambda p: ["serve", "-m", str(p.bundle), "--max-in-flight", "0"],
+        "--max-in-flight"),
+    row("serve: --body-timeout nan", lambda p: ["serve", "-m", str(p.bundle), "--body-timeout", "nan"],
+        "--body-timeout"),
+    row("serve: no such bundle", lambda p: ["serve", "-m", str(p.missing), "--port", "0"], lambda p: p.missing),
+    row("serve: without the serve extra", lambda p: ["serve", "-m", str(p.bundle)], "pip install 'bertvino[serve]'",
+        blocked="starlette"),
+]
+
+
+@pytest.fixture
+def taken_port():
+    """A port something else already listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=str)
+def test_a_mistake_is_one_line_naming_it(mistake, paths, taken_port, capsys):
+    p = SimpleNamespace(**vars(paths), taken_port=taken_port)
+    argv = [str(arg) for arg in mistake.argv(p)]
+    if mistake.blocked or mistake.disk_bytes:
+        code, err = run_in_a_process(argv, mistake.blocked, mistake.disk_bytes)
+    else:
+        code, err = run_here(argv, capsys)
+    assert code != 0, err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"bertvino {argv[0]}: error: "), err
+    assert str(mistake.names(p)) in err, err
+
+
+def run_here(argv, capsys) -> tuple:
+    """(exit status, stderr) of the command in this process."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    return code, capsys.readouterr().err.strip()
+
+
+# A fresh process in which `import PACKAGE` fails as it does where the package is not installed.
+WITHOUT = "import sys; sys.modules[sys.argv[1]] = None; from bertvino.cli import main; sys.exit(main(sys.argv[2:]))"
+
+
+def run_in_a_process(argv, blocked: str | None, disk_bytes: int | None) -> tuple:
+    """(exit status, stderr) of the command in a fresh process, without `blocked` and with at most `disk_bytes`
+    per file."""
+    command = [sys.executable, "-c", WITHOUT, blocked or "bertvino-blocks-nothing", *argv]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            preexec_fn=limit_file_size(disk_bytes) if disk_bytes else None)
+    return result.returncode, result.stderr.strip()
+
+
+def test_every_command_has_its_mistakes():
+    commands = {mistake.name.split(":")[0] for mistake in MISTAKES}
+    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "info", "bench", "serve"}
+    assert len({mistake.name for mistake in MISTAKES}) == len(MISTAKES) >= 30
+
+
+# --- a disk that fills up during score -------------------------------------------------------------------------
+
+def limit_file_size(limit: int):
+    """For a subprocess: files it writes may grow to `limit` bytes, then writes fail as on a full disk (EFBIG;
+    Python ignores the SIGXFSZ that would otherwise kill it)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_during_score_keeps_the_rows_written_and_resume_finishes(paths, tmp_path):
+    output = tmp_path / "rows.csv"
+    command = [sys.executable, "-m", "bertvino", "score", str(paths.reviews), "-m", str(paths.bundle), "-o",
+               str(output), "--batch-size", "4", "--no-progress"]
+    full = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size(2000))
+    assert full.returncode == 1, full.stderr
+    error = full.stderr.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    assert error.startswith(f"bertvino score: error: {output}: cannot write (File too large)") and "--resume" in error
+    assert 0 < output.stat().st_size <= 2000
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = output.read_text().splitlines()
+    sources = [line.split(",")[0] for line in lines[1:]]
+    assert lines[0].startswith("source,label,") and len(sources) == len(set(sources)) == 48  # each review once
+    assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)

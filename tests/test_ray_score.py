@@ -1,0 +1,158 @@
+"""`bertvino score --ray` gives the rows of plain `score`: same labels, probabilities, skips, resume and metrics.
+
+One local Ray with 2 CPUs serves the whole module (started once, shut down at the end); `score --ray` finds it
+running and uses it, as it would in any process that had already called `ray.init`.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from bertvino.bundle import load_bundle  # noqa: E402
+from bertvino.cli import main  # noqa: E402
+from bertvino.infer.classifier import Classifier  # noqa: E402
+from bertvino.reviews import read_reviews  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, reviews_dir):
+    """The tiny labelled reviews, a folder with a file that is not UTF-8, and a path that does not exist."""
+    root = tmp_path_factory.mktemp("ray-inputs")
+    shutil.copytree(reviews_dir, root / "reviews")
+    (root / "more" / "pos").mkdir(parents=True)
+    (root / "more" / "pos" / "good.txt").write_text("a great movie, wonderful acting")
+    (root / "more" / "pos" / "latin1.txt").write_bytes("a caf\xe9 movie".encode("latin-1"))
+    return [str(root / "reviews"), str(root / "more"), str(root / "missing.csv")]
+
+
+@pytest.fixture(scope="module")
+def plain(inputs, fp32_bundle, tmp_path_factory):
+    """Plain score's rows, stderr and metrics on `inputs`, the reference every Ray run is held to."""
+    out = tmp_path_factory.mktemp("plain") / "out.csv"
+    code, err = run_score(inputs, fp32_bundle, out)
+    assert code == 3
+    return {"rows": read_rows(out), "err": err, "metrics": json.loads(out.with_suffix(".json").read_text())}
+
+
+def run_score(inputs, bundle, out, *extra):
+    """(exit status, stderr) of `bertvino score`, writing `out` and its metrics beside it."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["score", *inputs, "-m", str(bundle), "-o", str(out), "--batch-size", "4", "--no-progress",
+                     "--metrics-json", str(out.with_suffix(".json")), *extra])
+    return code, err.getvalue()
+
+
+def read_rows(path):
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as file:
+            return list(csv.DictReader(file))
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return pq.read_table(path).to_pylist()
+
+
+def skipped_lines(err):
+    return sorted(line for line in err.splitlines() if line.startswith("bertvino score: skipped "))
+
+
+def assert_same_rows(rows, expected):
+    """Every source exactly once, with plain score's label, gold and probabilities (within 1e-5)."""
+    sources = [row["source"] for row in rows]
+    assert len(sources) == len(set(sources)), "a review was written twice"
+    by_source = {row["source"]: row for row in rows}
+    assert sorted(by_source) == sorted(row["source"] for row in expected)
+    for want in expected:
+        got = by_source[want["source"]]
+        assert got["label"] == want["label"] and (got["gold"] or "") == want["gold"]
+        np.testing.assert_allclose([float(got["p_negative"]), float(got["p_positive"])],
+                                   [float(want["p_negative"]), float(want["p_positive"])], atol=1e-5)
+
+
+def test_ray_rows_skips_metrics_and_exit_status_are_plain_scores(inputs, fp32_bundle, plain, tmp_path):
+    out = tmp_path / "out.jsonl"
+    code, err = run_score(inputs, fp32_bundle, out, "--ray", "--ray-block-rows", "8")
+    assert code == 3
+    assert_same_rows(read_rows(out), plain["rows"])
+    assert skipped_lines(err) == skipped_lines(plain["err"]) and len(skipped_lines(err)) == 2
+    assert "reaches the workers by its path" in err
+    metrics = json.loads((tmp_path / "out.json").read_text())
+    assert metrics["scored"] == len(plain["rows"]) and metrics["metrics"] == plain["metrics"]["metrics"]
+
+
+def test_ray_resumes_a_killed_runs_file_with_the_bundle_shipped(inputs, fp32_bundle, plain, tmp_path):
+    out = tmp_path / "out.csv"
+    lines = ["source,label,p_negative,p_positive,gold\n"]
+    for row in plain["rows"][:10]:
+        lines.append(",".join(row.values()) + "\n")
+    out.write_text("".join(lines) + "/torn/row,nega")  # killed mid-line: the torn row is scored again
+    code, err = run_score(inputs, fp32_bundle, out, "--ray", "--resume", "--ray-bundle", "ship")
+    assert code == 3, err
+    assert "through Ray's object store" in err
+    assert_same_rows(read_rows(out), plain["rows"])
+    assert json.loads((tmp_path / "out.json").read_text())["already_done"] == 10
+
+
+def test_parquet_parts_are_whole_and_resume_exactly_once(inputs, fp32_bundle, plain, tmp_path):
+    out = tmp_path / "results.parquet"
+    code, _ = run_score(inputs, fp32_bundle, out, "--ray", "--ray-block-rows", "16")
+    assert code == 3
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) >= 3 and not list(out.glob(".*"))
+    assert_same_rows(read_rows(out), plain["rows"])
+    code, err = run_score(inputs, fp32_bundle, out, "--ray")
+    assert code == 1 and "--resume" in err  # existing results are never overwritten by accident
+    # As if killed: the last part never got its rename, another was lost.
+    parts[0].rename(out / f".{parts[0].name}.tmp")
+    code, _ = run_score(inputs, fp32_bundle, out, "--ray", "--resume")
+    assert code == 3
+    assert not list(out.glob(".*"))
+    assert_same_rows(read_rows(out), plain["rows"])
+
+
+def test_classify_dataset_adds_labels_and_keeps_columns(fp32_bundle, reviews_dir):
+    import bertvino.ray
+    reviews = list(read_reviews(reviews_dir))[:12]
+    ds = ray.data.from_items([{"id": i, "review": review.text} for i, review in enumerate(reviews)])
+    rows = sorted(bertvino.ray.classify_dataset(ds, model=str(fp32_bundle), text_column="review").take_all(),
+                  key=lambda row: row["id"])
+    classifier = Classifier(load_bundle(fp32_bundle))
+    assert [row["review"] for row in rows] == [review.text for review in reviews]
+    for row, alone in zip(rows, classifier.predict([review.text for review in reviews])):
+        assert row["label"] == alone.label
+        np.testing.assert_allclose([row["p_negative"], row["p_positive"]], list(alone.probabilities.values()),
+                                   atol=1e-5)
+
+
+def test_a_misplaced_ray_flag_is_a_clear_error(fp32_bundle, reviews_dir, tmp_path, capsys):
+    code = main(["score", str(reviews_dir), "--ray", str(reviews_dir), "-m", str(fp32_bundle), "-o",
+                 str(tmp_path / "o.csv")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "put --ray after the paths" in err and "Traceback" not in err
+
+
+def test_plain_score_never_imports_ray(fp32_bundle, reviews_dir, tmp_path):
+    code = ("import sys; from bertvino.cli import main; "
+            f"assert main(['score', {str(reviews_dir)!r}, '-m', {str(fp32_bundle)!r}, '-o', "
+            f"{str(tmp_path / 'o.csv')!r}, '--no-progress']) == 0; "
+            "assert 'ray' not in sys.modules and 'pyarrow' not in sys.modules, 'score imported Ray'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
