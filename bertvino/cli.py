@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 from bertvino import __version__
 from bertvino.errors import BertvinoError
