@@ -20,11 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.infer.bench import describe_machine
+from bertvino.convert.tf_runtime import frozen_graph_output
+from bertvino.features import pad_batch
+from bertvino.infer.bench import compile_for, openvino_runner
+from bertvino.train.random_checkpoint import make_finetuned
+from common import RESULTS_DIR, measured_on, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
+# [PAD] [UNK] [CLS] [SEP] [MASK], then made-up words up to BERT-base's 30,522.
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"word{i}" for i in range(30522 - 5)]
 
 BERT_BASE = {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
              "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
@@ -39,38 +42,37 @@ def timed(*args) -> float:
     return time.perf_counter() - started
 
 
+def ir_output(bundle_dir, arrays):
+    """The IR in OpenVINO, computing in f32 (on bf16-capable CPUs OpenVINO would otherwise pick bf16)."""
+    import openvino as ov
+    return openvino_runner(compile_for(ov.Core(), bundle_dir / "model.xml", "CPU", "LATENCY", "f32"))(arrays)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "freeze_convert_bert_base.json"))
+    parser.add_argument("--out", default=str(RESULTS_DIR / "freeze_convert_bert_base.json"))
     args = parser.parse_args()
-
-    import checkpoints
-    from test_freeze_convert import run_frozen_graph, run_ir
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        vocab = checkpoints.VOCAB + [f"word{i}" for i in range(BERT_BASE["vocab_size"] - len(checkpoints.VOCAB))]
         # Weights at BERT's initialisation scale (0.02): larger random weights make a 12-layer model chaotic,
         # where float rounding alone flips outputs, which would say nothing about the converter.
-        prefix = checkpoints.make_finetuned(tmp / "ckpt", BERT_BASE, step=1000, head_scale=0.05, vocab=vocab,
-                                            scale=0.02)
+        prefix = make_finetuned(tmp / "ckpt", BERT_BASE, VOCAB, step=1000, head_scale=0.05, scale=0.02)
         checkpoint_mb = sum(f.stat().st_size for f in (tmp / "ckpt").glob("model.ckpt-1000.*")) / 1e6
         results = {"checkpoint": "random BERT-base (12 layers, hidden 768, vocab 30522) with Adam slots",
                    "checkpoint_MB": round(checkpoint_mb), "freeze_s": timed("freeze", "--checkpoint", prefix,
                                                                            "-o", str(tmp / "bundle"))}
         results["convert_fp32_s"] = timed("convert", str(tmp / "bundle"))
         rng = np.random.default_rng(0)
-        arrays = {"input_ids": rng.integers(5, 30522, (4, 128)).astype(np.int32),
-                  "input_mask": np.ones((4, 128), np.int32), "segment_ids": np.zeros((4, 128), np.int32)}
-        arrays["input_mask"][1, 64:] = 0
-        reference = run_frozen_graph(tmp / "bundle" / "frozen.pb", arrays)
-        results["max_abs_diff_fp32"] = float(np.abs(run_ir(tmp / "bundle", arrays) - reference).max())
+        arrays = pad_batch([rng.integers(5, 30522, 128), rng.integers(5, 30522, 64), rng.integers(5, 30522, 128),
+                            rng.integers(5, 30522, 128)])  # the second one padded
+        reference = frozen_graph_output(tmp / "bundle" / "frozen.pb", arrays)
+        results["max_abs_diff_fp32"] = float(np.abs(ir_output(tmp / "bundle", arrays) - reference).max())
         results["convert_fp16_s"] = timed("convert", str(tmp / "bundle"), "--precision", "fp16")
-        results["max_abs_diff_fp16"] = float(np.abs(run_ir(tmp / "bundle", arrays) - reference).max())
+        results["max_abs_diff_fp16"] = float(np.abs(ir_output(tmp / "bundle", arrays) - reference).max())
         results["bundle_MB_fp16_ir"] = round((tmp / "bundle" / "model.bin").stat().st_size / 1e6)
-    results["machine"] = describe_machine()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    results.update(measured_on())
+    write_results(args.out, results)
     print(json.dumps(results, indent=2))
 
 

@@ -12,25 +12,21 @@ also writes the accuracy and the command into the bundle's `bundle.json` provena
 import argparse
 import itertools
 import json
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 from bertvino.bundle import load_bundle, update_metadata
-from bertvino.files import write_json_atomically
-from bertvino.infer.bench import describe_machine, review_latency_ms
+from bertvino.infer.bench import review_latency_ms
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import score
 from bertvino.reviews import read_reviews
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", required=True, help="bundle directory")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    add_data_option(parser)
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--latency-samples", type=int, default=200)
@@ -59,14 +55,11 @@ def main():
         "accuracy": summary.metrics["accuracy"], "metrics": summary.metrics,
         "batch_reviews_per_s": round(summary.reviews_per_s, 1),
         "latency_ms_p50": latency["p50_ms"], "latency_ms_p95": latency["p95_ms"],
-        "command": " ".join(["python", "benchmarks/imdb_accuracy.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
-        "machine": describe_machine(),
+        **measured_on(),
     }
     print(json.dumps(results, indent=2))
-    out = Path(args.out or ROOT / "benchmarks" / "results" / f"accuracy-{bundle.path.resolve().parent.name}-"
-                                                             f"{bundle.path.name}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(out, results)
+    write_results(args.out or RESULTS_DIR / f"accuracy-{bundle.path.resolve().parent.name}-{bundle.path.name}.json",
+                  results)
     if args.record:
         provenance = dict(bundle.metadata.get("provenance") or {})
         provenance["test"] = {key: results[key] for key in ("data", "reviews", "accuracy", "command")}

@@ -13,18 +13,16 @@ import random
 from pathlib import Path
 
 from bertvino.reviews import read_reviews
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
+from common import RESULTS_DIR, add_data_option
 
 
 def add_sample_arguments(parser, reviews: int, results_name: str):
     """-m, --data, --reviews, --batch-size and --out (benchmarks/results/RESULTS_NAME, .json and .md added)."""
     parser.add_argument("-m", "--model", help="bundle (default: the bundled model)")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    add_data_option(parser)
     parser.add_argument("--reviews", type=int, default=reviews)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / results_name))
+    parser.add_argument("--out", default=str(RESULTS_DIR / results_name))
 
 
 def write_sample(data, count: int, folder: Path) -> list:
@@ -59,7 +57,7 @@ def write_random_sample(data, count: int, folder: Path, seed: int = 0) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description="A seeded, balanced random sample of the IMDB test reviews")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    add_data_option(parser)
     parser.add_argument("--reviews", type=int, default=10000, help="how many, half of each label")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="new directory for the sample")

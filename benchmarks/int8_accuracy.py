@@ -31,8 +31,8 @@ from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import score
 from bertvino.reviews import read_reviews
 from bertvino.train.snippets import MIN_WORDS, split_sentences
+from common import RESULTS_DIR, add_data_option  # benchmarks/common.py
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def scored_labels(bundle, precision, data, split, rows_file=None) -> dict:
@@ -86,7 +86,7 @@ def predicted_labels(classifier, texts, batch_size=64) -> list:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", required=True, help="bundle directory with model.xml and model-int8.xml")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    add_data_option(parser)
     parser.add_argument("--split", default="test")
     parser.add_argument("--float-rows", help="CSV of `bertvino score --precision f32` on the same split")
     parser.add_argument("--int8-rows", help="CSV of `bertvino score --precision int8` on the same split")
@@ -94,7 +94,7 @@ def main():
     parser.add_argument("--short-data", help="reviews to cut the short texts from (default: --data), --split of it")
     parser.add_argument("--data-note", help="what --data is, recorded beside its name (e.g. how a sample was drawn)")
     parser.add_argument("--record", action="store_true", help="write the results into the bundle's bundle.json")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "int8_accuracy.json"))
+    parser.add_argument("--out", default=str(RESULTS_DIR / "int8_accuracy.json"))
     args = parser.parse_args()
 
     bundle = load_bundle(args.model)

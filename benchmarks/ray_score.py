@@ -25,12 +25,11 @@ from pathlib import Path
 import ray
 
 from bertvino.bundle import load_bundle
-from bertvino.files import write_json_atomically, write_text_atomically
-from bertvino.infer.bench import describe_machine
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.ray_scoring import LOCAL, RayOptions, connect, ray_score
 from bertvino.infer.scoring import score
 from bertvino.models import find_model
+from common import measured_on, write_results
 from imdb_sample import add_sample_arguments, write_sample  # benchmarks/imdb_sample.py
 
 
@@ -68,11 +67,8 @@ def main():
         "bundle": str(bundle.path.resolve()), "precision": bundle.precision, "reviews": args.reviews,
         "batch_size": args.batch_size, "plain": plain, "ray_start_s": round(ray_start_s, 2), "ray": runs,
         "best_ray_share_of_plain": round(best["reviews_per_s_excluding_start"] / plain["reviews_per_s"], 3),
-        "command": " ".join(["python", "benchmarks/ray_score.py", *sys.argv[1:]]), "machine": describe_machine()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(out.with_suffix(".json"), results)
-    write_text_atomically(out.with_suffix(".md"), markdown(results))
+        **measured_on()}
+    write_results(args.out, results, markdown(results))
     print(markdown(results))
 
 

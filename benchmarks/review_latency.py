@@ -11,26 +11,21 @@ Writes benchmarks/results/latency.{json,md}.
 
 import argparse
 import itertools
-import shlex
-import sys
-from pathlib import Path
 
 from bertvino.bundle import load_bundle
-from bertvino.files import write_json_atomically, write_text_atomically
-from bertvino.infer.bench import describe_machine, review_latency_ms
+from bertvino.infer.bench import review_latency_ms
 from bertvino.infer.classifier import Classifier
 from bertvino.reviews import read_reviews
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundles", nargs="+", help="bundle directories")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    add_data_option(parser)
     parser.add_argument("--split", default="test")
     parser.add_argument("--reviews", type=int, default=200)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latency"))
+    parser.add_argument("--out", default=str(RESULTS_DIR / "latency"))
     args = parser.parse_args()
 
     texts = [review.text for review in itertools.islice(read_reviews(args.data, split=args.split), args.reviews)]
@@ -42,19 +37,14 @@ def main():
                      "precision": bundle.precision, **latency})
         print(f"{path}: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms", flush=True)
 
-    results = {"data": f"{args.data} ({args.split}/)", "rows": rows, "machine": describe_machine(),
-               "command": " ".join(["python", "benchmarks/review_latency.py"] + [shlex.quote(a) for a in sys.argv[1:]])}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(out.with_suffix(".json"), results)
+    results = {"data": f"{args.data} ({args.split}/)", "rows": rows, **measured_on()}
     table = ["| bundle | max_seq_length | truncation | precision | p50 | p95 |",
              "| --- | ---: | --- | --- | ---: | ---: |"]
     table += [f"| {row['bundle']} | {row['max_seq_length']} | {row['truncation']} | {row['precision']} | "
               f"{row['p50_ms']} ms | {row['p95_ms']} ms |" for row in rows]
-    write_text_atomically(out.with_suffix(".md"),
-                          f"Batch-1 latency per review, {len(texts)} reviews of {results['data']}, "
-                          f"on {results['machine']['cpu']} ({results['machine']['cores']} cores).\n"
-                          f"`{results['command']}`\n\n" + "\n".join(table) + "\n")
+    write_results(args.out, results, f"Batch-1 latency per review, {len(texts)} reviews of {results['data']}, "
+                                     f"on {results['machine']['cpu']} ({results['machine']['cores']} cores).\n"
+                                     f"`{results['command']}`\n\n" + "\n".join(table) + "\n")
 
 
 if __name__ == "__main__":

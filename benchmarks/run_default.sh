@@ -8,7 +8,7 @@
 # Results go to benchmarks/results/.
 set -euo pipefail
 RUN_DIR=${1:?usage: benchmarks/run_default.sh RUN_DIR [DATA]}
-DATA=${2:-../shared/data/aclImdb_v1.tar.gz}
+DATA=${2:-$(python benchmarks/common.py)}  # common.py's default: ../shared/data/aclImdb_v1.tar.gz
 OUT=benchmarks/results
 mkdir -p "$OUT"
 

@@ -2,8 +2,8 @@
 
     python benchmarks/serve_bench.py [-m BUNDLE] [--data aclImdb_v1.tar.gz --split test] [--requests 256]
 
-Starts the server in a subprocess on a free loopback port (the same `run()` that `bertvino serve` calls; it warms
-itself up before it says it is ready), then for each kind of review and each concurrency level sends `--requests`
+Starts `bertvino serve` in a subprocess on a free loopback port (it warms itself up before it says it is ready),
+then for each kind of review and each concurrency level sends `--requests`
 requests of one review each from that many client threads (`bertvino.client`, a new connection per request), and
 records reviews/s, p50/p99 latency per request as a client sees it, refusals (503 past --max-in-flight) and the
 server's mean batch size (from /metrics). Short reviews are under 400 characters, long ones over 2,000 (longer
@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -28,15 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from bertvino.bundle import load_bundle
 from bertvino.client import Client, ServiceError
-from bertvino.files import write_json_atomically, write_text_atomically
-from bertvino.infer.bench import describe_machine
+from bertvino.infer.bench import percentiles
 from bertvino.models import find_model
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS_DIR, measured_on, write_results
 
 REVIEWS = [
     "A moving, beautifully acted film. I loved every minute.",
@@ -54,8 +50,6 @@ REVIEWS = [
 
 SHORT_CHARS, LONG_CHARS = 400, 2000  # a short review has fewer characters, a long one more
 
-# The server process: `run()` with the options given as JSON in argv[1].
-SERVER = "import json, sys; from bertvino.infer.server import run; run(**json.loads(sys.argv[1]))"
 
 
 def main():
@@ -70,23 +64,22 @@ def main():
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("-d", "--device", default="CPU")
     parser.add_argument("--precision", "--inference-precision", dest="precision", default="auto")
-    parser.add_argument("--output-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model))
     kinds = read_texts(args.data, args.split, args.max_texts) if args.data else builtin_texts()
-    options = {"model": str(bundle.path), "host": "127.0.0.1", "port": 0, "device": args.device,
-               "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms,
-               "precision": args.precision, "log_level": "warning"}
+    options = {"host": "127.0.0.1", "device": args.device, "max_batch_size": args.max_batch_size,
+               "max_wait_ms": args.max_wait_ms, "precision": args.precision}
     load_before = os.getloadavg()
-    with running_server(options) as port:
+    with running_server(bundle.path, options) as port:
         client = Client(port=port, timeout=120)  # finds the model's name on its first request
         levels = []
         for kind, texts in kinds.items():
             for clients in args.clients:
                 level = {"reviews": kind, **measure(client, port, texts, requests=args.requests, clients=clients)}
                 print(f"{kind:5} reviews, {clients:3d} clients: {level['reviews_per_second']:8.1f} reviews/s, p50 "
-                      f"{level['latency_ms']['p50']:7.1f} ms, p99 {level['latency_ms']['p99']:7.1f} ms, mean "
+                      f"{level['latency_ms']['p50_ms']:7.1f} ms, p99 {level['latency_ms']['p99_ms']:7.1f} ms, mean "
                       f"batch {level['mean_batch_size']:.1f}, errors {level['errors']}", flush=True)
                 levels.append(level)
 
@@ -94,17 +87,14 @@ def main():
         "benchmark": "serve",
         "bundle": {"path": str(bundle.path.resolve()), "precision": bundle.precision,
                    "max_seq_length": bundle.max_seq_length, "labels": list(bundle.labels)},
-        "server": {key: value for key, value in options.items() if key not in ("model", "port", "log_level")},
+        "server": options,
         "texts": {kind: {"source": " ".join(args.data) if args.data else "built-in", "count": len(texts),
                          "mean_chars": round(sum(map(len, texts)) / len(texts), 1)} for kind, texts in kinds.items()},
         "levels": levels,
         "load_average_before": [round(load, 2) for load in load_before],
-        "machine": describe_machine(),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        **measured_on(),
     }
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(args.output_dir / "serve.json", results)
-    write_text_atomically(args.output_dir / "serve.md", markdown(results))
+    write_results(args.output_dir / "serve.json", results, markdown(results))
     print(f"Wrote {args.output_dir / 'serve.json'} and serve.md")
 
 
@@ -133,18 +123,20 @@ def read_texts(paths, split, limit: int) -> dict:
 
 
 class running_server:
-    """The server in a subprocess for the duration of a `with`; yields its port and stops it with SIGTERM."""
+    """`bertvino serve` in a subprocess on a free port for the duration of a `with`; yields the port and stops
+    the server with SIGTERM."""
 
-    def __init__(self, options: dict):
-        self.options = options
+    def __init__(self, bundle_path, options: dict):
+        self.command = [sys.executable, "-m", "bertvino", "serve", "-m", str(bundle_path), "--port", "0"]
+        for name, value in options.items():
+            self.command += [f"--{name.replace('_', '-')}", str(value)]
         descriptor, log = tempfile.mkstemp(prefix="serve-bench-", suffix=".log")
         os.close(descriptor)
         self.log = Path(log)
 
     def __enter__(self) -> int:
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(self.options)],
-                                            stdout=log, stderr=log)
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=log)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -202,14 +194,13 @@ def measure(client: Client, port: int, texts: list, requests: int, clients: int)
     seconds = time.perf_counter() - started
     batches_after = batch_totals(port)
     batch_count = batches_after[1] - batches_before[1]
-    latencies_ms = np.array(latencies) * 1000
+    latencies_ms = [latency * 1000 for latency in latencies]
     return {"clients": clients, "requests": requests, "errors": len(errors),
             "refused_503": sum(error.startswith("HTTP 503") for error in errors),
             "first_error": next(iter(errors), None),
             "seconds": round(seconds, 3), "reviews_per_second": round(len(latencies) / seconds, 2),
-            "latency_ms": {"p50": round(float(np.percentile(latencies_ms, 50)), 2),
-                           "p99": round(float(np.percentile(latencies_ms, 99)), 2),
-                           "mean": round(float(latencies_ms.mean()), 2)},
+            "latency_ms": {**percentiles(latencies_ms, (50, 99)),
+                           "mean_ms": round(sum(latencies_ms) / len(latencies_ms), 2)},
             "mean_batch_size": round((batches_after[0] - batches_before[0]) / batch_count, 2) if batch_count else 0}
 
 
@@ -237,8 +228,8 @@ def markdown(results: dict) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for level in results["levels"]:
         lines.append(f"| {level['reviews']} | {level['clients']} | {level['requests']} | {level['errors']} | "
-                     f"{level['reviews_per_second']:.1f} | {level['latency_ms']['p50']:.1f} | "
-                     f"{level['latency_ms']['p99']:.1f} | {level['mean_batch_size']:.1f} |")
+                     f"{level['reviews_per_second']:.1f} | {level['latency_ms']['p50_ms']:.1f} | "
+                     f"{level['latency_ms']['p99_ms']:.1f} | {level['mean_batch_size']:.1f} |")
     lines += ["", f"Command: `{results['command']}`", ""]
     return "\n".join(lines)
 

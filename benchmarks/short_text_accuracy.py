@@ -13,21 +13,15 @@ those short texts and on the whole held-out reviews, so a run is chosen on valid
 
 import argparse
 import json
-import shlex
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from bertvino.bundle import load_bundle
-from bertvino.files import write_json_atomically
-from bertvino.infer.bench import describe_machine
 from bertvino.infer.classifier import Classifier
 from bertvino.reviews import read_reviews
 from bertvino.train.snippets import MIN_WORDS, split_sentences
 from bertvino.train.validation import held_out_mask, short_texts
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 
 def accuracy(classifier: Classifier, texts, labels, batch_size=64) -> float:
@@ -45,11 +39,11 @@ def accuracy(classifier: Classifier, texts, labels, batch_size=64) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", action="append", required=True, help="bundle directory (repeatable)")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    add_data_option(parser)
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--test-last-sentences", type=int, default=0, metavar="N")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "short_text.json"))
+    parser.add_argument("--out", default=str(RESULTS_DIR / "short_text.json"))
     args = parser.parse_args()
 
     bundles = [load_bundle(path) for path in args.model]
@@ -70,17 +64,14 @@ def main():
                 last.append((sentences[-1], labels_of[review.label]))
         sets["test_last_sentence"] = ([t for t, _ in last], np.array([l for _, l in last], dtype=np.int32))
 
-    results = {"sets": {name: len(texts) for name, (texts, _) in sets.items()}, "bundles": {},
-               "command": " ".join(["python", "benchmarks/short_text_accuracy.py"] + list(map(shlex.quote,
-                                                                                             sys.argv[1:]))),
-               "machine": describe_machine()}
+    results = {"sets": {name: len(texts) for name, (texts, _) in sets.items()}, "bundles": {}, **measured_on()}
     for path, bundle in zip(args.model, bundles):
         classifier = Classifier(bundle, performance_hint="THROUGHPUT")
         results["bundles"][path] = {name: round(accuracy(classifier, texts, labels), 4)
                                     for name, (texts, labels) in sets.items()}
         print(path, results["bundles"][path], flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(args.out, results)
+    write_results(args.out, results)
     print(json.dumps(results, indent=2))
 
 

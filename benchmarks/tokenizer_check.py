@@ -14,20 +14,16 @@ any review's ids differ.
 
 import argparse
 import os
-import shlex
 import sys
 import time
-from pathlib import Path
 
 from bertvino.bundle import load_bundle
 from bertvino.fast_tokenization import FastTokenizer
-from bertvino.files import write_json_atomically
-from bertvino.infer.bench import describe_machine
 from bertvino.models import find_model
 from bertvino.reviews import read_reviews
 from bertvino.tokenization import FullTokenizer
+from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 512  # reviews per call, as `score` tokenizes them (batch 32 x 16 batches per window)
 
 
@@ -59,10 +55,10 @@ def check(vocab_file, do_lower_case: bool, reviews) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"))
+    add_data_option(parser)
     parser.add_argument("--split", default="test", help="aclImdb folder to read (default: test)")
     parser.add_argument("-m", "--model", default=None, help="bundle whose vocab to use (default: the bundled model)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "tokenizer_check.json"))
+    parser.add_argument("--out", default=str(RESULTS_DIR / "tokenizer_check.json"))
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model), require_ir=False)
@@ -78,10 +74,10 @@ def main():
             print(f"  ids differ: {source}")
         results.append(result)
 
-    write_json_atomically(args.out, {
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]), "bundle": str(bundle.path),
-        "split": args.split, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
-        "machine": describe_machine(), "results": results})
+    write_results(args.out, {
+        "bundle": str(bundle.path), "split": args.split,
+        "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"), "results": results,
+        **measured_on()})
     print(f"wrote {args.out}")
     sys.exit(1 if any(result["mismatches"] for result in results) else 0)
 

@@ -32,7 +32,8 @@ from bertvino.labels import check_labels
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")  # how the IR stores its weights (convert --precision)
+INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")  # how the device computes (INFERENCE_PRECISION_HINT)
 FLOAT_IR = "model.xml"
 INT8_IR = "model-int8.xml"
 
@@ -167,15 +168,19 @@ def _load_npy(path: Path, shape: tuple) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def write_bundle(path, metadata: dict, fill):
+def write_bundle(path, metadata: dict, fill, overwrite: bool = False):
     """Make a bundle atomically: `fill(tmp_dir)` writes its files into a staging directory that becomes `path`.
 
-    An existing bundle at `path` is replaced whole; any other existing directory is refused, not overwritten.
+    An existing bundle at `path` is replaced whole only with `overwrite` (its IR goes with it); any other existing
+    file or directory, save an empty one, is never touched.
     """
     path = Path(path)
     if path.exists() and not (path / METADATA_FILE).is_file():
         if not path.is_dir() or any(path.iterdir()):
             raise file_error(path, "exists and is not a model bundle; refusing to overwrite it")
+    elif path.exists() and not overwrite:
+        what = "a converted model bundle" if (path / "model.xml").is_file() else "a model bundle"
+        raise file_error(path, f"exists ({what}): pass --overwrite to replace it whole, or choose another --output")
     with atomic_directory(path, replace=True) as staging:
         fill(staging)
         write_json_atomically(staging / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})

@@ -15,43 +15,52 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 """
 
 import argparse
+import codecs
+import dataclasses
 import json
 import math
 import os
+import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from bertvino import __version__
-from bertvino.errors import BertvinoError
+from bertvino.bundle import PRECISIONS
+from bertvino.errors import BertvinoError, Interrupted, missing_extra
 from bertvino.files import CANNOT_WRITE
+from bertvino.precision import PRECISION_CHOICES
 
 EXIT_ERROR = 1
 
-# The packages of each extra (pyproject.toml), by import name: a command that needs one says which extra to install.
-EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
-          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray"}
-
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for the TF stages: no start-up chatter on stderr
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM ends a command as Ctrl-C does: with a word, not silently (Python takes signals in its main thread only).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        if getattr(args, "verbose", None) is False:  # a TensorFlow command (they have --verbose), not verbose
+            from bertvino.train.quiet_tf import import_tensorflow_quietly
+            import_tensorflow_quietly()
         return args.run(args) or 0
     except BertvinoError as err:
         print(f"bertvino {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except Interrupted as err:
+        print(f"bertvino {args.command}: {err}", file=sys.stderr)
+        return 128 + err.signum
     except ModuleNotFoundError as err:
-        extra = EXTRAS.get((err.name or "").partition(".")[0])
-        if extra is None:  # not an optional dependency: a broken install or a bug, which keeps its traceback
-            raise
-        print(f"bertvino {args.command}: error: {args.command} needs {err.name.partition('.')[0]}, which is not "
-              f"installed: pip install 'bertvino[{extra}]'", file=sys.stderr)
+        if (missing := missing_extra(err)) is None:
+            raise  # not an optional package: a broken install or a bug, which keeps its traceback
+        print(f"bertvino {args.command}: error: {args.command} {missing}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"bertvino {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except BrokenPipeError:  # `bertvino score ... | head`: the reader has gone, which is no error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
@@ -61,6 +70,13 @@ def main(argv=None) -> int:
         print(f"bertvino {args.command}: error: {f'{err.filename}: ' if err.filename else ''}cannot write: "
               f"{err.strerror}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _terminate(signum, frame):
+    raise Interrupted(signum, "stopped by SIGTERM")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -100,6 +116,7 @@ def _add_import_hf(commands):
                     "can fine-tune it. Heads are dropped; only BERT models are accepted.")
     p.add_argument("hf_dir", help="the Hugging Face model directory")
     p.add_argument("--output", "-o", required=True, help="new directory for the Google-format checkpoint")
+    _add_verbose(p)
     p.set_defaults(run=_run_import_hf)
 
 
@@ -117,7 +134,7 @@ def _add_train(commands):
                     "model.ckpt-N checkpoints to --output_dir. Re-running the same command resumes from the newest "
                     "checkpoint there. With --no-dropout it is the second, dropout-free pass: start it from the "
                     "first pass's checkpoint and write to a new directory. Flags take _ or - alike.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsShown)
     flag = _flag_adder(p)
     flag("--data", nargs="+", required=True, metavar="PATH",
          help="training reviews: an aclImdb directory or its .tar.gz, folders with pos/ and neg/, CSV, JSONL")
@@ -132,13 +149,17 @@ def _add_train(commands):
     flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
     flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
                                               "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=_positive_int, default=32)
-    flag("--eval_batch_size", type=_positive_int, default=32)
+    flag("--train_batch_size", type=_positive_int, default=32, help="reviews per training step")
+    flag("--eval_batch_size", type=_positive_int, default=32, help="reviews per batch when validating")
     flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=_positive_float, default=3.0)
+    flag("--num_train_epochs", type=_positive_float, default=3.0,
+         help="passes over the training reviews (fractions allowed); steps = training reviews (after the "
+              "validation hold-out) / train_batch_size x epochs")
     flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=_positive_int, default=1000)
-    flag("--keep_checkpoint_max", type=_positive_int, default=5)
+    flag("--save_checkpoints_steps", type=_positive_int, default=1000, help="save a checkpoint every this many steps")
+    flag("--save_checkpoints_secs", type=float, default=300,
+         help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
+    flag("--keep_checkpoint_max", type=_positive_int, default=5, help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
     flag("--validation_fraction", type=_fraction, default=0.1,
@@ -154,13 +175,13 @@ def _add_train(commands):
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
     flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
+    _add_verbose(p)
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args):
     from bertvino.train.finetune import TrainingOptions, train
-    options = TrainingOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "run")})
-    results = train(options)
+    results = train(_dataclass_from_args(TrainingOptions, args))
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
 
@@ -186,6 +207,9 @@ def _add_freeze(commands):
          help="longest input inference will give the model (default: as trained, else 128)")
     flag("--do_lower_case", type=_boolean, metavar="BOOL", help="default: as trained, else true")
     flag("--truncation", help="'head' or 'head+tail:H' (default: as trained)")
+    flag("--overwrite", action="store_true", help="replace an existing bundle at --output, its IR included "
+                                                  "(without it, an existing bundle is refused)")
+    _add_verbose(p)
     p.set_defaults(run=_run_freeze)
 
 
@@ -193,14 +217,15 @@ def _run_freeze(args):
     from bertvino.convert.freeze import freeze
     freeze(args.checkpoint, args.output, bert_config_file=args.bert_config_file, vocab_file=args.vocab_file,
            labels=args.labels, max_seq_length=args.max_seq_length, do_lower_case=args.do_lower_case,
-           truncation=args.truncation)
+           truncation=args.truncation, overwrite=args.overwrite)
 
 
 # --- convert -----------------------------------------------------------------------------------------------------
 
 def _add_convert(commands):
     p = commands.add_parser(
-        "convert", help="bundle's frozen graph -> float OpenVINO IR; float IR -> INT8 IR beside it",
+        "convert", parents=[CALIBRATION],
+        help="bundle's frozen graph -> float OpenVINO IR; float IR -> INT8 IR beside it",
         description="Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the "
                     "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
                     "and output pooled_output. With --precision int8, quantize the bundle's float IR with NNCF "
@@ -208,14 +233,10 @@ def _add_convert(commands):
                     "quantized too); `--precision auto` at inference uses it once its accuracy is recorded "
                     "(benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.")
     p.add_argument("bundle", help="a bundle directory written by `bertvino freeze` (or a converted one, for int8)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 or fp16 weights for the float IR (fp16 halves them on disk; outputs differ by "
                         "~1e-3); int8 quantizes the float IR with NNCF, calibrated on --calibration reviews "
                         "(faster only on CPUs with VNNI/AMX); default: %(default)s")
-    p.add_argument("--calibration", "--calibration-data", metavar="PATH", nargs="+",
-                   help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
-    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
-                                               "never calibrate on the reviews you will test on)")
     p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
@@ -231,62 +252,96 @@ def _run_convert(args):
 
 def _add_classify(commands):
     p = commands.add_parser(
-        "classify", help="classify texts with a bundle on an OpenVINO device",
-        description="Print each text's label, probabilities and latency. '-' reads one text per line from stdin.")
+        "classify", parents=[RUNTIME],
+        help="classify texts with a bundle on an OpenVINO device",
+        description="Print each text's label, probabilities and latency, one line per input in input order. "
+                    "'-' reads one text per line from stdin (UTF-8; blank lines count as inputs). An input that "
+                    "cannot be classified (empty, or not UTF-8) gets an error line in its place. Exit status: 0 "
+                    "when every input was classified, 3 when some got an error line, 1 when none could be "
+                    "classified or on an error.")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
-    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
     p.add_argument("--json", action="store_true",
-                   help='one JSON object per line: {"text", "label", "probabilities"}')
-    _add_precision(p)
+                   help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
     p.set_defaults(run=_run_classify)
 
 
 def _run_classify(args):
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
+    from bertvino.infer.scoring import EXIT_SKIPPED
     from bertvino.models import find_model
 
-    texts = [line.rstrip("\r\n") for text in args.texts for line in (sys.stdin if text == "-" else [text])]
-    texts = [text for text in texts if text.strip()]
-    if not texts:
-        raise BertvinoError("nothing to classify: every text was empty")
-    classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                            precision=args.precision)
-    for text in texts:
+    inputs = list(_classify_inputs(args.texts))
+    if not inputs:
+        raise BertvinoError("nothing to classify: stdin was empty")
+    failed = sum(1 for _, problem in inputs if problem)
+    classifier = None if failed == len(inputs) else Classifier(
+        load_bundle(find_model(args.model)), device=args.device, precision=args.precision)
+    for text, problem in inputs:
+        if problem:
+            print(_escaped(json.dumps({"text": text, "error": problem}, ensure_ascii=False)) if args.json else
+                  f"{'error':<10} {problem}", flush=True)
+            continue
         started = time.perf_counter()
         prediction = classifier.predict([text])[0]
         latency_ms = (time.perf_counter() - started) * 1000
         if args.json:
-            print(json.dumps({"text": text, "label": prediction.label,
-                              "probabilities": prediction.probabilities}, ensure_ascii=False), flush=True)
+            print(_escaped(json.dumps({"text": text, "label": prediction.label,
+                                       "probabilities": prediction.probabilities}, ensure_ascii=False)), flush=True)
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+    if failed == len(inputs):
+        raise BertvinoError(f"none of the {_plural(failed, 'input')} could be classified (see the error lines)"
+                            if failed > 1 else "the input could not be classified (see the error line)")
+    if failed:
+        print(f"bertvino classify: {failed} of {_plural(len(inputs), 'input')} could not be classified (see the "
+              f"error lines)", file=sys.stderr)
+        return EXIT_SKIPPED
+    return 0
+
+
+def _classify_inputs(texts):
+    """(text, problem) per input in order, problem None for a text to classify; '-' gives one per stdin line."""
+    for text in texts:
+        if text != "-":
+            yield _checked_text(text.encode("utf-8", "surrogateescape"))  # argv keeps bytes not UTF-8 as escapes
+            continue
+        data = sys.stdin.buffer.read().removeprefix(codecs.BOM_UTF8)
+        for line in data.splitlines():  # a last line without its newline is still an input; no newline, no input
+            yield _checked_text(line)
+
+
+def _checked_text(raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {err.start + 1})"
+    return text, None if text.strip() else ("empty text" if not text else "only whitespace")
 
 
 # --- score -------------------------------------------------------------------------------------------------------
 
 def _add_score(commands):
     p = commands.add_parser(
-        "score", help="classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known",
+        "score", parents=[RUNTIME],
+        help="classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known",
         description="Score every review under the given paths (aclImdb directories or their .tar.gz, folders with "
                     "pos/ and neg/, CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, "
                     "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
                     "order): source, label, p_<label> per label, gold. Where gold labels exist, prints accuracy, "
-                    "per-class precision/recall/F1 and the confusion matrix. Exit status: 0 when every review was "
-                    "scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error "
-                    "or when every input was skipped.")
+                    "per-class precision/recall/F1 and the confusion matrix. A path that does not exist is an "
+                    "error before anything is scored; an unreadable file, or a bad review or row (reported with "
+                    "its line), is skipped and the rest scored. Exit status: 0 when every review was scored, 3 "
+                    "when some inputs were skipped (each is reported with its reason), 1 on an error or when "
+                    "every input was skipped.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
-    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
-    _add_precision(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     on_ray = p.add_argument_group(
         "Ray (pip install 'bertvino[ray]')",
@@ -317,9 +372,10 @@ def _run_score(args):
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
     from bertvino.files import check_writable, write_json_atomically
-    from bertvino.infer.scoring import EXIT_SKIPPED, score
+    from bertvino.infer.scoring import EXIT_SKIPPED, check_inputs, score
     from bertvino.models import find_model
 
+    check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
     for output in (args.output, args.metrics_json):  # before the work, not after it
         if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
@@ -334,9 +390,10 @@ def _run_score(args):
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
         raise BertvinoError("nothing was scored: every input was skipped (see above)")
-    print(f"Scored {summary.scored} reviews in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} reviews/s)"
-          + (f"; {summary.already_done} were already in {args.output}" if summary.already_done else "")
-          + (f"; skipped {len(summary.skipped)} inputs" if summary.skipped else ""), file=sys.stderr)
+    print(f"Scored {_plural(summary.scored, 'review')} in {summary.seconds:.1f} s ({summary.reviews_per_s:.1f} "
+          f"reviews/s)" + (f"; {_plural(summary.already_done, 'review')} already in {args.output}"
+                           if summary.already_done else "")
+          + (f"; skipped {_plural(len(summary.skipped), 'input')}" if summary.skipped else ""), file=sys.stderr)
     if summary.metrics:
         print(format_report(summary.metrics), file=sys.stderr)
     if args.metrics_json:
@@ -365,11 +422,11 @@ def _ray_score(args):
 # --- info --------------------------------------------------------------------------------------------------------
 
 def _add_info(commands):
-    p = commands.add_parser("info", help="show a bundle's metadata and which precision path this CPU takes",
+    p = commands.add_parser("info", parents=[MODEL],
+                            help="show a bundle's metadata and which precision path this CPU takes",
                             description="Print what a bundle is: where it is, its labels, input length, truncation, "
                                         "precision, its IRs and how they were made (base model, data, accuracy), "
                                         "and which path `--precision auto` takes on this machine's CPU, and why.")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print bundle.json, with the bundle's path, as JSON")
     p.set_defaults(run=_run_info)
 
@@ -416,7 +473,8 @@ def _print_field(key, value, indent=0):
 
 def _add_bench(commands):
     p = commands.add_parser(
-        "bench", help="measure latency and throughput per precision path and length, against each arithmetic's peak",
+        "bench", parents=[MODEL, DEVICE, CALIBRATION],
+        help="measure latency and throughput per precision path and length, against each arithmetic's peak",
         description="Batch-1 latency (p50/p95), the engine's throughput (the IR alone on pre-made inputs, as "
                     "benchmark_app) and the pipeline's (tokenization, padding and Python included, as `score`) at "
                     "several sequence lengths, for each precision path (f32; bf16 where the CPU has it; int8 with "
@@ -424,17 +482,12 @@ def _add_bench(commands):
                     "of its own arithmetic's peak, measured by OpenVINO on a large MatMul in the same run; "
                     "TensorFlow on the bundle's frozen.pb when both exist; the cold start of `classify`. Writes a "
                     "Markdown table and a PNG chart (with the bench extra: pip install 'bertvino[bench]').")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
-    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
     p.add_argument("--precision", "--inference-precision", dest="precision", type=_precision_list,
                    default=("f32", "bf16", "int8"),
                    help="precision paths to measure, comma-separated from auto, int8, bf16, f32 (default: "
                         "f32,bf16,int8; auto is the one `classify` takes here)")
-    p.add_argument("--calibration", nargs="+", metavar="PATH",
-                   help="reviews to quantize an INT8 IR on, for a bundle that has none")
-    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train)")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="batch size for throughput (default: 8)")
     p.add_argument("--seconds", type=_positive_float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
@@ -446,29 +499,28 @@ def _add_bench(commands):
 
 
 def _run_bench(args):
-    from bertvino import benchmark
     from bertvino.files import check_writable, write_json_atomically, write_text_atomically
-    from bertvino.infer.bench import describe_machine
+    from bertvino.infer import bench
     from bertvino.models import find_model
 
     for output in (args.json, args.markdown, args.chart):  # before minutes of measuring, not after them
         if output:
             check_writable(output)
-    results = benchmark.run(find_model(args.model), lengths=args.lengths, paths=args.precision,
-                            batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
-                            calibration_split=args.calibration_split,
-                            with_tensorflow=not args.no_tensorflow, device=args.device)
-    results["machine"] = describe_machine()
+    results = bench.run(find_model(args.model), lengths=args.lengths, paths=args.precision,
+                        batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
+                        calibration_split=args.calibration_split, with_tensorflow=not args.no_tensorflow,
+                        device=args.device)
+    results["machine"] = bench.describe_machine()
     png = args.chart or (Path(args.markdown).with_suffix(".png") if args.markdown else None)
     if png:
         partial = Path(png).with_name(Path(png).name + ".partial.png")
-        note = benchmark.chart(results, partial)
+        note = bench.chart(results, partial)
         if note:
             results["notes"].append(note)
         else:
             os.replace(partial, png)
             results["chart"] = Path(png).name
-    table = benchmark.markdown(results, results["machine"])
+    table = bench.markdown(results, results["machine"])
     print(table)
     if args.json:
         write_json_atomically(args.json, results)
@@ -481,21 +533,19 @@ def _run_bench(args):
 
 def _add_serve(commands):
     p = commands.add_parser(
-        "serve", help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
+        "serve", parents=[RUNTIME],
+        help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
         description='Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, '
                     "classifying texts from concurrent requests in shared batches. Also GET /v1/models/NAME, "
                     "/v1/models/NAME/metadata, /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics "
                     "(Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with "
                     "Retry-After. SIGTERM stops it after the requests in progress. Needs the serve extra: "
                     "pip install 'bertvino[serve]'.")
-    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
                         "it on loopback or behind a proxy")
     p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
-    p.add_argument("-d", "--device", default="CPU",
-                   help="OpenVINO device: CPU, GPU, AUTO, ... (default: %(default)s)")
     p.add_argument("--max-batch-size", type=_positive_int, default=32,
                    help="most texts classified together (default: %(default)s)")
     p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
@@ -519,30 +569,83 @@ def _add_serve(commands):
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
     p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
-    _add_precision(p)
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args):
-    from bertvino.infer.server import run
-    run(args.model, host=args.host, port=args.port, model_name=args.model_name, device=args.device,
-        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
-        max_instances=args.max_instances, max_chars=args.max_chars, max_in_flight=args.max_in_flight,
-        headers_timeout=args.headers_timeout, body_timeout=args.body_timeout,
-        keep_alive_timeout=args.keep_alive_timeout, shutdown_timeout=args.shutdown_timeout,
-        precision=args.precision)
+    from bertvino.bundle import load_bundle
+    from bertvino.infer.server import Limits, ServeOptions, Timeouts, run
+    from bertvino.models import find_model
+
+    timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
+                        shutdown=args.shutdown_timeout)
+    options = _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts)
+    run(load_bundle(find_model(args.model)), options)
 
 
-# --- helpers -----------------------------------------------------------------------------------------------------
+# --- options several commands share, declared once (argparse parent parsers) ------------------------------------
 
-def _add_precision(parser):
+def _parent(*add_arguments) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    for add in add_arguments:
+        add(parent)
+    return parent
+
+
+def _model_option(p):
+    p.add_argument("-m", "--model", help="bundle directory or bundled model name (default: the bundled model)")
+
+
+def _device_option(p):
+    p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
+
+
+def _precision_option(p):
     """--precision (alias --inference-precision, its name before INT8 IRs): which IR and arithmetic to run."""
-    from bertvino.precision import PRECISION_CHOICES
-    parser.add_argument(
+    p.add_argument(
         "--precision", "--inference-precision", dest="precision", choices=PRECISION_CHOICES, default="auto",
         help="auto (default): the bundle's INT8 IR on CPUs with VNNI/AMX if its measured accuracy passed the "
              "guard, else bf16 arithmetic where the CPU has it natively, else f32 (`bertvino info` says which "
              "and why); int8, bf16, f32 force one; f32 is the float IR in f32 arithmetic, equal to TensorFlow's")
+
+
+def _calibration_options(p):
+    p.add_argument("--calibration", "--calibration-data", metavar="PATH", nargs="+",
+                   help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
+    p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
+                                               "never calibrate on the reviews you will test on)")
+
+
+MODEL = _parent(_model_option)
+DEVICE = _parent(_device_option)
+RUNTIME = _parent(_model_option, _device_option, _precision_option)  # what running a model takes
+CALIBRATION = _parent(_calibration_options)
+
+
+def _dataclass_from_args(cls, args, **given):
+    """`cls(...)` from the parsed flags whose names are its fields: argparse's dest names are the options' names,
+    so a new option is added in two places (the flag and the field), not three."""
+    fields = {field.name for field in dataclasses.fields(cls)} - set(given)
+    return cls(**{name: value for name, value in vars(args).items() if name in fields}, **given)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends with "(default: X)" wherever a flag has a default to show (not for required flags and
+    switches, whose default says nothing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def _add_verbose(parser):
+    """--verbose for the commands that run TensorFlow, whose own log lines are otherwise silenced."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines and warnings (silenced by default)")
 
 
 def _flag_adder(parser):
@@ -623,7 +726,6 @@ def _int_list(value: str) -> tuple:
 
 
 def _precision_list(value: str) -> tuple:
-    from bertvino.precision import PRECISION_CHOICES
     paths = tuple(part.strip() for part in value.split(","))
     if not paths or any(path not in PRECISION_CHOICES for path in paths):
         raise argparse.ArgumentTypeError(f"expected comma-separated paths from {', '.join(PRECISION_CHOICES)}, "
@@ -632,8 +734,22 @@ def _precision_list(value: str) -> tuple:
 
 
 def _preview(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
+    text = _escaped(" ".join(text.split()))
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+# Characters a terminal acts on rather than shows: C0/C1 controls, DEL, and bidirectional overrides (which make
+# text read differently from what it is). Echoed texts show them as \uXXXX, a valid escape in JSON too.
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(text: str) -> str:
+    return _UNSAFE_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _plural(count: int, noun: str) -> str:
+    """"1 review", "2 reviews": counts in messages read as English."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 if __name__ == "__main__":

@@ -91,6 +91,35 @@ def read_reviews(
     return _read_planned(plan, split, on_skip)
 
 
+def count_reviews(paths: Iterable[PathLike], split: str | None = None) -> int | None:
+    """How many review files `read_reviews(paths, split=split)` will look at, for a progress bar's total.
+
+    Cheap where it can be known: a folder is one directory walk, an archive one pass of decompression with nothing
+    read into memory. None when any path is a CSV/JSONL file (its rows are only known by parsing it all) or cannot
+    be counted; the reader reports what is wrong with it.
+    """
+    total = 0
+    try:
+        for path in map(os.fspath, paths):
+            kind = _kind_of(path, split)
+            if kind in ("csv", "jsonl"):
+                return None
+            if kind == "text":
+                total += 1
+            elif kind == "directory":
+                total += sum(1 for folder, _, files in os.walk(path)
+                             if split is None or split in PurePath(os.path.relpath(folder, path)).parts
+                             for name in files if _is_review_file(name))
+            else:
+                with tarfile.open(path, "r|*") as tar:
+                    names = (PurePosixPath(member.name) for member in tar if member.isfile())
+                    total += sum(1 for name in names
+                                 if _is_review_file(name.name) and (split is None or split in name.parts[:-1]))
+    except (BertvinoError, *_ARCHIVE_ERRORS):
+        return None
+    return total
+
+
 def _read_planned(plan: list[tuple[str, str]], split: str | None, on_skip: OnSkip | None) -> Iterator[Review]:
     """Read each checked path with the reader for its kind (a generator, so nothing happens until iterated)."""
     for path, kind in plan:
@@ -197,7 +226,8 @@ def _read_csv(path: str, on_skip: OnSkip | None) -> Iterator[Review]:
     except OSError as err:
         raise file_error(path, _os_reason(err)) from err
     with file:
-        rows = _csv_rows(csv.reader(file), path)
+        reader = csv.reader(file)
+        rows = _csv_rows(reader, path)
         header = next(rows, None)
         if header is None:
             raise file_error(path, "empty CSV file: expected a header row")
@@ -207,16 +237,19 @@ def _read_csv(path: str, on_skip: OnSkip | None) -> Iterator[Review]:
                 path, f"no text column (one of {', '.join(TEXT_FIELDS)}) in the CSV header {header!r}"
             )
         label_col = _pick_field(header, LABEL_FIELDS)
+        next_line = reader.line_num + 1
         for number, row in enumerate(rows, start=1):
+            line, next_line = next_line, reader.line_num + 1  # where the row starts: quoted fields span lines
             if not row:  # a blank line: counted, so N still matches the file, but not a review
                 continue
             source = f"{path}:{number}"
             text = row[text_col] if text_col < len(row) else ""
             label = row[label_col] if label_col is not None and label_col < len(row) else None
+            row_skip = on_skip and (lambda source, reason, line=line: on_skip(source, f"{reason} (line {line})"))
             if _has_undecodable_bytes(text):
-                _skip(source, "not UTF-8", on_skip)
+                _skip(source, "not UTF-8", row_skip)
                 continue
-            review = _review(source, text, label, on_skip)
+            review = _review(source, text, label, row_skip)
             if review is not None:
                 yield review
 
@@ -318,12 +351,18 @@ def _review_from_bytes(source: str, data: bytes, label: str | None, on_skip: OnS
 
 
 def _review(source: str, text: str, label: object, on_skip: OnSkip | None) -> Review | None:
-    """A `Review` with line breaks cleaned and the label normalised, or None (after `on_skip`) if the text is empty."""
+    """A `Review` with line breaks cleaned and the label normalised, or None (after `on_skip`) if the text is empty
+    or the label unknown: one bad row is skipped, not the rest of its file."""
     text = _HTML_BREAK.sub(" ", text)
     if not text.strip():
         _skip(source, "empty review", on_skip)
         return None
-    return Review(source=source, text=text, label=_normalise_label(label, source))
+    try:
+        label = _normalise_label(label, source)
+    except BertvinoError as err:
+        _skip(source, str(err).removeprefix(f"{source}: "), on_skip)
+        return None
+    return Review(source=source, text=text, label=label)
 
 
 def _skip(source: str, reason: str, on_skip: OnSkip | None) -> None:

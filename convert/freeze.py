@@ -21,9 +21,10 @@ from bertvino.tokenization import load_vocab
 
 
 def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=None, max_seq_length=None,
-           do_lower_case=None, truncation=None) -> Path:
-    """Write a bundle (without IR) at `output`. Options left None come from the training run's
-    `train_info.json` beside the checkpoint when there is one, else from Google's defaults."""
+           do_lower_case=None, truncation=None, overwrite=False) -> Path:
+    """Write a bundle (without IR) at `output`; an existing bundle there is replaced only with `overwrite`.
+    Options left None come from the training run's `train_info.json` beside the checkpoint when there is one,
+    else from Google's defaults."""
     import tensorflow as tf  # the TF-only stage: imported here so `bertvino` itself stays TF-free
     from bertvino.train import modeling
     from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, load_variable, resolve_checkpoint,
@@ -89,7 +90,7 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
                                                                   if "global_step" in stored else None),
                        "train_info": info or None, "validation": read_eval_results(folder)},
     }
-    write_bundle(output, metadata, fill)
+    write_bundle(output, metadata, fill, overwrite=overwrite)
     print(f"Froze {prefix} -> {output} in {time.perf_counter() - started:.1f} s "
           f"({len(frozen.node)} nodes, labels {','.join(labels)})")
     return Path(output)

@@ -124,21 +124,21 @@ def _save_model(model, xml_path, compress_to_fp16: bool, bundle):
 def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     """NNCF post-training INT8 quantization, calibrated on a seeded sample of real reviews; returns the model and
     the settings to record (names of the data, never absolute paths)."""
-    try:
-        import nncf
-    except ImportError:
-        raise BertvinoError("INT8 needs NNCF: pip install 'bertvino[train]' (or pip install nncf)") from None
+    import nncf  # the train extra; when it is missing, the CLI names the extra to install
     from bertvino.features import Truncation, encode, pad_batch
     from bertvino.reviews import read_reviews
 
     tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
     reviews = read_reviews(calibration, split=calibration_split, on_skip=lambda *_: None)
     texts = _sample((review.text for review in reviews), calibration_size, seed=CALIBRATION_SEED)
+    calibration = [calibration] if isinstance(calibration, (str, os.PathLike)) else calibration
+    paths = ", ".join(map(str, calibration))
     if not texts:
-        raise file_error(", ".join(map(str, calibration)), "no reviews to calibrate INT8 quantization on"
+        raise file_error(paths, "no reviews to calibrate INT8 quantization on"
                          + (f" under a {calibration_split}/ folder" if calibration_split else ""))
     items = [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]
-    print(f"Calibrating INT8 on {len(items)} reviews from {', '.join(map(str, calibration))}")
+    print(f"Calibrating INT8 on {len(items)} reviews from {paths}"
+          + (f" ({calibration_split}/ only)" if calibration_split else ""))
     quantized = nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(items))
     settings = {

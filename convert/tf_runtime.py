@@ -33,3 +33,12 @@ class FrozenGraph:
 
     def close(self):
         self.session.close()
+
+
+def frozen_graph_output(frozen_pb, arrays: dict):
+    """The pooled output of one batch through frozen.pb: the reference an IR is checked against."""
+    graph = FrozenGraph(frozen_pb)
+    try:
+        return graph.pooled(arrays)
+    finally:
+        graph.close()

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
+from bertvino.bundle import INFERENCE_PRECISIONS, INPUT_NAMES, OUTPUT_NAME, Bundle
 from bertvino.errors import BertvinoError, file_error, first_line
 from bertvino.features import Truncation, encode_batch, pad_batch
 
@@ -147,8 +147,6 @@ def compile_config(device: str, performance_hint: str, inference_precision: str,
         config["INFERENCE_NUM_THREADS"] = threads
     return config
 
-
-INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")
 
 
 def check_device(core, device: str):

@@ -20,6 +20,7 @@ light next to BERT and must not wait behind actors that hold every CPU); a fixed
 
 import atexit
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from bertvino.bundle import load_bundle
@@ -41,7 +43,8 @@ from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction
 from bertvino.infer.metrics import Confusion
-from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews
+from bertvino.reviews import count_reviews
+from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
 from bertvino.precision import PRECISION_CHOICES
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
@@ -119,7 +122,6 @@ def _nodes_missing(path: Path) -> list:
     """IDs of the live nodes that do not see the bundle at `path` as the driver does (same files, same sizes)."""
     expected = _fingerprint(path)
     check = ray.remote(num_cpus=0)(_fingerprint)
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
     seen = ray.get([check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(path)
                     for node in nodes])
@@ -127,11 +129,11 @@ def _nodes_missing(path: Path) -> list:
 
 
 def _fingerprint(path: Path) -> dict | None:
-    """{file name: size} of a bundle's inference files and its bundle.json, or None where it is not readable."""
+    """The size of each of a bundle's inference files, and its bundle.json's text; None where it is not readable."""
     try:
         sizes = {file.name: file.stat().st_size for file in path.iterdir()
                  if file.is_file() and file.name not in NOT_SHIPPED}
-        return {**sizes, "bundle.json": (path / "bundle.json").read_text(encoding="utf-8")}
+        return {"sizes": sizes, "bundle.json": (path / "bundle.json").read_text(encoding="utf-8")}
     except OSError:
         return None
 
@@ -268,6 +270,8 @@ def _in_blocks(ds, rows: int):
 
 @dataclasses.dataclass
 class RayOptions:
+    """score --ray's own options (the rest are score's)."""
+
     address: str = LOCAL
     num_cpus: int | None = None  # of the local Ray; None: this machine's
     actors: int | None = None
@@ -283,6 +287,7 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
     hears of each block of results as it is written (benchmarks time the blocks with it)."""
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
+    check_inputs(paths, split)
     bundle = load_bundle(model_path)
     labels = bundle.labels
     if precision not in PRECISION_CHOICES:  # a bad option fails here, not in every actor
@@ -319,6 +324,8 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # score draws its own bar, counted in rows written
     context.print_on_execution_start = False
+    for chatter in ("ray.data._internal.progress", "ray.data._internal.execution.streaming_executor"):
+        logging.getLogger(chatter).setLevel(logging.ERROR)  # "progress bars disabled", "execution finished in"
     started = time.perf_counter()
     reviews = ray.data.from_items([{"path": str(path)} for path in paths], override_num_blocks=len(paths))
     reviews = reviews.map_batches(_read_paths, fn_kwargs={"split": split, "done_sources": (done_ref,)},
@@ -328,13 +335,15 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
     blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
     results = _classify(blocks, source, options.actors, options.threads, batch_size, device, precision)
     skipped, scored = [], 0
-    bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
+               initial=already_done, disable=not progress, dynamic_ncols=True, file=sys.stderr)  # as score's bar
     try:
         for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             rows = []
             for row in table.to_pylist():
                 if row["skipped"] is not None:
                     skipped.append((row["source"], row["skipped"]))
+                    bar.update(1)
                 elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
                     written.add(row["source"])
                     probabilities = {label: row[f"p_{label}"] for label in labels}

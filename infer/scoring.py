@@ -27,7 +27,7 @@ from bertvino.errors import BertvinoError, file_error
 from bertvino.files import cannot_write
 from bertvino.infer.classifier import AsyncBatches, Classifier
 from bertvino.infer.metrics import Confusion
-from bertvino.reviews import read_reviews
+from bertvino.reviews import count_reviews, read_reviews
 
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
 EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
@@ -49,17 +49,30 @@ class ScoreSummary:
 def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
           progress=True) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
-    reviews under a folder of that name (aclImdb's train/ or test/)."""
+    reviews under a folder of that name (aclImdb's train/ or test/).
+
+    A path that does not exist (or is no kind of review input) is an error before anything is written; a path that
+    turns out unreadable while reading, or a single bad review or row, is skipped and reported in the summary. The
+    progress bar has a total (and so an ETA) when the inputs are folders, archives or .txt files: counting those
+    first is cheap."""
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
+    skipped, lock = [], threading.Lock()
+
+    def skip(source, reason):
+        with lock:
+            skipped.append((source, reason))
+            bar.update(1)
+
+    check_inputs(paths, split)
     labels = classifier.bundle.labels
     writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
     confusion = Confusion(labels)
     for row in writer.existing_rows:
         confusion.add(row.get("gold") or None, row["label"])
     done_sources = {row["source"] for row in writer.existing_rows}
-    skipped, lock = [], threading.Lock()
-    bar = tqdm(desc="score", unit=" reviews", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
+               disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
     def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
         predictions = [classifier.prediction(row) for row in probabilities]
@@ -75,8 +88,10 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     started, window = time.perf_counter(), []
     scored = 0
     try:
-        for review in _reviews(paths, split, skipped, lambda source, reason: skipped.append((source, reason))):
+        for review in _reviews(paths, split, skipped, skip):
             if review.source in done_sources:
+                with lock:
+                    bar.update(1)
                 continue
             window.append((review.source, review.label, review.text))
             if len(window) == batch_size * WINDOW_BATCHES:
@@ -114,8 +129,14 @@ def length_sorted_batches(id_lists: list, batch_size: int) -> list:
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
+def check_inputs(paths, split):
+    """Raise for a path that does not exist or is no kind of review input, before anything is written or scored."""
+    read_reviews(paths, split=split)  # checks every path when called; reads nothing until iterated
+
+
 def _reviews(paths, split, skipped, on_skip):
-    """Every review of every path; a path that cannot be read at all is reported and skipped, not fatal."""
+    """Every review of every path; a path that fails part-way (a corrupt archive, a CSV without a text column) is
+    reported and skipped, not fatal: the reviews of the other paths are still scored."""
     for path in paths:
         try:
             yield from read_reviews(path, split=split, on_skip=on_skip)

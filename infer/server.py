@@ -20,8 +20,8 @@ Every error is a one-line `{"error": "..."}` and leaves the service up. 413 mean
 over `max_body_bytes` (refused from its Content-Length before reading, and also counted as it streams, so a chunked
 body cannot get past the limit; a Content-Length shorter than the body only ever delivers that many bytes) or more
 than `max_instances` texts. 400 means the request is wrong at any size: not JSON, no `instances`, not a list, an
-empty list, an instance that is not a string, or one longer than `max_chars` characters. 404 is an unknown model or
-path, 405 a wrong method, 500 a bug (logged).
+empty list, an instance that is not a string, is empty or only whitespace, or is longer than `max_chars`
+characters. 404 is an unknown model or path, 405 a wrong method, 500 a bug (logged).
 
 Overload and slow clients. 503 with `Retry-After` means "come back shortly": the service is warming up, shutting
 down, or already has `max_in_flight` predict requests whose bodies have arrived and which wait for or run on
@@ -332,6 +332,9 @@ def parse_instances(body: bytes, limits: Limits) -> list:
     for index, text in enumerate(instances):
         if not isinstance(text, str):
             raise ApiError(400, f"instances[{index}] is not a string but {_json_type(text)}", "bad_instance")
+        if not text.strip():
+            raise ApiError(400, f"instances[{index}] is {'empty' if not text else 'only whitespace'}: there is "
+                                f"nothing to classify", "bad_instance")
         if len(text) > limits.max_chars:
             raise ApiError(400, f"instances[{index}] has {len(text)} characters, over the limit of "
                                 f"{limits.max_chars}", "instance_too_long")
@@ -388,33 +391,45 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
     return app
 
 
-def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
-        device: str = "CPU", max_batch_size: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 1_048_576,
-        max_instances: int = 256, max_chars: int = 100_000, max_in_flight: int = 128,
-        headers_timeout: float = 10.0, body_timeout: float = 30.0, keep_alive_timeout: float = 5.0,
-        shutdown_timeout: float = 30.0, precision: str = "auto", log_level: str = "info"):
-    """Serve a bundle (a path, a bundled model's name, or None for the default) until SIGTERM or Ctrl+C.
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """How `run` serves a bundle: the flags of `bertvino serve`, by the same names, with the per-request limits and
+    the timeouts grouped. Checked when made, so a bad value fails before a model is loaded."""
+
+    host: str = "127.0.0.1"
+    port: int = 8501  # 0 picks a free port
+    model_name: str | None = None  # None: the bundle directory's name
+    device: str = "CPU"
+    precision: str = "auto"  # --precision: auto, int8, bf16 or f32
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0  # 0: batch only what piles up while the device is busy
+    limits: Limits = Limits()
+    timeouts: Timeouts = Timeouts()
+    log_level: str = "info"
+
+    def __post_init__(self):
+        _check_options(port=self.port, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
+                       **dataclasses.asdict(self.limits),
+                       **{f"{name}_timeout": value for name, value in dataclasses.asdict(self.timeouts).items()})
+
+
+def run(bundle, options: ServeOptions | None = None):
+    """Serve a loaded `Bundle` until SIGTERM or Ctrl+C.
 
     Port 0 picks a free port; the line "serving model 'NAME' on http://HOST:PORT" on stderr says which, once the
-    service is warmed up and ready. Raises BertvinoError for a bad option, bundle or device, or an address it
-    cannot listen on.
+    service is warmed up and ready. Raises BertvinoError for a bad device, or an address it cannot listen on.
     """
-    from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
-    from bertvino.models import find_model
 
-    _check_options(port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                   max_body_bytes=max_body_bytes, max_instances=max_instances, max_chars=max_chars,
-                   max_in_flight=max_in_flight, headers_timeout=headers_timeout, body_timeout=body_timeout,
-                   keep_alive_timeout=keep_alive_timeout, shutdown_timeout=shutdown_timeout)
-    bundle = load_bundle(find_model(model))
-    model_name = model_name or bundle.path.resolve().name
+    options = options or ServeOptions()
+    model_name = options.model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
         raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
-    listener = _listen(host, port)  # before compiling, so that a taken port fails fast
+    host = options.host
+    listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
-        classifier = Classifier(bundle, device=device, performance_hint="THROUGHPUT",
-                                precision=precision)
+        classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
+                                precision=options.precision)
     except BaseException:
         listener.close()
         raise
@@ -426,15 +441,13 @@ def run(model=None, *, host: str = "127.0.0.1", port: int = 8501, model_name: st
         print(f"bertvino serve: serving model '{model_name}' on {url} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
 
-    timeouts = Timeouts(headers=headers_timeout, body=body_timeout, keep_alive=keep_alive_timeout,
-                        shutdown=shutdown_timeout)
-    app = create_app(classifier, model_name, Limits(max_body_bytes, max_instances, max_chars, max_in_flight),
-                     timeouts, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_ready=ready)
+    app = create_app(classifier, model_name, options.limits, options.timeouts, max_batch_size=options.max_batch_size,
+                     max_wait_ms=options.max_wait_ms, on_ready=ready)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found; this
     # no-op handler makes that a clean exit (status 0), the normal end of a service.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn_server(app, timeouts, log_level).run(sockets=[listener])
+        uvicorn_server(app, options.timeouts, options.log_level).run(sockets=[listener])
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
@@ -516,7 +529,8 @@ OPENAPI = {
             "responses": {
                 "200": _json("PredictResponse", "one prediction per instance, in order"),
                 "400": _json("Error", "not JSON, no instances list, an empty list, an instance that is not a "
-                                      "string or is longer than the character limit"),
+                                      "string, is empty or only whitespace, or is longer than the character "
+                                      "limit"),
                 "404": _UNKNOWN_MODEL,
                 "408": _json("Error", "the body did not arrive within the body timeout"),
                 "413": _json("Error", "the body is over the byte limit, or there are more instances than the "

@@ -43,9 +43,48 @@ def test_text_output_shows_label_probabilities_and_latency(fp32_bundle):
 
 
 def test_dash_reads_one_text_per_line_from_stdin(fp32_bundle):
-    result = bertvino("classify", "-m", str(fp32_bundle), "--json", "-", stdin="\n".join(TEXTS) + "\n\n")
+    result = bertvino("classify", "-m", str(fp32_bundle), "--json", "-", stdin="\n".join(TEXTS) + "\n")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == TEXTS
+
+
+def test_every_input_gets_one_answer_in_order_empty_ones_an_error_line(fp32_bundle, capsys):
+    assert main(["classify", "-m", str(fp32_bundle), TEXTS[0], "", TEXTS[1], " \t"]) == 3
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 4 and lines[1].split() == ["error", "empty", "text"]
+    assert lines[3].split() == ["error", "only", "whitespace"]
+    assert lines[0].endswith(TEXTS[0]) and lines[2].endswith(TEXTS[1])
+    assert err.strip() == "bertvino classify: 2 of 4 inputs could not be classified (see the error lines)"
+
+
+def test_stdin_blank_and_non_utf8_lines_keep_their_place(fp32_bundle):
+    stdin = b"\n".join([TEXTS[0].encode(), b"", b"caf\xe9 au lait", TEXTS[1].encode()]) + b"\n"
+    result = subprocess.run([sys.executable, "-m", "bertvino", "classify", "-m", str(fp32_bundle), "--json", "-"],
+                            input=stdin, capture_output=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [row.get("text") for row in rows] == [TEXTS[0], "", "caf\\xe9 au lait", TEXTS[1]]
+    assert [row.get("error") for row in rows] == [None, "empty text", "not UTF-8 (byte 4)", None]
+    assert "label" in rows[0] and "label" in rows[3]
+
+
+def test_no_input_classifiable_is_exit_1(fp32_bundle, capsys):
+    assert main(["classify", "-m", str(fp32_bundle), "--json", "", "  "]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["error"] for line in out.splitlines()] == ["empty text", "only whitespace"]
+    assert "none of the 2 inputs could be classified" in err
+
+
+def test_control_characters_are_never_echoed_raw(fp32_bundle, capsys):
+    text = "good \x1b[2J film \x9b\u202e end"
+    assert main(["classify", "-m", str(fp32_bundle), text]) == 0
+    assert main(["classify", "-m", str(fp32_bundle), "--json", text]) == 0
+    plain, json_line = capsys.readouterr().out.splitlines()
+    for line in (plain, json_line):
+        assert not any(ch in line for ch in "\x1b\x9b\u202e"), line
+    assert "\\u001b[2J" in plain
+    assert json.loads(json_line)["text"] == text
 
 
 def test_classify_never_imports_tensorflow(fp32_bundle):

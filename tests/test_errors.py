@@ -60,8 +60,8 @@ def damage(bundle_dir: Path, how: str):
 
 
 @pytest.mark.parametrize("how, blamed, says", [
-    ("truncated model.bin", "model.xml", "cannot read this IR"),
-    ("corrupt model.xml", "model.xml", "cannot read this IR"),
+    ("truncated model.bin", "model.xml", "cannot read this IR (Incorrect weights in bin file!)"),
+    ("corrupt model.xml", "model.xml", "cannot read this IR (Unable to read the model"),
     ("missing model.bin", "model.bin", "missing"),
     ("head of the wrong shape", "weight.npy", "has shape [3, 32], expected [2, 32]"),
     ("pickled weight.npy", "weight.npy", "pickled"),
@@ -94,7 +94,7 @@ def test_the_real_command_prints_no_traceback(fp32_bundle, copy_bundle):
 
 def test_empty_texts_are_an_error(fp32_bundle, capsys):
     code, err = run(["classify", "-m", str(fp32_bundle), "  "], capsys)
-    assert_one_line_error(code, err, "nothing to classify")
+    assert_one_line_error(code, err, "the input could not be classified")
 
 
 # --- freeze and convert ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bertvino.bundle import load_bundle
+from bertvino.cli import main
 from bertvino.errors import BertvinoError
 from bertvino.features import encode, pad_batch
 
@@ -18,19 +19,15 @@ TEXTS = ["the movie was good", "awful , boring and dull !", "great", "the plot t
 
 def run_frozen_graph(frozen_pb, arrays):
     """The frozen graph in TensorFlow: pooled output [batch, hidden]."""
-    from bertvino.convert.tf_runtime import FrozenGraph
-    graph = FrozenGraph(frozen_pb)
-    try:
-        return graph.pooled(arrays)
-    finally:
-        graph.close()
+    from bertvino.convert.tf_runtime import frozen_graph_output
+    return frozen_graph_output(frozen_pb, arrays)
 
 
 def run_ir(bundle_dir, arrays):
     """The IR in OpenVINO, computing in f32 (on bf16-capable CPUs OpenVINO would otherwise pick bf16)."""
     import openvino as ov
-    compiled = ov.Core().compile_model(str(bundle_dir / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    return compiled(arrays)[compiled.output("pooled_output")]
+    from bertvino.infer.bench import compile_for, openvino_runner
+    return openvino_runner(compile_for(ov.Core(), bundle_dir / "model.xml", "CPU", "LATENCY", "f32"))(arrays)
 
 
 def batch(bundle_dir):
@@ -131,16 +128,28 @@ def test_a_killed_freeze_leaves_nothing_that_loads(tmp_path, finetuned_checkpoin
     assert list(tmp_path.iterdir()) == []
 
 
-def test_refreezing_replaces_a_bundle_but_never_another_directory(tmp_path, finetuned_checkpoint):
+def test_freeze_onto_a_converted_bundle_is_refused_and_its_ir_survives(fp32_bundle, copy_bundle,
+                                                                       finetuned_checkpoint, capsys):
+    bundle_dir = copy_bundle(fp32_bundle)
+    before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
+    code = main(["freeze", "--checkpoint", finetuned_checkpoint, "--output", str(bundle_dir), "--labels", "x,y"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert str(bundle_dir) in err and "converted model bundle" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before
+    assert load_bundle(bundle_dir).has_ir
+
+
+def test_refreezing_replaces_a_bundle_when_asked_but_never_another_directory(tmp_path, finetuned_checkpoint):
     from bertvino.convert.freeze import freeze
     freeze(finetuned_checkpoint, tmp_path / "b")
-    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"])
+    freeze(finetuned_checkpoint, tmp_path / "b", labels=["x", "y"], overwrite=True)
     assert load_bundle(tmp_path / "b", require_ir=False).labels == ("x", "y")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("precious")
     with pytest.raises(BertvinoError, match="not a model bundle; refusing to overwrite"):
-        freeze(finetuned_checkpoint, tmp_path / "mine")
+        freeze(finetuned_checkpoint, tmp_path / "mine", overwrite=True)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
 
 
@@ -180,12 +189,13 @@ def test_a_convert_killed_while_publishing_leaves_no_ir(fp32_bundle, copy_bundle
 
 
 def test_int8_from_a_bundle_without_ir_makes_the_float_ir_then_quantizes_beside_it(frozen_bundle, copy_bundle,
-                                                                                  reviews_dir):
+                                                                                  reviews_dir, capsys):
     pytest.importorskip("nncf")
     import openvino as ov
     from bertvino.convert.ir import convert
     bundle_dir = copy_bundle(frozen_bundle)
     convert(bundle_dir, precision="int8", calibration=[str(reviews_dir)], calibration_size=32)
+    assert f"Calibrating INT8 on 32 reviews from {reviews_dir}\n" in capsys.readouterr().out
     bundle = load_bundle(bundle_dir)
     assert bundle.precision == "fp32" and bundle.has_int8_ir
     model = ov.Core().read_model(str(bundle.int8_xml))
@@ -202,3 +212,16 @@ def test_int8_without_calibration_is_refused(frozen_bundle, capsys):
     from bertvino.cli import main
     assert main(["convert", str(frozen_bundle), "--precision", "int8"]) == 1
     assert "needs --calibration" in capsys.readouterr().err
+
+
+def test_freeze_prints_no_tensorflow_log_line(tmp_path, finetuned_checkpoint):
+    """A real `bertvino freeze`, as a user runs it: stderr holds nothing at all (TensorFlow's lines show with
+    --verbose: test_train's SIGTERM test checks that the pattern finds them)."""
+    import subprocess
+    import sys
+    from checkpoints import bertvino_process_env
+    result = subprocess.run([sys.executable, "-m", "bertvino", "freeze", "--checkpoint", finetuned_checkpoint,
+                             "-o", str(tmp_path / "bundle")], capture_output=True, text=True,
+                            env=bertvino_process_env(), timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith("Froze ")

@@ -9,6 +9,7 @@ fresh process whose files cannot grow past that many bytes, as on a disk that fi
 """
 
 import dataclasses
+import io
 import json
 import resource
 import shutil
@@ -30,13 +31,15 @@ class Mistake:
     names: object  # Paths -> what the error line must contain (a path or a flag)
     blocked: str | None = None  # a package made unimportable for this row (a missing extra)
     disk_bytes: int | None = None  # files may not grow past this (a full disk)
+    stdin: bytes = b""  # what the command reads on stdin
 
     def __str__(self):
         return self.name
 
 
-def row(name, argv, names, blocked=None, disk_bytes=None):
-    return Mistake(name, argv, names if callable(names) else (lambda p, names=names: names), blocked, disk_bytes)
+def row(name, argv, names, blocked=None, disk_bytes=None, stdin=b""):
+    return Mistake(name, argv, names if callable(names) else (lambda p, names=names: names), blocked, disk_bytes,
+                   stdin)
 
 
 def damaged_bundle(fp32_bundle, directory: Path, how: str) -> Path:
@@ -86,7 +89,7 @@ def score(p, *more):
 
 
 def bench(p, *more):
-    return ["bench", "-m", str(p.bundle), "--no-tensorflow", "--precisions", "fp32", "--lengths", "16",
+    return ["bench", "-m", str(p.bundle), "--no-tensorflow", "--precision", "f32", "--lengths", "16",
             "--seconds", "0.1", *more]
 
 
@@ -126,6 +129,8 @@ MISTAKES = [
                                                  "--max_seq_length", "0"], "--max_seq_length"),
     row("freeze: -o inside a file", lambda p: ["freeze", "--checkpoint", p.checkpoint, "-o",
                                                str(p.a_file / "bundle")], lambda p: p.a_file),
+    row("freeze: the disk fills up", lambda p: ["freeze", "--checkpoint", p.checkpoint, "-o", str(p.tmp / "full")],
+        lambda p: p.tmp / "full", disk_bytes=20_000),
     row("freeze: without the train extra", lambda p: ["freeze", "--checkpoint", p.checkpoint, "-o",
                                                       str(p.tmp / "b")], "pip install 'bertvino[train]'",
         blocked="tensorflow"),
@@ -151,6 +156,8 @@ MISTAKES = [
         lambda p: p.damaged["labels not matching the head"] / "bundle.json"),
     row("classify: bundle.json is not JSON", lambda p: ["classify", "-m", str(p.damaged["not json"]), "good"],
         lambda p: p.damaged["not json"] / "bundle.json"),
+    row("classify: binary bytes on stdin", lambda p: ["classify", "-m", str(p.bundle), "-"], "could not be classified",
+        stdin=b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01"),  # the start of a JPEG
     row("classify: an unknown device", lambda p: ["classify", "-m", str(p.bundle), "-d", "TPU", "good"], "'TPU'"),
     row("classify: an unknown --inference-precision",
         lambda p: ["classify", "-m", str(p.bundle), "--inference-precision", "fp8", "good"], "--inference-precision"),
@@ -158,6 +165,8 @@ MISTAKES = [
     row("score: --batch-size 0", lambda p: score(p, "--batch-size", "0"), "--batch-size"),
     row("score: negative --batch-size", lambda p: score(p, "--batch-size", "-3"), "--batch-size"),
     row("score: --batch-size nan", lambda p: score(p, "--batch-size", "nan"), "--batch-size"),
+    row("score: a path that is not there", lambda p: ["score", str(p.missing), "-m", str(p.bundle)],
+        lambda p: p.missing),
     row("score: -o is a directory", lambda p: score(p, "-o", str(p.empty_dir)), lambda p: p.empty_dir),
     row("score: -o inside a file", lambda p: score(p, "-o", str(p.a_file / "rows.csv")),
         lambda p: p.a_file / "rows.csv"),
@@ -182,7 +191,7 @@ MISTAKES = [
     row("bench: --batch-size 0", lambda p: bench(p, "--batch-size", "0"), "--batch-size"),
     row("bench: --seconds nan", lambda p: bench(p, "--seconds", "nan"), "--seconds"),
     row("bench: a length under 3", lambda p: bench(p, "--lengths", "2"), "--lengths"),
-    row("bench: an unknown precision", lambda p: bench(p, "--precisions", "fp8"), "--precisions"),
+    row("bench: an unknown precision", lambda p: bench(p, "--precision", "fp8"), "--precision"),
     row("bench: --json inside a file", lambda p: bench(p, "--json", str(p.a_file / "bench.json")),
         lambda p: p.a_file / "bench.json"),
     row("bench: --json on a full disk", lambda p: bench(p, "--json", str(p.tmp / "bench.json")),
@@ -211,8 +220,9 @@ def taken_port():
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=str)
-def test_a_mistake_is_one_line_naming_it(mistake, paths, taken_port, capsys):
+def test_a_mistake_is_one_line_naming_it(mistake, paths, taken_port, capsys, monkeypatch):
     p = SimpleNamespace(**vars(paths), taken_port=taken_port)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(mistake.stdin)))
     argv = [str(arg) for arg in mistake.argv(p)]
     if mistake.blocked or mistake.disk_bytes:
         code, err = run_in_a_process(argv, mistake.blocked, mistake.disk_bytes)

@@ -8,9 +8,13 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -33,13 +37,15 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, reviews_dir):
-    """The tiny labelled reviews, a folder with a file that is not UTF-8, and a path that does not exist."""
+    """The tiny labelled reviews, a folder with a file that is not UTF-8, and a CSV without a text column (a path
+    that does not exist is an error before scoring starts, not a skip)."""
     root = tmp_path_factory.mktemp("ray-inputs")
     shutil.copytree(reviews_dir, root / "reviews")
     (root / "more" / "pos").mkdir(parents=True)
     (root / "more" / "pos" / "good.txt").write_text("a great movie, wonderful acting")
     (root / "more" / "pos" / "latin1.txt").write_bytes("a caf\xe9 movie".encode("latin-1"))
-    return [str(root / "reviews"), str(root / "more"), str(root / "missing.csv")]
+    (root / "no-text.csv").write_text("id,body\n1,a fine film\n")
+    return [str(root / "reviews"), str(root / "more"), str(root / "no-text.csv")]
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +131,55 @@ def test_parquet_parts_are_whole_and_resume_exactly_once(inputs, fp32_bundle, pl
     assert code == 3
     assert not list(out.glob(".*"))
     assert_same_rows(read_rows(out), plain["rows"])
+
+
+def test_a_killed_actor_is_replaced_and_every_review_is_written_once(fp32_bundle, tmp_path):
+    folder = tmp_path / "many" / "pos"
+    folder.mkdir(parents=True)
+    words = ["good", "bad", "the", "movie", "dull", "great", "plot", "acting"]
+    rng = np.random.default_rng(0)
+    for i in range(3000):
+        (folder / f"{i}_8.txt").write_text(" ".join(rng.choice(words, rng.integers(1, 20))))
+    out, result = tmp_path / "out.csv", {}
+    run = threading.Thread(target=lambda: result.update(code=run_score(
+        [str(tmp_path / "many")], fp32_bundle, out, "--ray", "--batch-size", "1", "--ray-block-rows", "100")[0]))
+    run.start()
+    killed = None
+    while run.is_alive() and killed is None:
+        actors = classifying_actors()
+        if actors and out.exists() and out.read_text().count("\n") > 200:
+            os.kill(actors[0], signal.SIGKILL)
+            killed = out.read_text().count("\n") - 1
+        time.sleep(0.05)
+    run.join(timeout=300)
+    assert killed is not None and killed < 3000, "the run ended before an actor could be killed"
+    assert result["code"] == 0
+    sources = [row["source"] for row in read_rows(out)]
+    assert len(sources) == len(set(sources)) == 3000
+
+
+def classifying_actors() -> list:
+    """PIDs of this test process's Ray's classifying actors: children of the raylet this process started (other
+    Rays on the machine are left alone)."""
+    def children(pid):
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    def command(pid):
+        try:
+            return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    raylets = [pid for pid in children(os.getpid()) if "raylet" in command(pid)]
+    return [pid for raylet in raylets for pid in children(raylet) if "ClassifyBlocks" in command(pid)]
 
 
 def test_classify_dataset_adds_labels_and_keeps_columns(fp32_bundle, reviews_dir):

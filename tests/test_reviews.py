@@ -195,7 +195,7 @@ def test_csv_with_multiline_quotes_and_label_aliases(tmp_path):
         Review(f"{path}:4", "Fine film", None),
         Review(f"{path}:5", "Meh", "negative"),
     ]
-    assert skipped == [(f"{path}:3", "empty review")]
+    assert skipped == [(f"{path}:3", "empty review (line 5)")]  # row 1 spans two lines
 
 
 def test_csv_prefers_text_over_review_and_handles_a_bom(tmp_path):
@@ -216,7 +216,7 @@ def test_csv_row_with_bad_bytes_is_skipped(tmp_path):
     path.write_bytes(b"text\ncaf\xe9\nfine\n")
     skipped, on_skip = collect()
     assert [r.text for r in read_reviews(path, on_skip=on_skip)] == ["fine"]
-    assert skipped == [(f"{path}:1", "not UTF-8")]
+    assert skipped == [(f"{path}:1", "not UTF-8 (line 2)")]
 
 
 def test_split_on_csv_or_jsonl_is_an_error_at_once(tmp_path):
@@ -281,12 +281,25 @@ def test_label_spellings(tmp_path, value, expected):
     assert [r.label for r in read_reviews(path)] == [expected]
 
 
-def test_unknown_label_is_an_error_even_with_on_skip(tmp_path):
+def test_an_unknown_label_skips_its_row_only_naming_its_line(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text('text,label\nfine,positive\n"two\nlines",neg\nhmm,maybe\nafter,negative\n')
+    skipped, on_skip = collect()
+    assert [r.text for r in read_reviews(path, on_skip=on_skip)] == ["fine", "two\nlines", "after"]
+    (source, reason), = skipped
+    assert source == f"{path}:3" and reason.startswith("unknown label 'maybe'") and reason.endswith("(line 5)")
+    jsonl = tmp_path / "odd.jsonl"
+    jsonl.write_text('{"text": "a", "label": "maybe"}\n{"text": "b", "label": "pos"}\n')
+    skipped, on_skip = collect()
+    assert [r.text for r in read_reviews(jsonl, on_skip=on_skip)] == ["b"]
+    assert [source for source, _ in skipped] == [f"{jsonl}:1"]
+
+
+def test_an_unknown_label_is_an_error_without_on_skip(tmp_path):
     path = tmp_path / "odd.csv"
     path.write_text("text,label\nfine,positive\nhmm,maybe\n")
-    _, on_skip = collect()
     with pytest.raises(BertvinoError, match=r"odd\.csv:2: unknown label 'maybe'"):
-        list(read_reviews(path, on_skip=on_skip))
+        list(read_reviews(path))
 
 
 # --- single files, several paths, bad paths ----------------------------------------------------------------------

@@ -81,15 +81,39 @@ def test_bad_inputs_are_reported_skipped_and_set_the_exit_status(fp32_bundle, tm
     (tmp_path / "pos" / "good.txt").write_text("a great movie")
     (tmp_path / "pos" / "latin1.txt").write_bytes("a caf\xe9 movie".encode("latin-1"))
     (tmp_path / "pos" / "empty.txt").write_text("  \n")
+    (tmp_path / "odd.csv").write_text("text,label\nfine,positive\nhmm,maybe\nafter,negative\nlast,pos\n")
     out = tmp_path / "out.csv"
-    code = main(["score", str(tmp_path / "pos"), str(tmp_path / "missing.csv"), "-m", str(fp32_bundle), "-o",
+    code = main(["score", str(tmp_path / "pos"), str(tmp_path / "odd.csv"), "-m", str(fp32_bundle), "-o",
                  str(out), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 3
     assert f"skipped {tmp_path / 'pos' / 'latin1.txt'}: not UTF-8" in err
     assert f"skipped {tmp_path / 'pos' / 'empty.txt'}: empty review" in err
-    assert f"skipped {tmp_path / 'missing.csv'}:" in err
-    assert [row["source"] for row in read_csv(out)] == [str(tmp_path / "pos" / "good.txt")]
+    assert f"skipped {tmp_path / 'odd.csv'}:2: unknown label 'maybe'" in err and "(line 3)" in err
+    assert "Scored 4 reviews" in err and "skipped 3 inputs" in err
+    assert sorted(row["source"] for row in read_csv(out)) == sorted(
+        [str(tmp_path / "pos" / "good.txt"), *(f"{tmp_path / 'odd.csv'}:{row}" for row in (1, 3, 4))])
+
+
+def test_a_missing_path_fails_before_anything_is_scored(fp32_bundle, reviews_dir, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    code = main(["score", str(reviews_dir), str(tmp_path / "typo.csv"), "-m", str(fp32_bundle), "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.strip() == f"bertvino score: error: {tmp_path / 'typo.csv'}: no such file or directory"
+    assert not out.exists()
+    assert main(["score", str(tmp_path / "typo.csv"), "-m", str(fp32_bundle), "-o", str(out), "--ray"]) == 1
+    assert "typo.csv: no such file or directory" in capsys.readouterr().err and not out.exists()
+
+
+def test_progress_has_a_total_where_it_is_cheap_to_count(fp32_bundle, reviews_dir, tmp_path, capsys):
+    total = len(list(read_reviews(reviews_dir)))
+    assert main(["score", str(reviews_dir), "-m", str(fp32_bundle), "-o", str(tmp_path / "a.csv")]) == 0
+    assert f"{total}/{total} [" in capsys.readouterr().err.replace("\r", "\n")
+    (tmp_path / "one.csv").write_text("text\na good film\n")
+    assert main(["score", str(tmp_path / "one.csv"), "-m", str(fp32_bundle), "-o", str(tmp_path / "b.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "score: 1 reviews [" in err.replace("\r", "\n") and "Scored 1 review in" in err
 
 
 def test_an_existing_output_is_never_overwritten_by_accident(fp32_bundle, reviews_dir, tmp_path, capsys):
@@ -157,8 +181,9 @@ def test_sigkill_then_resume_scores_every_review_exactly_once(fp32_bundle, tmp_p
 
 
 def test_when_every_input_is_skipped_it_is_an_error(fp32_bundle, tmp_path, capsys):
-    code = main(["score", str(tmp_path / "typo.csv"), "-m", str(fp32_bundle), "-o", str(tmp_path / "out.csv"),
+    (tmp_path / "empty.csv").write_text("text\n \n")
+    code = main(["score", str(tmp_path / "empty.csv"), "-m", str(fp32_bundle), "-o", str(tmp_path / "out.csv"),
                  "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and f"skipped {tmp_path / 'typo.csv'}: no such file" in err
+    assert code == 1 and f"skipped {tmp_path / 'empty.csv'}:1: empty review" in err
     assert "error: nothing was scored" in err

@@ -25,7 +25,7 @@ from bertvino.client import Client, ServiceError  # noqa: E402
 from bertvino.errors import BertvinoError  # noqa: E402
 from bertvino.infer.batcher import BatcherClosed, DynamicBatcher  # noqa: E402
 from bertvino.infer.classifier import AsyncBatches, Classifier  # noqa: E402
-from bertvino.infer.server import Limits, Timeouts, create_app, run, uvicorn_server  # noqa: E402
+from bertvino.infer.server import Limits, ServeOptions, Timeouts, create_app, run, uvicorn_server  # noqa: E402
 
 MODEL = "tiny"
 LIMITS = Limits(max_body_bytes=16 * 1024, max_instances=16, max_chars=2000)
@@ -227,6 +227,8 @@ BAD_REQUESTS = [
     (b'{"instances": []}', 400, '"instances" is empty'),
     (b'{"instances": ["a", "b", "c", 4]}', 400, "instances[3] is not a string but a number"),
     (b'{"instances": ["a", null]}', 400, "instances[1] is not a string but null"),
+    (b'{"instances": [""]}', 400, "instances[0] is empty"),
+    (b'{"instances": ["a good film", " \\n"]}', 400, "instances[1] is only whitespace"),
     (json.dumps({"instances": ["ok", "x" * 2001]}).encode(), 400, "instances[1] has 2001 characters, over the "
                                                                   "limit of 2000"),
     (json.dumps({"instances": ["a"] * 17}).encode(), 413, "17 instances in one request is over the limit of 16"),
@@ -296,9 +298,11 @@ def test_client_raises_service_error_with_status_and_message(server):
 
 def test_run_refuses_bad_options_and_a_taken_port(server, fp32_bundle):
     with pytest.raises(BertvinoError, match="^--max-batch-size must be > 0, not 0$"):
-        run(fp32_bundle, port=0, max_batch_size=0)
+        ServeOptions(port=0, max_batch_size=0)
+    with pytest.raises(BertvinoError, match="^--max-chars must be > 0, not -1$"):
+        ServeOptions(limits=Limits(max_chars=-1))
     with pytest.raises(BertvinoError, match=f"^cannot listen on 127.0.0.1:{server.port}: "):
-        run(fp32_bundle, port=server.port)
+        run(load_bundle(fp32_bundle), ServeOptions(port=server.port))
 
 
 # --- the other endpoints ----------------------------------------------------------------------------------------
@@ -366,7 +370,7 @@ def test_client_imports_no_openvino():
 
 
 # The server in its own process, as `bertvino serve` runs it, with each batch's start slowed down by argv[2]
-# seconds so that requests are still queued when SIGTERM arrives; argv[3] holds more options for run() as JSON.
+# seconds so that requests are still queued when SIGTERM arrives; argv[3] holds more ServeOptions as JSON.
 # It reports at exit whether TensorFlow was ever imported.
 SLOW_SERVER = """
 import json, sys, time
@@ -376,8 +380,9 @@ def slow_submit(self, id_lists, userdata):
     time.sleep(float(sys.argv[2]))
     real_submit(self, id_lists, userdata)
 AsyncBatches.submit = slow_submit
-from bertvino.infer.server import run
-run(sys.argv[1], port=0, model_name="tiny", log_level="warning", **json.loads(sys.argv[3]))
+from bertvino.bundle import load_bundle
+from bertvino.infer.server import ServeOptions, run
+run(load_bundle(sys.argv[1]), ServeOptions(port=0, model_name="tiny", log_level="warning", **json.loads(sys.argv[3])))
 print("tensorflow imported:", "tensorflow" in sys.modules)
 """
 

@@ -1,6 +1,7 @@
 """`bertvino train`: the two passes, resuming, and the mistakes users make with it."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,79 @@ def test_unlabelled_training_data_is_refused(tmp_path, pretrained_checkpoint):
     from bertvino.train.finetune import train
     with pytest.raises(BertvinoError, match="has no label"):
         train(_options(pretrained_checkpoint, tmp_path / "unlabelled", tmp_path / "out"))
+
+
+def test_checkpoints_are_saved_by_time_as_well_as_by_steps(tmp_path, pretrained_checkpoint, reviews_dir):
+    import tensorflow as tf
+    from bertvino.train.finetune import train
+    train(_options(pretrained_checkpoint, reviews_dir, tmp_path / "run", num_train_epochs=1, save_checkpoints_steps=3,
+                   keep_checkpoint_max=100, save_checkpoints_secs=1e-9))
+    saved = tf.train.get_checkpoint_state(str(tmp_path / "run")).all_model_checkpoint_paths
+    assert [Path(p).name for p in saved] == [f"model.ckpt-{step}" for step in range(1, 5)]  # not just 3 and 4
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes_from_it(tmp_path, pretrained_checkpoint,
+                                                                          reviews_dir):
+    """A real `bertvino train` process, stopped by SIGTERM mid-run long before its first step checkpoint, then
+    re-run. The first run is --verbose, so TensorFlow's log lines show (the pattern for them can fail); the re-run
+    is a normal run, whose stderr must hold none."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from checkpoints import TENSORFLOW_LOG_LINE, bertvino_process_env
+    folder = Path(pretrained_checkpoint).parent
+    command = [sys.executable, "-m", "bertvino", "train", "--data", str(reviews_dir),
+               "--bert_config_file", str(folder / "bert_config.json"), "--vocab_file", str(folder / "vocab.txt"),
+               "--init_checkpoint", pretrained_checkpoint, "--output_dir", str(tmp_path / "run"),
+               "--max_seq_length", "32", "--train_batch_size", "8", "--num_train_epochs", "100",
+               "--save_checkpoints_steps", "100000", "--save_checkpoints_secs", "0"]
+    planned = int(44 / 8 * 100)  # 48 reviews, 4 held out for validation
+    stderr_file = tmp_path / "first.err"
+    with open(stderr_file, "wb") as stderr:
+        process = subprocess.Popen(command + ["--verbose"], stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env=bertvino_process_env())
+        deadline = time.monotonic() + 120
+        while not re.search(rf"\b[1-9]\d*/{planned}\b", stderr_file.read_text(errors="replace")):
+            assert process.poll() is None and time.monotonic() < deadline, stderr_file.read_text()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    message = stderr_file.read_text().replace("\r", "\n").strip().splitlines()[-1]
+    assert process.returncode == 143, message
+    stopped_at = int(re.search(rf"stopped by SIGTERM at step (\d+) of {planned}; saved \S+model\.ckpt-\1\. Run "
+                               rf"the same command again to resume from step \1\.", message).group(1))
+    assert 0 < stopped_at < planned
+    assert TENSORFLOW_LOG_LINE.search(stderr_file.read_text())
+
+    again = subprocess.run(command, capture_output=True, text=True, env=bertvino_process_env(), timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming at step {stopped_at}" in again.stdout and f"global_step = {planned}" in again.stdout
+    assert (tmp_path / "run" / f"model.ckpt-{planned}.index").is_file()
+    assert not TENSORFLOW_LOG_LINE.search(again.stderr), again.stderr
+
+
+def test_a_directory_of_other_files_is_never_written_into(tmp_path, pretrained_checkpoint, reviews_dir):
+    """--output_dir pointed at a model directory (its own bert_config.json, vocab.txt) would overwrite them."""
+    from bertvino.train.finetune import train
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    config = (Path(pretrained_checkpoint).parent / "bert_config.json").read_text()
+    (model_dir / "bert_config.json").write_text(config)
+    (model_dir / "notes.txt").write_text("mine")
+    with pytest.raises(BertvinoError, match="holds files but no bertvino training run"):
+        train(_options(pretrained_checkpoint, reviews_dir, model_dir, no_dropout=True))
+    assert (model_dir / "bert_config.json").read_text() == config and len(list(model_dir.iterdir())) == 2
+
+
+def test_train_help_shows_every_default(capsys):
+    import argparse
+    from bertvino.cli import build_parser
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # help lines wrap anywhere
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    defaults = [action for action in train_parser._actions if action.default not in (None, False, argparse.SUPPRESS)]
+    assert len(defaults) >= 15
+    for action in defaults:
+        assert f"(default: {action.default})" in shown, action.option_strings

