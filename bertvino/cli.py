@@ -164,7 +164,8 @@ def _add_train(commands):
     flag("--eval_split", help="only reviews under this folder of --eval_data")
     flag("--validation_fraction", type=_fraction, default=0.1,
          help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
-    flag("--labels", type=_label_list, default="negative,positive", help="label names, in the head's order")
+    flag("--labels", type=_label_list, help="label names, in the head's order (default: those in --data, sorted; "
+                                            "negative,positive for pos/neg, 1/0 or true/false)")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
                                                    "--init_checkpoint, a graph without random ops")
     flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")

@@ -118,3 +118,27 @@ def atomic_directory(path, replace: bool = False):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def portable_path(path) -> str:
+    """`path` as provenance records it: unchanged when relative, relative to the working directory when inside it,
+    else its last three parts ("imdb-minilm/pass2/model.ckpt-156"). It names what was used without the build
+    machine's directories, which mean nothing (and may say too much) wherever the bundle is shipped."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(*path.parts[-3:]))
+
+
+def portable_paths(value):
+    """`value` (a dict or list from a JSON file, e.g. train_info.json) with every absolute path made portable."""
+    if isinstance(value, dict):
+        return {key: portable_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(item) for item in value]
+    if isinstance(value, str) and Path(value).is_absolute():
+        return portable_path(value)
+    return value

@@ -48,6 +48,11 @@ def match_label(value: str | None, labels) -> str | None:
     return None
 
 
+def gold_label(value: str | None, labels) -> str | None:
+    """A review's gold label for scoring: the model's label it means, else as written (counted apart, not guessed)."""
+    return match_label(value, labels) or value
+
+
 def labels_from_data(values) -> tuple:
     """The labels a model trained on data with these label values should have: negative/positive when every value
     is a sentiment spelling, else the distinct values sorted (so the same data always gives the same order)."""

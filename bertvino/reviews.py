@@ -3,14 +3,15 @@
 `read_reviews(paths)` turns any mix of these into one stream of `Review` records:
 
 - a folder laid out like aclImdb (`train/` and `test/`, each with `pos/`, `neg/`, maybe `unsup/`), or any folder
-  of `.txt` files; the label comes from the folder a file sits in;
+  of `.txt` files; the label comes from the folder a file sits in (see `_folder_label`);
 - the `aclImdb_v1.tar.gz` download itself (or any `.tar`/`.tar.gz`/`.tgz`), read straight from the archive;
 - a `.csv` file with a header, or a `.jsonl`/`.ndjson` file, with a text field and an optional label field;
 - a single `.txt` file, which is one review.
 
-Everything streams: files are read one review at a time, so a million-row CSV or the whole aclImdb archive never sits
-in memory. Problems with the input as a whole (a missing path, a CSV without a text column, a label we don't
-understand) raise `BertvinoError`; a single unusable review (not UTF-8, empty, bad JSON) is reported to `on_skip`
+A label is a string, as the data writes it (any set of labels: two, three or more); `bertvino.labels` maps the
+spellings onto a model's labels. Everything streams: files are read one review at a time, so a million-row CSV or the
+whole aclImdb archive never sits in memory. Problems with the input as a whole (a missing path, a CSV without a
+text column) raise `BertvinoError`; a single unusable review (not UTF-8, empty, bad JSON) is reported to `on_skip`
 and reading goes on, or raises if no `on_skip` was given.
 
 Standard library only: this module is imported by the TF-free inference side of bertvino.
@@ -37,7 +38,7 @@ class Review:
 
     source: str  # the file's path, or "path:N" for data row / line N (1-based) of a CSV / JSONL file
     text: str  # the review, with HTML line breaks (<br />) replaced by a space
-    label: str | None  # "positive" / "negative", or None when the input doesn't say
+    label: str | None  # as the data gives it ("positive", "sports", "1", ...), or None when it doesn't say
 
 
 PathLike = Union[str, os.PathLike]
@@ -47,12 +48,9 @@ OnSkip = Callable[[str, str], None]  # on_skip(source, reason)
 TEXT_FIELDS = ("text", "review", "sentence")
 LABEL_FIELDS = ("label", "sentiment", "polarity")
 
-_POSITIVE_VALUES = {"pos", "positive", "1", "true"}
-_NEGATIVE_VALUES = {"neg", "negative", "0", "false"}
-
-# Folder names that decide a file's label. `unsup` is aclImdb's unlabelled set: it says "no label" explicitly, so
-# it stops the search just like `pos`/`neg` do.
-_FOLDER_LABELS = {"pos": "positive", "neg": "negative", "unsup": None}
+# aclImdb's folder names, which decide a file's label wherever they stand in its path. `unsup` is aclImdb's unlabelled
+# set: it says "no label" explicitly, so it stops the search just like `pos`/`neg` do.
+_ACLIMDB_FOLDERS = {"pos": "positive", "neg": "negative", "unsup": None}
 
 # aclImdb marks paragraph breaks with "<br /><br />"; BERT should see plain spaces.
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -171,8 +169,9 @@ def _read_directory(root: str, split: str | None, on_skip: OnSkip | None) -> Ite
         inside = PurePath(os.path.relpath(folder, root)).parts  # the folders between root and here
         if split is not None and split not in inside:
             continue
-        # Labels come from where the files really are, so passing `aclImdb/train/pos` itself still means positive.
-        label = _folder_label(PurePath(os.path.abspath(folder)).parts)
+        # aclImdb's labels come from where the files really are, so passing `aclImdb/train/pos` itself still means
+        # positive; other folders name a label only below the folder given.
+        label = _folder_label(PurePath(os.path.abspath(folder)).parts, inside, split)
         for name in sorted(files):
             if not _is_review_file(name):
                 continue
@@ -208,7 +207,7 @@ def _read_archive(archive: str, split: str | None, on_skip: OnSkip | None) -> It
             found += 1
             source = f"{archive}/{name}"
             data = _archive_read(tar, member, archive)
-            review = _review_from_bytes(source, data, _folder_label(inside), on_skip)
+            review = _review_from_bytes(source, data, _folder_label(inside, inside[1:], split), on_skip)
             if review is not None:
                 yield review
     if not found:
@@ -295,7 +294,7 @@ def _read_jsonl(path: str, on_skip: OnSkip | None) -> Iterator[Review]:
 
 def _read_text_file(path: str, on_skip: OnSkip | None) -> Iterator[Review]:
     """A single `.txt` file is one review, labelled by the folder it sits in."""
-    label = _folder_label(PurePath(os.path.abspath(path)).parent.parts)
+    label = _folder_label(PurePath(os.path.abspath(path)).parent.parts, (), None)
     data = _read_bytes(path, on_skip)
     review = None if data is None else _review_from_bytes(path, data, label, on_skip)
     if review is not None:
@@ -314,30 +313,30 @@ def _is_review_file(name: str) -> bool:
     return name.lower().endswith(_TEXT_SUFFIXES) and not name.startswith("urls_") and name != "imdbEr.txt"
 
 
-def _folder_label(folders: Iterable[str]) -> str | None:
-    """The label given by the nearest enclosing `pos`/`neg` folder (`unsup` or none of them: no label)."""
+def _folder_label(folders: Iterable[str], below_root: tuple, split: str | None) -> str | None:
+    """The label a file's folders give it.
+
+    aclImdb first: the nearest enclosing `pos`/`neg` folder among `folders` (all of the file's folders) means
+    positive/negative, `unsup` no label. Otherwise, as Keras' `text_dataset_from_directory` reads a folder per class,
+    the folder the file sits in names its label, provided it is below the folder the user gave (`below_root`: the
+    folders between it and the file; for an archive, below its top-level folder) and is not the `split` folder. So
+    `news/sports/1.txt` is "sports" and `news/1.txt` has no label.
+    """
     for folder in reversed(tuple(folders)):
-        if folder in _FOLDER_LABELS:
-            return _FOLDER_LABELS[folder]
+        if folder in _ACLIMDB_FOLDERS:
+            return _ACLIMDB_FOLDERS[folder]
+    if below_root and below_root[-1] != split:
+        return below_root[-1]
     return None
 
 
-def _normalise_label(value: object, source: str) -> str | None:
-    """"positive"/"negative" from the spellings datasets use; None when empty.
-
-    Anything else raises: a label we don't understand is a mistake in the data, and guessing would silently train
-    or score against the wrong answer.
-    """
+def _label_text(value: object) -> str | None:
+    """A label field as a string (JSON's true/1 as "true"/"1"), None when empty. Which labels mean what is for
+    the model to say (`bertvino.labels.match_label`), not the reader."""
     if value is None:
         return None
-    key = str(value).strip().lower()
-    if not key:
-        return None
-    if key in _POSITIVE_VALUES:
-        return "positive"
-    if key in _NEGATIVE_VALUES:
-        return "negative"
-    raise file_error(source, f"unknown label {value!r}: expected positive/negative, pos/neg, 1/0 or true/false")
+    text = (str(value).lower() if isinstance(value, bool) else str(value)).strip()
+    return text or None
 
 
 def _review_from_bytes(source: str, data: bytes, label: str | None, on_skip: OnSkip | None) -> Review | None:
@@ -351,18 +350,12 @@ def _review_from_bytes(source: str, data: bytes, label: str | None, on_skip: OnS
 
 
 def _review(source: str, text: str, label: object, on_skip: OnSkip | None) -> Review | None:
-    """A `Review` with line breaks cleaned and the label normalised, or None (after `on_skip`) if the text is empty
-    or the label unknown: one bad row is skipped, not the rest of its file."""
+    """A `Review` with line breaks cleaned, or None (after `on_skip`) if the text is empty."""
     text = _HTML_BREAK.sub(" ", text)
     if not text.strip():
         _skip(source, "empty review", on_skip)
         return None
-    try:
-        label = _normalise_label(label, source)
-    except BertvinoError as err:
-        _skip(source, str(err).removeprefix(f"{source}: "), on_skip)
-        return None
-    return Review(source=source, text=text, label=label)
+    return Review(source=source, text=text, label=_label_text(label))
 
 
 def _skip(source: str, reason: str, on_skip: OnSkip | None) -> None:

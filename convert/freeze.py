@@ -16,6 +16,7 @@ from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES, POOLER_OP, write_bundle
 from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, file_error
 from bertvino.features import Truncation
+from bertvino.files import portable_path, portable_paths
 from bertvino.labels import SENTIMENT_LABELS, check_labels
 from bertvino.tokenization import load_vocab
 
@@ -86,9 +87,9 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
         "labels": labels, "max_seq_length": max_seq_length, "truncation": truncation,
         "do_lower_case": do_lower_case, "hidden_size": config.hidden_size, "vocab_size": config.vocab_size,
         "inputs": list(INPUT_NAMES), "frozen_output": POOLER_OP, "precision": None,
-        "provenance": {"checkpoint": str(Path(prefix).resolve()), "global_step": (int(load_variable(prefix, "global_step"))
+        "provenance": {"checkpoint": portable_path(prefix), "global_step": (int(load_variable(prefix, "global_step"))
                                                                   if "global_step" in stored else None),
-                       "train_info": info or None, "validation": read_eval_results(folder)},
+                       "train_info": portable_paths(info) or None, "validation": read_eval_results(folder)},
     }
     write_bundle(output, metadata, fill, overwrite=overwrite)
     print(f"Froze {prefix} -> {output} in {time.perf_counter() - started:.1f} s "

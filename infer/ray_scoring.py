@@ -43,6 +43,7 @@ from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
 from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction
 from bertvino.infer.metrics import Confusion
+from bertvino.labels import gold_label
 from bertvino.reviews import count_reviews
 from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
 from bertvino.precision import PRECISION_CHOICES
@@ -347,8 +348,9 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
                 elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
                     written.add(row["source"])
                     probabilities = {label: row[f"p_{label}"] for label in labels}
-                    rows.append((row["source"], Prediction(row["label"], probabilities), row["gold"]))
-                    confusion.add(row["gold"], row["label"])
+                    gold = gold_label(row["gold"], labels)
+                    rows.append((row["source"], Prediction(row["label"], probabilities), gold))
+                    confusion.add(gold, row["label"])
             if rows:
                 writer.write(rows)
                 if writer.error:  # nothing more is written after a failed write, so that --resume can trust it

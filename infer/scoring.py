@@ -27,6 +27,7 @@ from bertvino.errors import BertvinoError, file_error
 from bertvino.files import cannot_write
 from bertvino.infer.classifier import AsyncBatches, Classifier
 from bertvino.infer.metrics import Confusion
+from bertvino.labels import gold_label
 from bertvino.reviews import count_reviews, read_reviews
 
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
@@ -93,7 +94,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 with lock:
                     bar.update(1)
                 continue
-            window.append((review.source, review.label, review.text))
+            window.append((review.source, gold_label(review.label, labels), review.text))
             if len(window) == batch_size * WINDOW_BATCHES:
                 if writer.error:
                     break

@@ -194,8 +194,6 @@ MISTAKES = [
     row("bench: an unknown precision", lambda p: bench(p, "--precision", "fp8"), "--precision"),
     row("bench: --json inside a file", lambda p: bench(p, "--json", str(p.a_file / "bench.json")),
         lambda p: p.a_file / "bench.json"),
-    row("bench: --json on a full disk", lambda p: bench(p, "--json", str(p.tmp / "bench.json")),
-        lambda p: p.tmp / "bench.json", disk_bytes=100),
     # serve
     row("serve: the port is taken", lambda p: ["serve", "-m", str(p.bundle), "--port", str(p.taken_port)],
         lambda p: f"127.0.0.1:{p.taken_port}"),

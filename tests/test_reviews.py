@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bertvino.errors import BertvinoError
+from bertvino.labels import SENTIMENT_LABELS, match_label
 from bertvino.reviews import Review, read_reviews
 
 # Review files of the little aclImdb tree, in the order we expect to read them: folder by folder, names sorted.
@@ -190,18 +191,19 @@ def test_csv_with_multiline_quotes_and_label_aliases(tmp_path):
     skipped, on_skip = collect()
     reviews = list(read_reviews(path, on_skip=on_skip))
     assert reviews == [
-        Review(f"{path}:1", "Loved it,\ntruly a gem", "positive"),
-        Review(f"{path}:2", 'Hated "it"', "negative"),
+        Review(f"{path}:1", "Loved it,\ntruly a gem", "POS"),  # labels as written: the model decides what they mean
+        Review(f"{path}:2", 'Hated "it"', "0"),
         Review(f"{path}:4", "Fine film", None),
-        Review(f"{path}:5", "Meh", "negative"),
+        Review(f"{path}:5", "Meh", "Negative"),
     ]
+    assert [match_label(r.label, SENTIMENT_LABELS) for r in reviews] == ["positive", "negative", None, "negative"]
     assert skipped == [(f"{path}:3", "empty review (line 5)")]  # row 1 spans two lines
 
 
 def test_csv_prefers_text_over_review_and_handles_a_bom(tmp_path):
     path = tmp_path / "both.csv"
     path.write_bytes("\ufeffreview,TEXT,label\nignored,used,true\n".encode("utf-8"))
-    assert list(read_reviews(path)) == [Review(f"{path}:1", "used", "positive")]
+    assert list(read_reviews(path)) == [Review(f"{path}:1", "used", "true")]
 
 
 def test_csv_without_text_column_lists_the_header(tmp_path):
@@ -250,8 +252,8 @@ def test_jsonl_skips_blank_lines_and_reports_bad_ones(tmp_path):
     skipped, on_skip = collect()
     reviews = list(read_reviews(path, on_skip=on_skip))
     assert reviews == [
-        Review(f"{path}:1", "One two", "positive"),
-        Review(f"{path}:4", "Nope", "negative"),
+        Review(f"{path}:1", "One two", "1"),
+        Review(f"{path}:4", "Nope", "neg"),
         Review(f"{path}:7", "No label here", None),
     ]
     assert [source for source, _ in skipped] == [f"{path}:3", f"{path}:5", f"{path}:6", f"{path}:8"]
@@ -278,28 +280,29 @@ def test_jsonl_bad_line_without_on_skip_raises(tmp_path):
 def test_label_spellings(tmp_path, value, expected):
     path = tmp_path / "one.ndjson"
     path.write_text(f'{{"text": "x", "sentiment": {value}}}\n')
-    assert [r.label for r in read_reviews(path)] == [expected]
+    assert [match_label(r.label, SENTIMENT_LABELS) for r in read_reviews(path)] == [expected]
 
 
-def test_an_unknown_label_skips_its_row_only_naming_its_line(tmp_path):
-    path = tmp_path / "odd.csv"
-    path.write_text('text,label\nfine,positive\n"two\nlines",neg\nhmm,maybe\nafter,negative\n')
-    skipped, on_skip = collect()
-    assert [r.text for r in read_reviews(path, on_skip=on_skip)] == ["fine", "two\nlines", "after"]
-    (source, reason), = skipped
-    assert source == f"{path}:3" and reason.startswith("unknown label 'maybe'") and reason.endswith("(line 5)")
-    jsonl = tmp_path / "odd.jsonl"
-    jsonl.write_text('{"text": "a", "label": "maybe"}\n{"text": "b", "label": "pos"}\n')
-    skipped, on_skip = collect()
-    assert [r.text for r in read_reviews(jsonl, on_skip=on_skip)] == ["b"]
-    assert [source for source, _ in skipped] == [f"{jsonl}:1"]
+def test_any_label_passes_through_as_written(tmp_path):
+    """Labels are the data's: three classes, or labels no sentiment model knows, are read as they are."""
+    path = tmp_path / "topics.csv"
+    path.write_text('text,label\nfine,sports\n"two\nlines",Politics \nhmm,2\n')
+    assert [(r.text, r.label) for r in read_reviews(path)] == [("fine", "sports"), ("two\nlines", "Politics"),
+                                                                ("hmm", "2")]
+    jsonl = tmp_path / "topics.jsonl"
+    jsonl.write_text('{"text": "a", "label": 3}\n{"text": "b", "label": true}\n')
+    assert [r.label for r in read_reviews(jsonl)] == ["3", "true"]
 
 
-def test_an_unknown_label_is_an_error_without_on_skip(tmp_path):
-    path = tmp_path / "odd.csv"
-    path.write_text("text,label\nfine,positive\nhmm,maybe\n")
-    with pytest.raises(BertvinoError, match=r"odd\.csv:2: unknown label 'maybe'"):
-        list(read_reviews(path))
+def test_folders_below_the_one_given_name_labels(tmp_path):
+    for label, name in (("sports", "a"), ("politics", "b"), ("tech", "c")):
+        (tmp_path / "news" / "train" / label).mkdir(parents=True)
+        (tmp_path / "news" / "train" / label / f"{name}.txt").write_text(f"about {label}")
+    (tmp_path / "news" / "train" / "loose.txt").write_text("in the split folder itself")
+    reviews = list(read_reviews(tmp_path / "news", split="train"))
+    assert [(r.text, r.label) for r in reviews] == [("in the split folder itself", None),
+                                                    ("about politics", "politics"), ("about sports", "sports"),
+                                                    ("about tech", "tech")]
 
 
 # --- single files, several paths, bad paths ----------------------------------------------------------------------
@@ -344,7 +347,6 @@ def test_read_reviews_is_lazy(tmp_path):
     path.write_text("text,label\nfirst,pos\nsecond,bogus\n")
     reviews = read_reviews(path)
     assert isinstance(reviews, Iterator) and inspect.isgenerator(reviews)
-    assert next(reviews) == Review(f"{path}:1", "first", "positive")  # row 2's bad label not yet read
-    with pytest.raises(BertvinoError, match="unknown label"):
-        next(reviews)
+    assert next(reviews) == Review(f"{path}:1", "first", "pos")
+    assert next(reviews) == Review(f"{path}:2", "second", "bogus")
 

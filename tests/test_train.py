@@ -245,6 +245,6 @@ def test_train_help_shows_every_default(capsys):
     shown = " ".join(capsys.readouterr().out.split())  # help lines wrap anywhere
     train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
     defaults = [action for action in train_parser._actions if action.default not in (None, False, argparse.SUPPRESS)]
-    assert len(defaults) >= 15
+    assert len(defaults) >= 14
     for action in defaults:
         assert f"(default: {action.default})" in shown, action.option_strings

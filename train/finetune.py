@@ -33,7 +33,7 @@ from bertvino.config import BertConfig
 from bertvino.errors import BertvinoError, Interrupted, file_error
 from bertvino.features import Truncation, encode, pad_batch
 from bertvino.files import make_directory, write_text_atomically
-from bertvino.labels import SENTIMENT_LABELS
+from bertvino.labels import check_labels, labels_from_data, match_label
 from bertvino.reviews import read_reviews
 from bertvino.tokenization import FullTokenizer
 from bertvino.train import modeling, optimization
@@ -70,7 +70,7 @@ class TrainingOptions:
     eval_data: list | None = None
     eval_split: str | None = None
     validation_fraction: float = 0.1
-    labels: tuple = SENTIMENT_LABELS
+    labels: tuple | None = None  # None: the labels found in --data (bertvino.labels.labels_from_data)
     no_dropout: bool = False
     seed: int = 12345
     snippets: int = 0
@@ -95,10 +95,12 @@ def train(options: TrainingOptions) -> dict:
                                              f"says vocab_size {config.vocab_size}")
     truncation = Truncation.from_string(options.truncation)
     output_dir = Path(options.output_dir)
-    resume_from = _prepare_output_dir(options, output_dir, config)
+    resume_from = _prepare_output_dir(options, output_dir, config)  # before the data: a wrong flag fails at once
     init_checkpoint = None if resume_from else _init_checkpoint(options)
-
-    train_set, eval_set, short_eval_set = _load_examples(options, tokenizer, truncation)
+    # The data may name the labels; train_info.json records them, and freeze takes them from there.
+    train_set, eval_set, short_eval_set, labels = _load_examples(options, tokenizer, truncation)
+    options = dataclasses.replace(options, labels=labels)
+    _record_run(options, output_dir, resume_from)
     num_train_steps = int(len(train_set[0]) / options.train_batch_size * options.num_train_epochs)
     num_warmup_steps = int(num_train_steps * options.warmup_proportion)
     if num_train_steps < 1:
@@ -274,36 +276,52 @@ def _feed(model, arrays, labels):
 
 
 def _load_examples(options, tokenizer, truncation):
-    """(train ids, labels), (eval ids, labels) or None, (short-text eval ids, labels) or None.
+    """(train ids, labels), (eval ids, labels) or None, (short-text eval ids, labels) or None, and the label names:
+    --labels, or those the training data uses (sorted; negative/positive for sentiment spellings such as pos/neg).
 
     The validation split is stratified and seeded. Snippets (`--snippets`) are cut from the training reviews only,
     after the split, so no sentence of a validation review is ever trained on; the short-text validation set is the
     first and last sentence of each held-out review.
     """
-    label_index = {label: i for i, label in enumerate(options.labels)}
     encode_text = lambda text: encode(tokenizer, text, options.max_seq_length, truncation)  # noqa: E731
 
-    def load(paths, split, what):
-        texts, labels = [], []
-        for review in tqdm(read_reviews(paths, split=split), desc=f"read {what}", unit=" reviews",
-                           dynamic_ncols=True):
-            if review.label not in label_index:
-                raise file_error(review.source, f"label {review.label!r} is not one of --labels "
-                                                f"{','.join(options.labels)}" if review.label else
-                                 "has no label; training needs labelled reviews")
-            texts.append(review.text)
-            labels.append(label_index[review.label])
-        if not texts:
+    def read(paths, split, what):
+        reviews = list(tqdm(read_reviews(paths, split=split), desc=f"read {what}", unit=" reviews",
+                            dynamic_ncols=True))
+        if not reviews:
             raise BertvinoError(f"no reviews in {', '.join(map(str, paths))}")
-        return texts, np.array(labels, dtype=np.int32)
+        unlabelled = next((review for review in reviews if review.label is None), None)
+        if unlabelled:
+            raise file_error(unlabelled.source, "has no label; training needs labelled reviews")
+        return reviews
+
+    def load(reviews):
+        indices = []
+        for review in reviews:
+            label = match_label(review.label, label_names)
+            if label is None:
+                raise file_error(review.source, f"label {review.label!r} is not one of the labels "
+                                                f"{','.join(label_names)} ({where_labels_come_from})")
+            indices.append(label_names.index(label))
+        return [review.text for review in reviews], np.array(indices, dtype=np.int32)
+
+    train_reviews = read(options.data, options.split, "train")
+    eval_reviews = read(options.eval_data, options.eval_split, "eval") if options.eval_data else None
+    if options.labels:
+        label_names, where_labels_come_from = check_labels(options.labels), "--labels"
+    else:
+        label_names = labels_from_data(review.label for review in train_reviews)
+        where_labels_come_from = "found in --data"
+        print(f"Labels found in --data: {', '.join(label_names)}")
+    options = dataclasses.replace(options, labels=label_names)
 
     def encoded(texts, labels, what):
         ids = [encode_text(text) for text in tqdm(texts, desc=f"tokenize {what}", unit=" texts", dynamic_ncols=True)]
         return ids, labels
 
-    texts, labels = load(options.data, options.split, "train")
-    if options.eval_data:
-        eval_texts, eval_labels = load(options.eval_data, options.eval_split, "eval")
+    texts, labels = load(train_reviews)
+    if eval_reviews:
+        eval_texts, eval_labels = load(eval_reviews)
     elif options.validation_fraction > 0:
         held_out = held_out_mask(labels, len(options.labels), options.validation_fraction, options.seed)
         eval_texts, eval_labels = [texts[i] for i in np.flatnonzero(held_out)], labels[held_out]
@@ -315,10 +333,10 @@ def _load_examples(options, tokenizer, truncation):
         texts, labels = _with_snippets(options, texts, labels)
     train_set = encoded(texts, labels, "train")
     if eval_texts is None:
-        return train_set, None, None
+        return train_set, None, None, label_names
     short, short_labels = short_texts(eval_texts, eval_labels)
     short_set = encoded(short, short_labels, "short eval") if short else None
-    return train_set, encoded(eval_texts, eval_labels, "eval"), short_set
+    return train_set, encoded(eval_texts, eval_labels, "eval"), short_set, label_names
 
 
 def _with_snippets(options, texts, labels):
@@ -371,7 +389,7 @@ def _init_from_checkpoint(prefix, with_head):
 
 
 def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
-    """Create output_dir, or find the checkpoint to resume from; record how this run is made."""
+    """Create output_dir, or find the checkpoint to resume from (checking the flags are the run's)."""
     latest = tf.train.latest_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
     if latest:
@@ -383,7 +401,8 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
             raise file_error(output_dir, f"holds checkpoints but no readable {TRAIN_INFO_FILE}: not a bertvino "
                                          "training directory; choose another --output_dir")
         defaults = {field.name: _jsonable(field.default) for field in dataclasses.fields(TrainingOptions)}
-        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key, defaults[key]) != record[key]]
+        changed = [key for key in TrainingOptions.RESUME_KEYS if previous.get(key, defaults[key]) != record[key]
+                   and not (key == "labels" and options.labels is None)]  # labels from the data: _record_run
         if changed:
             raise file_error(output_dir, f"holds a run made with other {', '.join(changed)}; resume it with "
                                          f"the same flags, or choose another --output_dir")
@@ -396,9 +415,21 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
+    return None
+
+
+def _record_run(options, output_dir: Path, resumed_from: str | None):
+    """Write train_info.json for a new run; for a resumed one, check that the data gives the labels it had."""
+    record = {key: _jsonable(getattr(options, key)) for key in TrainingOptions.RESUME_KEYS}
+    if resumed_from:
+        previous = read_train_info(output_dir)
+        if previous.get("labels") != record["labels"]:
+            raise file_error(output_dir, f"holds a run with the labels {','.join(previous.get('labels') or [])}, "
+                                         f"but the data has {','.join(record['labels'])}; resume it with the same "
+                                         f"data, or choose another --output_dir")
+        return
     record.update(init_checkpoint=options.init_checkpoint, bert_config_file=options.bert_config_file)
     write_train_info(output_dir, record)
-    return None
 
 
 def _check_options(options):
@@ -416,7 +447,7 @@ def _check_options(options):
         (options.snippets >= 0, "--snippets must be 0 or more"),
         (0 < options.distill_threshold <= 1, "--distill_threshold must be in (0, 1]"),
         (not options.distill_from or options.snippets, "--distill_from vets snippets: give --snippets too"),
-        (len(options.labels) >= 2 and len(set(options.labels)) == len(options.labels),
+        (options.labels is None or (len(options.labels) >= 2 and len(set(options.labels)) == len(options.labels)),
          "--labels needs at least two distinct labels"),
     ]
     for ok, message in checks:

