@@ -211,6 +211,7 @@ def chart(results: dict, png) -> str | None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return "chart not drawn: matplotlib is not installed (pip install 'bertvino[bench]')"
     figure, (latency, throughput) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -226,8 +227,9 @@ def chart(results: dict, png) -> str | None:
     for axes, title, unit in ((latency, "Batch-1 latency (p50)", "ms"),
                               (throughput, f"Throughput at batch {results['batch_size']}", "sequences/s")):
         axes.set(title=title, xlabel="tokens", ylabel=unit, xscale="log", yscale="log")
-        axes.set_xticks(sorted({row["seq_len"] for row in results["rows"]}),
-                        labels=[str(n) for n in sorted({row["seq_len"] for row in results["rows"]})])
+        lengths = sorted({row["seq_len"] for row in results["rows"]})
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # only the measured lengths on the axis
+        axes.set_xticks(lengths, labels=[str(n) for n in lengths])
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
