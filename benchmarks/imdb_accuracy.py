@@ -30,24 +30,28 @@ def main():
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--precision", default="f32", choices=("auto", "int8", "bf16", "f32"),
+                        help="the path to measure (default: f32, the float IR as TensorFlow computes it)")
     parser.add_argument("--record", action="store_true", help="write the result into the bundle's provenance")
     parser.add_argument("--out", help="JSON file for the results (default: benchmarks/results/accuracy-NAME.json)")
     args = parser.parse_args()
 
     bundle = load_bundle(args.model)
     with tempfile.TemporaryDirectory() as tmp:  # the rows themselves are not kept: this measures accuracy
-        summary = score([args.data], Classifier(bundle, performance_hint="THROUGHPUT"), split=args.split,
+        classifier = Classifier(bundle, performance_hint="THROUGHPUT", precision=args.precision)
+        summary = score([args.data], classifier, split=args.split,
                         output=Path(tmp) / "rows.csv", batch_size=args.batch_size)
     if summary.skipped:
         raise SystemExit(f"{len(summary.skipped)} reviews could not be read, e.g. {summary.skipped[0]}")
 
     texts = [review.text for review in itertools.islice(read_reviews(args.data, split=args.split),
                                                          args.latency_samples)]
-    latency = review_latency_ms(Classifier(bundle, performance_hint="LATENCY"), texts)
+    latency = review_latency_ms(Classifier(bundle, performance_hint="LATENCY", precision=args.precision), texts)
 
     results = {
         "bundle": str(bundle.path), "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
-        "precision": bundle.precision, "data": f"{args.data} ({args.split}/)", "reviews": summary.scored,
+        "precision": bundle.precision, "path": args.precision, "data": f"{args.data} ({args.split}/)",
+        "reviews": summary.scored,
         "accuracy": summary.metrics["accuracy"], "metrics": summary.metrics,
         "batch_reviews_per_s": round(summary.reviews_per_s, 1),
         "latency_ms_p50": latency["p50_ms"], "latency_ms_p95": latency["p95_ms"],

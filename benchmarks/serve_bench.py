@@ -63,14 +63,14 @@ def main():
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("-d", "--device", default="CPU")
-    parser.add_argument("--inference-precision", default="f32")
+    parser.add_argument("--precision", "--inference-precision", dest="precision", default="auto")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
 
     bundle = load_bundle(find_model(args.model))
     kinds = read_texts(args.data, args.split, args.max_texts) if args.data else builtin_texts()
     options = {"host": "127.0.0.1", "device": args.device, "max_batch_size": args.max_batch_size,
-               "max_wait_ms": args.max_wait_ms, "inference_precision": args.inference_precision}
+               "max_wait_ms": args.max_wait_ms, "precision": args.precision}
     load_before = os.getloadavg()
     with running_server(bundle.path, options) as port:
         client = Client(port=port, timeout=120)  # finds the model's name on its first request

@@ -6,13 +6,19 @@ A bundle is a directory:
     vocab.txt        the checkpoint's WordPiece vocabulary
     bert_config.json the model's shape
     frozen.pb        the frozen TensorFlow graph, ending at bert/pooler/dense/Tanh (needed only to make the IR)
-    model.xml/.bin   the OpenVINO IR: input_ids/input_mask/segment_ids int32 [batch, seq] -> pooled_output [batch, hidden]
+    model.xml/.bin   the float OpenVINO IR (FP32 or FP16 weights): input_ids/input_mask/segment_ids int32
+                     [batch, seq] -> pooled_output [batch, hidden]
+    model-int8.xml/.bin  optional: the same model quantized to INT8 by NNCF, with the same inputs and output
     weight.npy       the classifier head, [num_labels, hidden] float32
     bias.npy         [num_labels] float32
 
 `freeze` writes a whole bundle into a temporary directory and renames it into place; `convert` adds the IR so
 that `model.xml` (what makes a bundle usable) is the last file to appear. A killed writer therefore never leaves a
 bundle that loads.
+
+bundle.json's `irs` maps each IR's file name to how it was made (`made_from`, NNCF settings, calibration data by
+name) and, once measured, its `accuracy`; `precision` stays the float IR's, as in bundles from before INT8 IRs sat
+beside it (those load unchanged: a bundle without `irs` or model-int8.xml simply has one IR).
 """
 
 import dataclasses
@@ -27,7 +33,9 @@ from bertvino.labels import check_labels
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
 PRECISIONS = ("fp32", "fp16", "int8")  # how the IR stores its weights (convert --precision)
-INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")  # how the device computes (--inference-precision)
+INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")  # how the device computes (INFERENCE_PRECISION_HINT)
+FLOAT_IR = "model.xml"
+INT8_IR = "model-int8.xml"
 
 # The model contract, the names every stage agrees on: training builds the graph with them, freeze cuts it and
 # reads the head by them, convert names the IR's ports by them, and inference feeds and reads those ports.
@@ -53,14 +61,26 @@ class Bundle:
 
     vocab_file = property(lambda self: self.path / "vocab.txt")
     frozen_graph = property(lambda self: self.path / "frozen.pb")
-    model_xml = property(lambda self: self.path / "model.xml")
+    model_xml = property(lambda self: self.path / FLOAT_IR)
     model_bin = property(lambda self: self.path / "model.bin")
+    int8_xml = property(lambda self: self.path / INT8_IR)
+    int8_bin = property(lambda self: self.path / "model-int8.bin")
     weight_file = property(lambda self: self.path / "weight.npy")
     bias_file = property(lambda self: self.path / "bias.npy")
 
     @property
     def has_ir(self) -> bool:
         return self.model_xml.is_file()
+
+    @property
+    def has_int8_ir(self) -> bool:
+        """An INT8 IR beside the float one (both files: convert publishes the .xml last)."""
+        return self.int8_xml.is_file() and self.int8_bin.is_file()
+
+    def ir_record(self, xml_name: str) -> dict:
+        """What bundle.json says about one IR (`FLOAT_IR` or `INT8_IR`): how it was made, its accuracy; {} if
+        nothing is recorded."""
+        return dict((self.metadata.get("irs") or {}).get(xml_name) or {})
 
     def head(self):
         """(weight [labels, hidden], bias [labels]) as float32, checked against the labels and hidden size."""
@@ -123,6 +143,9 @@ def _read_metadata(path: Path) -> dict:
         raise file_error(meta_path, str(err)) from None
     if meta.get("precision") not in (None, *PRECISIONS):
         raise file_error(meta_path, f"unknown precision {meta.get('precision')!r}")
+    irs = meta.get("irs", {})
+    if not isinstance(irs, dict) or not all(isinstance(record, dict) for record in irs.values()):
+        raise file_error(meta_path, "'irs' must map IR file names to objects")
     return meta
 
 
@@ -166,6 +189,17 @@ def write_bundle(path, metadata: dict, fill, overwrite: bool = False):
 def update_metadata(bundle: Bundle, **changes) -> dict:
     """Rewrite bundle.json with `changes` (atomically); returns the new metadata."""
     metadata = {**bundle.metadata, **changes}
+    write_json_atomically(bundle.path / METADATA_FILE, metadata)
+    return metadata
+
+
+def update_ir_record(bundle: Bundle, xml_name: str, record: dict, replace: bool = False) -> dict:
+    """Merge `record` into bundle.json's entry for one IR (or, with `replace`, start the entry afresh, as a new
+    IR invalidates the old one's accuracy); re-reads bundle.json first so two writers' fields both survive."""
+    metadata = _read_metadata(bundle.path)
+    irs = dict(metadata.get("irs") or {})
+    irs[xml_name] = record if replace else {**(irs.get(xml_name) or {}), **record}
+    metadata["irs"] = irs
     write_json_atomically(bundle.path / METADATA_FILE, metadata)
     return metadata
 

@@ -25,11 +25,13 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from bertvino import __version__
-from bertvino.bundle import INFERENCE_PRECISIONS, PRECISIONS
+from bertvino.bundle import PRECISIONS
 from bertvino.errors import BertvinoError, Interrupted, missing_extra
 from bertvino.files import CANNOT_WRITE
+from bertvino.precision import PRECISION_CHOICES
 
 EXIT_ERROR = 1
 
@@ -224,15 +226,18 @@ def _run_freeze(args):
 def _add_convert(commands):
     p = commands.add_parser(
         "convert", parents=[CALIBRATION],
-        help="bundle's frozen graph -> OpenVINO IR (model.xml + model.bin)",
+        help="bundle's frozen graph -> float OpenVINO IR; float IR -> INT8 IR beside it",
         description="Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the "
                     "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
-                    "and output pooled_output. Needs no TensorFlow.")
-    p.add_argument("bundle", help="a bundle directory written by `bertvino freeze`")
+                    "and output pooled_output. With --precision int8, quantize the bundle's float IR with NNCF "
+                    "into model-int8.xml/.bin beside it (no frozen.pb needed, so the shipped model can be "
+                    "quantized too); `--precision auto` at inference uses it once its accuracy is recorded "
+                    "(benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.")
+    p.add_argument("bundle", help="a bundle directory written by `bertvino freeze` (or a converted one, for int8)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp16 halves the weights on disk (outputs differ by ~1e-3); int8 quantizes with NNCF, "
-                        "calibrated on --calibration reviews (faster only on CPUs with VNNI/AMX); "
-                        "default: %(default)s")
+                   help="fp32 or fp16 weights for the float IR (fp16 halves them on disk; outputs differ by "
+                        "~1e-3); int8 quantizes the float IR with NNCF, calibrated on --calibration reviews "
+                        "(faster only on CPUs with VNNI/AMX); default: %(default)s")
     p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
                                                                      "(default: %(default)s)")
     p.set_defaults(run=_run_convert)
@@ -272,7 +277,7 @@ def _run_classify(args):
         raise BertvinoError("nothing to classify: stdin was empty")
     failed = sum(1 for _, problem in inputs if problem)
     classifier = None if failed == len(inputs) else Classifier(
-        load_bundle(find_model(args.model)), device=args.device, inference_precision=args.inference_precision)
+        load_bundle(find_model(args.model)), device=args.device, precision=args.precision)
     for text, problem in inputs:
         if problem:
             print(_escaped(json.dumps({"text": text, "error": problem}, ensure_ascii=False)) if args.json else
@@ -380,7 +385,7 @@ def _run_score(args):
         summary = _ray_score(args)
     else:
         classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                                performance_hint="THROUGHPUT", inference_precision=args.inference_precision)
+                                performance_hint="THROUGHPUT", precision=args.precision)
         summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
                         batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
     for source, reason in summary.skipped:
@@ -412,7 +417,7 @@ def _ray_score(args):
     return ray_score(args.paths, find_model(args.model), options, output=args.output, resume=args.resume,
                      overwrite=args.overwrite, batch_size=args.batch_size, split=args.split,
                      progress=not args.no_progress, device=args.device,
-                     inference_precision=args.inference_precision,
+                     precision=args.precision,
                      say=lambda line: print(f"bertvino score: {line}", file=sys.stderr))
 
 
@@ -420,9 +425,10 @@ def _ray_score(args):
 
 def _add_info(commands):
     p = commands.add_parser("info", parents=[MODEL],
-                            help="show a bundle's metadata: labels, max_seq_length, precision, provenance",
+                            help="show a bundle's metadata and which precision path this CPU takes",
                             description="Print what a bundle is: where it is, its labels, input length, truncation, "
-                                        "precision, and how it was made (base model, data, accuracy).")
+                                        "precision, its IRs and how they were made (base model, data, accuracy), "
+                                        "and which path `--precision auto` takes on this machine's CPU, and why.")
     p.add_argument("--json", action="store_true", help="print bundle.json, with the bundle's path, as JSON")
     p.set_defaults(run=_run_info)
 
@@ -433,11 +439,24 @@ def _run_info(args):
 
     bundle = load_bundle(find_model(args.model), require_ir=False)
     info = {"path": str(bundle.path.resolve()), **bundle.metadata}
+    if bundle.has_ir:
+        info["on_this_cpu"] = _path_on_this_cpu(bundle)
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return
     for key, value in info.items():
         _print_field(key, value)
+
+
+def _path_on_this_cpu(bundle) -> dict:
+    """What `--precision auto` runs on this machine's CPU, and why."""
+    from bertvino.precision import choose_precision, detect_capabilities
+
+    capabilities = detect_capabilities()
+    choice = choose_precision(capabilities, bundle)
+    return {"precision_auto": choice.precision, "ir": choice.model_xml.name,
+            "arithmetic": choice.inference_precision, "why": choice.reason,
+            "fast_int8": list(capabilities.fast_int8) or "none", "native_bf16": capabilities.native_bf16}
 
 
 def _print_field(key, value, indent=0):
@@ -457,20 +476,27 @@ def _print_field(key, value, indent=0):
 def _add_bench(commands):
     p = commands.add_parser(
         "bench", parents=[MODEL, DEVICE, CALIBRATION],
-        help="measure latency, throughput and the share of the compute floor, per precision and length",
-        description="Batch-1 latency (p50/p95) and throughput at several sequence lengths for OpenVINO FP32/FP16/"
-                    "INT8 (made from the bundle's frozen.pb), bf16 arithmetic where the CPU has it, and TensorFlow "
-                    "on the same frozen.pb when installed; the cold start of `classify`; and each as a share of "
-                    "the compute floor (the IR's MatMul FLOPs at NumPy's measured float32 matmul rate).")
+        help="measure latency and throughput per precision path and length, against each arithmetic's peak",
+        description="Batch-1 latency (p50/p95), the engine's throughput (the IR alone on pre-made inputs, as "
+                    "benchmark_app) and the pipeline's (tokenization, padding and Python included, as `score`) at "
+                    "several sequence lengths, for each precision path (f32; bf16 where the CPU has it; int8 with "
+                    "the bundle's INT8 IR, or one quantized in the run from --calibration reviews), each as a share "
+                    "of its own arithmetic's peak, measured by OpenVINO on a large MatMul in the same run; "
+                    "TensorFlow on the bundle's frozen.pb when both exist; the cold start of `classify`. Writes a "
+                    "Markdown table and a PNG chart (with the bench extra: pip install 'bertvino[bench]').")
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
-    p.add_argument("--precisions", type=_precision_list, default=("fp32", "fp16", "int8"),
-                   help="IR precisions to measure (default: fp32,fp16,int8)")
+    p.add_argument("--precision", "--inference-precision", dest="precision", type=_precision_list,
+                   default=("f32", "bf16", "int8"),
+                   help="precision paths to measure, comma-separated from auto, int8, bf16, f32 (default: "
+                        "f32,bf16,int8; auto is the one `classify` takes here)")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="batch size for throughput (default: 8)")
     p.add_argument("--seconds", type=_positive_float, default=3.0, help="time per measurement (default: 3)")
     p.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baseline")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table")
+    p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table, and the chart beside "
+                                                      "it (FILE with .png)")
+    p.add_argument("--chart", metavar="PNG", help="write the chart here (default: beside --markdown)")
     p.set_defaults(run=_run_bench)
 
 
@@ -479,20 +505,30 @@ def _run_bench(args):
     from bertvino.infer import bench
     from bertvino.models import find_model
 
-    for output in (args.json, args.markdown):  # before minutes of measuring, not after them
+    for output in (args.json, args.markdown, args.chart):  # before minutes of measuring, not after them
         if output:
             check_writable(output)
-    results = bench.run(find_model(args.model), lengths=args.lengths, precisions=args.precisions,
+    results = bench.run(find_model(args.model), lengths=args.lengths, paths=args.precision,
                         batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
                         calibration_split=args.calibration_split, with_tensorflow=not args.no_tensorflow,
                         device=args.device)
     results["machine"] = bench.describe_machine()
+    png = args.chart or (Path(args.markdown).with_suffix(".png") if args.markdown else None)
+    if png:
+        partial = Path(png).with_name(Path(png).name + ".partial.png")
+        note = bench.chart(results, partial)
+        if note:
+            results["notes"].append(note)
+        else:
+            os.replace(partial, png)
+            results["chart"] = Path(png).name
     table = bench.markdown(results, results["machine"])
     print(table)
     if args.json:
         write_json_atomically(args.json, results)
     if args.markdown:
-        write_text_atomically(args.markdown, table)
+        write_text_atomically(args.markdown, table + (f"\n![latency and throughput by length]({results['chart']})\n"
+                                                      if results.get("chart") else ""))
 
 
 # --- serve -------------------------------------------------------------------------------------------------------
@@ -566,14 +602,17 @@ def _device_option(p):
     p.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
 
 
-def _inference_precision_option(p):
-    p.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default="f32",
-                   help="arithmetic precision on the device: f32 matches TensorFlow; bf16 may be faster on CPUs with "
-                        "AMX (OpenVINO picks it by itself, 'auto', on any bf16-capable CPU). Default: %(default)s")
+def _precision_option(p):
+    """--precision (alias --inference-precision, its name before INT8 IRs): which IR and arithmetic to run."""
+    p.add_argument(
+        "--precision", "--inference-precision", dest="precision", choices=PRECISION_CHOICES, default="auto",
+        help="auto (default): the bundle's INT8 IR on CPUs with VNNI/AMX if its measured accuracy passed the "
+             "guard, else bf16 arithmetic where the CPU has it natively, else f32 (`bertvino info` says which "
+             "and why); int8, bf16, f32 force one; f32 is the float IR in f32 arithmetic, equal to TensorFlow's")
 
 
 def _calibration_options(p):
-    p.add_argument("--calibration", metavar="PATH", nargs="+",
+    p.add_argument("--calibration", "--calibration-data", metavar="PATH", nargs="+",
                    help="reviews for INT8 calibration: any input `score` reads, e.g. aclImdb/train")
     p.add_argument("--calibration-split", help="only reviews under this folder of --calibration (e.g. train: "
                                                "never calibrate on the reviews you will test on)")
@@ -581,7 +620,7 @@ def _calibration_options(p):
 
 MODEL = _parent(_model_option)
 DEVICE = _parent(_device_option)
-RUNTIME = _parent(_model_option, _device_option, _inference_precision_option)  # what running a model takes
+RUNTIME = _parent(_model_option, _device_option, _precision_option)  # what running a model takes
 CALIBRATION = _parent(_calibration_options)
 
 
@@ -678,15 +717,6 @@ def _fraction(value: str) -> float:
     return number
 
 
-def _precision_list(value: str) -> tuple:
-    from bertvino.bundle import PRECISIONS
-    precisions = tuple(value.split(","))
-    unknown = [p for p in precisions if p not in PRECISIONS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown precision {unknown[0]!r}: choose from {', '.join(PRECISIONS)}")
-    return precisions
-
-
 def _int_list(value: str) -> tuple:
     try:
         numbers = tuple(int(part) for part in value.split(","))
@@ -695,6 +725,14 @@ def _int_list(value: str) -> tuple:
     if not all(n >= 3 for n in numbers):
         raise argparse.ArgumentTypeError(f"every length must be at least 3: {value!r}")
     return numbers
+
+
+def _precision_list(value: str) -> tuple:
+    paths = tuple(part.strip() for part in value.split(","))
+    if not paths or any(path not in PRECISION_CHOICES for path in paths):
+        raise argparse.ArgumentTypeError(f"expected comma-separated paths from {', '.join(PRECISION_CHOICES)}, "
+                                         f"not {value!r}")
+    return paths
 
 
 def _preview(text: str, width: int = 60) -> str:

@@ -1,18 +1,25 @@
-"""`bertvino bench`, and the measuring every benchmark shares: latency, throughput, and the compute floor.
+"""`bertvino bench`, and the measuring every benchmark shares: latency, throughput, each arithmetic's own peak,
+and the engine's ceiling beside the whole pipeline.
 
-For each engine (OpenVINO with the bundle's IR, with FP16 and INT8 IRs made from its frozen graph, with bf16
-arithmetic where the CPU has it, and TensorFlow on the same frozen graph when installed) and each sequence length,
-`run` measures batch-1 latency p50/p95, throughput at `batch_size`, and the share of the compute floor reached;
-then the cold start of `bertvino classify`: process start to exit, as a user sees it.
+For each precision path (f32; bf16 where the CPU has it natively; int8 with the bundle's INT8 IR, or one quantized
+in the run from its float IR) and each sequence length, `run` measures batch-1 latency p50/p95; the engine's
+ceiling (the IR alone on pre-made inputs through AsyncInferQueue, as OpenVINO's benchmark_app measures it); the
+pipeline (texts of that length through WordPiece, padding and the same queue, as `bertvino score` runs them; their
+ratio is what tokenization, padding and Python cost); and the engine's share of the peak of the arithmetic it used.
+TensorFlow on the bundle's frozen.pb, when both exist, is held to the f32 peak. Then the cold start of `bertvino
+classify`: process start to exit, as a user sees it.
 
-The compute floor of a sequence is the IR's MatMul FLOPs at that length (counted from the IR itself, reshaped to
-the length) divided by the single-precision matrix-multiply rate NumPy reaches on this machine in this run. Other
-work (LayerNorm, softmax, GELU, tokenization) is left out, so no real run reaches 100 %.
+The peak of an arithmetic (f32, bf16, int8) is the rate OpenVINO itself reaches on one large MatMul in it, on this
+machine, in the same run: what its kernels can do on these cores, not what NumPy's sgemm does (OpenVINO's f32
+MatMul is about twice NumPy's on a Zen 5, and bf16 and int8 faster again). A row's share of the peak is the IR's
+MatMul FLOPs at that length (counted from the IR itself) times its throughput, over that peak. Other work
+(LayerNorm, softmax, GELU) is left out, so no real run reaches 100 %.
 
 It lives in `infer/` because it measures the inference runtime with the runtime's own compile settings, needing
-only OpenVINO and NumPy: the other precisions' IRs come from `bertvino.convert.ir` (no TensorFlow), and the
-TensorFlow baseline (`bertvino.convert.tf_runtime`) is imported only for its own rows. The scripts in
-`benchmarks/` take their timing and machine description from here too, so every number is measured one way.
+only OpenVINO and NumPy: an INT8 IR comes from `bertvino.convert.ir` (no TensorFlow), the TensorFlow baseline
+(`bertvino.convert.tf_runtime`) is imported only for its own rows, and matplotlib (the `bench` extra) only for the
+chart. The scripts in `benchmarks/` take their timing and machine description from here too, so every number is
+measured one way.
 """
 
 import functools
@@ -20,6 +27,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,66 +43,81 @@ from bertvino.errors import missing_extra
 
 # --- the bench command -------------------------------------------------------------------------------------------
 
-def run(bundle_dir, lengths=(64, 128, 256, 512), precisions=("fp32", "fp16", "int8"), batch_size=8,
-        seconds=3.0, calibration=None, calibration_split=None, with_tensorflow=True, device="CPU",
-        progress=print) -> dict:
+PATHS = ("f32", "bf16", "int8")
+ARITHMETIC = {"f32": "f32", "bf16": "bf16", "int8": "int8", "TensorFlow": "f32"}  # the peak each path is held to
+
+
+def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seconds=3.0, calibration=None,
+        calibration_split=None, with_tensorflow=True, device="CPU", progress=print) -> dict:
     import openvino as ov
 
-    bundle = load_bundle(bundle_dir)
+    from bertvino.infer.classifier import Classifier
+    from bertvino.precision import choose_precision, detect_capabilities
+
+    bundle = original = load_bundle(bundle_dir)
     core = ov.Core()
-    notes = []
+    capabilities, notes, rows = detect_capabilities(core), [], []
+    auto = choose_precision(capabilities, bundle)
+    paths = [auto.precision if path == "auto" else path for path in paths]
+    paths = list(dict.fromkeys(paths))  # "auto,int8" on a machine where auto is int8: measure it once
+    if "bf16" in paths and not capabilities.native_bf16:
+        paths.remove("bf16")
+        notes.append("bf16 not measured: this CPU has no native bf16 (OpenVINO would emulate it, slowly)")
     lengths = [n for n in lengths if n <= _max_positions(bundle)]
-    gflops = sgemm_gflops()
-    progress(f"NumPy float32 matrix multiply: {gflops:.0f} GFLOP/s (the floor's rate)")
     flops = FlopCounter(bundle.model_xml)
-    rows = []
 
     with tempfile.TemporaryDirectory(prefix="bertvino-bench-") as tmp:
-        engines = _openvino_engines(bundle, precisions, calibration, calibration_split, Path(tmp), core, notes,
-                                    progress)
-        for name, model_xml, inference_precision in engines:
-            latency_model = compile_for(core, model_xml, device, "LATENCY", inference_precision)
-            throughput_model = compile_for(core, model_xml, device, "THROUGHPUT", inference_precision)
+        if "int8" in paths and not bundle.has_int8_ir:
+            bundle = _with_int8_ir(bundle, calibration, calibration_split, Path(tmp), notes, progress)
+            if not bundle.has_int8_ir:
+                paths.remove("int8")
+        peaks = {}
+        for arithmetic in [*paths, *(["f32"] if with_tensorflow else [])]:
+            if arithmetic not in peaks:
+                peaks[arithmetic] = matmul_peak(core, arithmetic, device, seconds=min(seconds, 2.0))
+                progress(f"OpenVINO {arithmetic} MatMul peak: {peaks[arithmetic]:.0f} G{_ops(arithmetic)}/s")
+        for path in paths:
+            latency_model = Classifier(bundle, device, "LATENCY", precision=path)
+            throughput_model = Classifier(bundle, device, "THROUGHPUT", precision=path)
             for seq_len in lengths:
-                latency = latency_ms(openvino_runner(latency_model), random_batch(1, seq_len, bundle.vocab_size),
-                                     seconds)
-                throughput = openvino_throughput(
-                    throughput_model, random_batch(batch_size, seq_len, bundle.vocab_size), seconds)
-                rows.append(_row(name, seq_len, latency, throughput, flops(seq_len), gflops))
+                latency = latency_ms(_runner(latency_model.compiled),
+                                           random_batch(1, seq_len, bundle.vocab_size), seconds)
+                engine = openvino_throughput(throughput_model.compiled,
+                                                   random_batch(batch_size, seq_len, bundle.vocab_size), seconds)
+                texts = texts_of_length(throughput_model.tokenizer, seq_len, 4 * batch_size)
+                pipeline = pipeline_throughput(throughput_model, texts, batch_size, seconds)
+                rows.append(_row(path, seq_len, latency, engine, pipeline, flops(seq_len), peaks[path]))
                 progress(_describe(rows[-1]))
         if with_tensorflow:
-            rows += _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, gflops, notes, progress)
+            rows += _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, peaks.get("f32"), notes, progress)
 
-    return {"bundle": str(bundle.path.resolve()), "bundle_precision": bundle.precision, "device": device,
-            "batch_size": batch_size, "sgemm_gflops": round(gflops, 1), "rows": rows,
-            "classify_cold_start_s": _cold_start(bundle.path), "notes": notes}
-
-
-def _openvino_engines(bundle, precisions, calibration, calibration_split, tmp, core, notes, progress):
-    """(name, model.xml, inference precision) for each IR to measure; other precisions are made from frozen.pb."""
-    from bertvino.convert.ir import convert
-
-    engines = [(f"OpenVINO {bundle.precision.upper()}", bundle.model_xml, "f32")]
-    for precision in precisions:
-        if precision == bundle.precision:
-            continue
-        if not bundle.frozen_graph.is_file():
-            notes.append(f"{precision.upper()} not measured: the bundle has no frozen.pb to convert from")
-            continue
-        if precision == "int8" and not calibration:
-            notes.append("INT8 not measured: it needs --calibration reviews")
-            continue
-        copy = tmp / precision
-        shutil.copytree(bundle.path, copy, ignore=shutil.ignore_patterns("model.xml", "model.bin"))
-        progress(f"converting a {precision.upper()} copy")
-        convert(copy, precision=precision, calibration=calibration, calibration_split=calibration_split)
-        engines.append((f"OpenVINO {precision.upper()}", copy / "model.xml", "f32"))
-    if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-        engines.append((f"OpenVINO {bundle.precision.upper()}, bf16 arithmetic", bundle.model_xml, "bf16"))
-    return engines
+    return {"bundle": str(original.path.resolve()), "bundle_precision": original.precision, "device": device,
+            "batch_size": batch_size, "peaks": {k: round(v, 1) for k, v in peaks.items()},
+            "auto": {"precision": auto.precision, "why": auto.reason}, "rows": rows,
+            "classify_cold_start_s": _cold_start(original.path), "notes": notes}
 
 
-def _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, gflops, notes, progress):
+def _with_int8_ir(bundle, calibration, calibration_split, tmp, notes, progress):
+    """The bundle, or a copy of it with an INT8 IR quantized from its float IR on `calibration` reviews."""
+    from bertvino.convert.ir import quantize
+
+    if not calibration:
+        notes.append("int8 not measured: the bundle has no INT8 IR; pass --calibration REVIEWS to make one")
+        return bundle
+    copy = tmp / bundle.path.name
+    shutil.copytree(bundle.path, copy, ignore=shutil.ignore_patterns("frozen.pb"))
+    progress("quantizing a copy of the float IR to INT8")
+    quantize(copy, calibration, calibration_split=calibration_split)
+    notes.append(f"int8: an INT8 IR quantized in this run from the float IR on {', '.join(map(str, calibration))}")
+    return load_bundle(copy)
+
+
+def _runner(compiled):
+    output = compiled.output(0)
+    return lambda arrays: compiled(arrays)[output]
+
+
+def _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, peak, notes, progress):
     try:
         from bertvino.convert.tf_runtime import FrozenGraph
         from bertvino.train.quiet_tf import import_tensorflow_quietly
@@ -111,36 +134,45 @@ def _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, gflops, notes,
             latency = latency_ms(graph.pooled, random_batch(1, seq_len, bundle.vocab_size), seconds)
             throughput = synchronous_throughput(
                 graph.pooled, random_batch(batch_size, seq_len, bundle.vocab_size), seconds)
-            rows.append(_row("TensorFlow (frozen.pb)", seq_len, latency, throughput, flops(seq_len), gflops))
+            rows.append(_row("TensorFlow", seq_len, latency, throughput, None, flops(seq_len), peak))
             progress(_describe(rows[-1]))
     finally:
         graph.close()
     return rows
 
 
-def _row(engine, seq_len, latency, throughput, flops, gflops) -> dict:
-    floor_s = flops / (gflops * 1e9)
-    return {"engine": engine, "seq_len": seq_len, "latency_p50_ms": latency["p50_ms"],
-            "latency_p95_ms": latency["p95_ms"], "throughput_seq_per_s": round(throughput, 1),
-            "gflop_per_seq": round(flops / 1e9, 3),
-            "floor_pct_latency": round(100 * floor_s / (latency["p50_ms"] / 1000), 1),
-            "floor_pct_throughput": round(100 * floor_s * throughput, 1)}
+def _row(path, seq_len, latency, engine, pipeline, flops, peak) -> dict:
+    """One path at one length; shares of the peak in % (engine throughput, and batch-1 latency)."""
+    seconds_at_peak = flops / (peak * 1e9)
+    return {"path": path, "arithmetic": ARITHMETIC[path], "seq_len": seq_len,
+            "latency_p50_ms": latency["p50_ms"], "latency_p95_ms": latency["p95_ms"],
+            "engine_seq_per_s": round(engine, 1),
+            "pipeline_seq_per_s": None if pipeline is None else round(pipeline, 1),
+            "pipeline_pct_of_engine": None if pipeline is None else round(100 * pipeline / engine, 1),
+            "gflop_per_seq": round(flops / 1e9, 3), "peak_pct": round(100 * seconds_at_peak * engine, 1),
+            "peak_pct_latency": round(100 * seconds_at_peak / (latency["p50_ms"] / 1000), 1)}
 
 
 def _describe(row) -> str:
-    return (f"{row['engine']:<36} {row['seq_len']:>4} tokens: p50 {row['latency_p50_ms']:7.2f} ms, "
-            f"{row['throughput_seq_per_s']:7.1f} seq/s ({row['floor_pct_throughput']:.0f}% of floor)")
+    pipeline = "" if row["pipeline_seq_per_s"] is None else (f", pipeline {row['pipeline_seq_per_s']:7.1f} "
+                                                             f"({row['pipeline_pct_of_engine']:.0f}% of engine)")
+    return (f"{row['path']:<10} {row['seq_len']:>4} tokens: p50 {row['latency_p50_ms']:7.2f} ms, engine "
+            f"{row['engine_seq_per_s']:7.1f} seq/s ({row['peak_pct']:.0f}% of the {row['arithmetic']} peak){pipeline}")
+
+
+def _ops(arithmetic) -> str:
+    return "OP" if arithmetic == "int8" else "FLOP"
 
 
 def _cold_start(bundle_path, repeats=3) -> float:
-    """Median wall time in s of `bertvino classify -m BUNDLE TEXT` in a fresh process."""
+    """Median wall time of `bertvino classify -m BUNDLE TEXT` in a fresh process."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "bertvino", "classify", "-m", str(bundle_path), "A fine film."],
                        check=True, capture_output=True)
         times.append(time.perf_counter() - started)
-    return percentiles(times, (50,), unit="s")["p50_s"]
+    return round(statistics.median(times), 2)
 
 
 def _max_positions(bundle) -> int:
@@ -150,36 +182,90 @@ def _max_positions(bundle) -> int:
 
 
 def markdown(results: dict, machine: dict | None = None) -> str:
-    """The results as a Markdown table, with the machine and the notes."""
+    """The results as a Markdown table, with the machine, the peaks and the notes."""
     lines = []
     if machine:
         lines.append(f"Machine: {machine['cpu']}, {machine['cores']} cores ({', '.join(machine['cpu_flags'])}); "
                      f"OpenVINO {machine['openvino'].split('-')[0]}.")
-    lines += [f"Bundle: `{results['bundle']}`; throughput at batch {results['batch_size']}; NumPy float32 matmul "
-              f"rate {results['sgemm_gflops']} GFLOP/s; cold start of `bertvino classify` "
-              f"{results['classify_cold_start_s']} s.", "",
-              "| engine | tokens | latency p50 (ms) | p95 (ms) | throughput (seq/s) | % of compute floor |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    peaks = ", ".join(f"{name} {value} G{_ops(name)}/s" for name, value in results["peaks"].items())
+    lines += [f"Bundle: `{results['bundle']}`; throughput at batch {results['batch_size']}; OpenVINO MatMul peaks "
+              f"measured in this run: {peaks}; `--precision auto` here: {results['auto']['precision']}; cold start "
+              f"of `bertvino classify` {results['classify_cold_start_s']} s.", "",
+              "| path | tokens | latency p50 (ms) | p95 (ms) | engine (seq/s) | pipeline (seq/s) | pipeline % of "
+              "engine | % of own peak |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in results["rows"]:
-        lines.append(f"| {row['engine']} | {row['seq_len']} | {row['latency_p50_ms']} | {row['latency_p95_ms']} | "
-                     f"{row['throughput_seq_per_s']} | {row['floor_pct_throughput']} |")
+        pipeline = ["—", "—"] if row["pipeline_seq_per_s"] is None else [row["pipeline_seq_per_s"],
+                                                                          row["pipeline_pct_of_engine"]]
+        lines.append(f"| {row['path']} | {row['seq_len']} | {row['latency_p50_ms']} | {row['latency_p95_ms']} | "
+                     f"{row['engine_seq_per_s']} | {pipeline[0]} | {pipeline[1]} | {row['peak_pct']} "
+                     f"({row['arithmetic']}) |")
     lines += [f"\n- {note}" for note in results["notes"]]
     return "\n".join(lines) + "\n"
 
 
-# --- measuring ------------------------------------------------------------------------------------------------
+def chart(results: dict, png) -> str | None:
+    """Latency and throughput by length, one line per path (engine solid, pipeline dashed), as a PNG. Returns
+    a note instead when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        return "chart not drawn: matplotlib is not installed (pip install 'bertvino[bench]')"
+    figure, (latency, throughput) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for path in dict.fromkeys(row["path"] for row in results["rows"]):
+        rows = [row for row in results["rows"] if row["path"] == path]
+        lengths = [row["seq_len"] for row in rows]
+        line, = latency.plot(lengths, [row["latency_p50_ms"] for row in rows], marker="o", label=path)
+        throughput.plot(lengths, [row["engine_seq_per_s"] for row in rows], marker="o", color=line.get_color(),
+                        label=f"{path} engine")
+        if rows[0]["pipeline_seq_per_s"] is not None:
+            throughput.plot(lengths, [row["pipeline_seq_per_s"] for row in rows], marker="x", linestyle="--",
+                            color=line.get_color(), label=f"{path} pipeline")
+    for axes, title, unit in ((latency, "Batch-1 latency (p50)", "ms"),
+                              (throughput, f"Throughput at batch {results['batch_size']}", "sequences/s")):
+        axes.set(title=title, xlabel="tokens", ylabel=unit, xscale="log", yscale="log")
+        lengths = sorted({row["seq_len"] for row in results["rows"]})
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # only the measured lengths on the axis
+        axes.set_xticks(lengths, labels=[str(n) for n in lengths])
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(png, dpi=110)
+    plt.close(figure)
+    return None
 
-def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """The best float32 matrix-multiply rate NumPy reaches here, in GFLOP/s."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((size, size), np.float32), rng.standard_normal((size, size), np.float32)
-    a @ b  # warm-up: thread pool start, page faults
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
-    return 2 * size ** 3 / best / 1e9
+# --- measuring, shared by every benchmark ------------------------------------------------------------------------
+
+def matmul_model(size: int, int8: bool):
+    """[size, size] @ [size, size] as an OpenVINO model; with `int8`, both operands pass through FakeQuantize,
+    which the CPU plugin runs as an int8 (u8 x i8) MatMul, as it does NNCF's quantized layers."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    activations = ops.parameter([size, size], ov.Type.f32, name="activations")
+    weights = ops.constant(np.random.default_rng(0).standard_normal((size, size)).astype(np.float32))
+    left, right = activations, weights
+    if int8:
+        low, high = ops.constant(np.float32(-4)), ops.constant(np.float32(4))
+        left = ops.fake_quantize(activations, low, high, low, high, 256)
+        right = ops.fake_quantize(weights, low, high, low, high, 255)
+    return ov.Model([ops.matmul(left, right, False, False)], [activations], f"matmul-{size}")
+
+
+def matmul_peak(core, arithmetic: str, device: str = "CPU", size: int = 2048, seconds: float = 2.0) -> float:
+    """GFLOP/s (GOP/s for int8) that OpenVINO reaches on a `size`-cube MatMul in `arithmetic` (f32, bf16, int8),
+    with every core busy (THROUGHPUT hint, the async queue full)."""
+    from bertvino.infer.classifier import compile_config
+
+    model = matmul_model(size, int8=(arithmetic == "int8"))
+    compiled = core.compile_model(model, device, compile_config(device, "THROUGHPUT", "bf16" if arithmetic == "bf16"
+                                                                else "f32"))
+    arrays = {"activations": np.random.default_rng(1).standard_normal((size, size)).astype(np.float32)}
+    runs_per_s = openvino_throughput(compiled, arrays, seconds) / size  # openvino_throughput counts rows
+    return 2 * size ** 3 * runs_per_s / 1e9
 
 
 class FlopCounter:
@@ -247,7 +333,8 @@ def percentiles(times, quantiles=(50, 95), unit: str = "ms") -> dict:
 
 
 def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
-    """Sequences/s with OpenVINO's async queue full (THROUGHPUT-compiled model), over about `seconds`."""
+    """Sequences (rows of the first input) per second with OpenVINO's async queue full (THROUGHPUT-compiled
+    model) on the same pre-made inputs, over about `seconds`: the engine alone, as benchmark_app measures it."""
     import openvino as ov
 
     queue = ov.AsyncInferQueue(compiled, 0)
@@ -255,21 +342,37 @@ def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
         queue.start_async(arrays)
     queue.wait_all()
     batches, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    while batches < len(queue) or time.perf_counter() - started < seconds:
         queue.start_async(arrays)
         batches += 1
     queue.wait_all()
-    return batches * len(arrays[INPUT_NAMES[0]]) / (time.perf_counter() - started)
+    return batches * len(next(iter(arrays.values()))) / (time.perf_counter() - started)
 
 
-def synchronous_throughput(run, arrays: dict, seconds: float) -> float:
-    """Sequences/s calling `run(arrays)` back to back (for TensorFlow, which has no async queue)."""
-    run(arrays)
-    batches, started = 0, time.perf_counter()
-    while batches < 2 or time.perf_counter() - started < seconds:
-        run(arrays)
-        batches += 1
-    return batches * len(arrays[INPUT_NAMES[0]]) / (time.perf_counter() - started)
+def pipeline_throughput(classifier, texts: list, batch_size: int, seconds: float) -> float:
+    """Texts per second through what `bertvino score` runs: WordPiece, padding, the async queue, the head."""
+    from bertvino.infer.classifier import AsyncBatches
+
+    runner = AsyncBatches(classifier, lambda *finished: None)
+    batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+    for batch in batches[:2]:  # warm-up
+        runner.submit(classifier.encode_batch(batch), None)
+    runner.wait()
+    done, started = 0, time.perf_counter()
+    while done < 2 * len(batches[0]) or time.perf_counter() - started < seconds:
+        batch = batches[(done // batch_size) % len(batches)]
+        runner.submit(classifier.encode_batch(batch), None)
+        done += len(batch)
+    runner.wait()
+    return done / (time.perf_counter() - started)
+
+
+def texts_of_length(tokenizer, seq_len: int, count: int, seed: int = 0) -> list:
+    """`count` texts of whole vocabulary words that encode to exactly `seq_len` ids with [CLS] and [SEP], so the
+    pipeline is timed at the engine's shapes with real tokenization work."""
+    words = sorted(w for w in tokenizer.vocab if w.isascii() and w.isalpha() and w.islower() and len(w) >= 3)
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(words, seq_len - 2)) for _ in range(count)]
 
 
 def compile_for(core, model_xml, device: str, hint: str, inference_precision: str):
@@ -280,6 +383,16 @@ def compile_for(core, model_xml, device: str, hint: str, inference_precision: st
 def openvino_runner(compiled):
     output = compiled.output(OUTPUT_NAME)
     return lambda arrays: compiled(arrays)[output]
+
+
+def synchronous_throughput(run, arrays: dict, seconds: float) -> float:
+    """Sequences/s calling `run(arrays)` back to back (for TensorFlow, which has no async queue)."""
+    run(arrays)
+    batches, started = 0, time.perf_counter()
+    while batches < 2 or time.perf_counter() - started < seconds:
+        run(arrays)
+        batches += 1
+    return batches * len(arrays[INPUT_NAMES[0]]) / (time.perf_counter() - started)
 
 
 # Instruction-set extensions that change which precision is fast.

@@ -28,7 +28,7 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY",
-                 inference_precision: str = "f32", threads: int | None = None):
+                 precision: str = "auto", threads: int | None = None):
         import openvino as ov
 
         self.bundle = bundle
@@ -37,14 +37,17 @@ class Classifier:
         self.weight, self.bias = bundle.head()
         core = ov.Core()
         check_device(core, device)
+        self.choice = choose_for_device(core, device, bundle, precision)  # which IR, which arithmetic, and why
+        model_xml = self.choice.model_xml
         try:
-            model = core.read_model(str(bundle.model_xml))
+            model = core.read_model(str(model_xml))
         except RuntimeError as err:
-            raise file_error(bundle.model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
-                                               f"re-run `bertvino convert {bundle.path}`") from None
-        _check_model(model, bundle)
+            raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
+                                        f"re-run `bertvino convert {bundle.path}`") from None
+        _check_model(model, bundle, model_xml)
         self.compiled = core.compile_model(model, device, compile_config(device, performance_hint,
-                                                                         inference_precision, threads))
+                                                                         self.choice.inference_precision,
+                                                                         threads))
         self.device = device
 
     def encode(self, text: str) -> list:
@@ -112,15 +115,27 @@ class AsyncBatches:
         self.queue.wait_all()
 
 
+def choose_for_device(core, device: str, bundle: Bundle, precision: str):
+    """`choose_precision` for the CPU; other devices (GPU, AUTO, ...) have no INT8/bf16 choice made here: auto is
+    the float IR in the device's own default arithmetic."""
+    from bertvino.precision import Choice, choose_precision, detect_capabilities
+
+    if device.split(".")[0] != "CPU" and precision == "auto":
+        return Choice("default", bundle.model_xml, "auto", f"device {device}: the float IR in the device's own "
+                                                           "default arithmetic")
+    return choose_precision(detect_capabilities(core), bundle, precision)
+
+
 def compile_config(device: str, performance_hint: str, inference_precision: str, threads: int | None = None) -> dict:
     """OpenVINO properties for compiling the IR.
 
     `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
     compiled model (Ray actors) share a machine's cores instead of each spreading over all of them.
 
-    On CPUs with native bfloat16 (Intel Xeon with AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told
-    otherwise, which moves pooled outputs by ~1e-2. "f32" (the default) keeps results equal to TensorFlow's to
-    ~1e-6; "bf16" opts into the faster half-precision arithmetic; "auto" leaves the device's own default.
+    On CPUs with native bfloat16 (AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told otherwise, which
+    moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
+    ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.precision` decides which); "auto" leaves the
+    device's own default (for GPUs and virtual devices).
     """
     if inference_precision not in INFERENCE_PRECISIONS:
         raise BertvinoError(f"unknown inference precision {inference_precision!r}: choose one of "
@@ -146,15 +161,15 @@ def check_device(core, device: str):
                             f"{', '.join(available + sorted(virtual))}")
 
 
-def _check_model(model, bundle: Bundle):
+def _check_model(model, bundle: Bundle, model_xml):
     """The IR must have our three inputs and a [batch, hidden] pooled output that fits the head."""
     input_names = {name for port in model.inputs for name in port.get_names()}
     missing = [name for name in INPUT_NAMES if name not in input_names]
     output_names = {name for port in model.outputs for name in port.get_names()}
     if missing or OUTPUT_NAME not in output_names:
-        raise file_error(bundle.model_xml, f"not a bertvino IR: expected inputs {', '.join(INPUT_NAMES)} and "
+        raise file_error(model_xml, f"not a bertvino IR: expected inputs {', '.join(INPUT_NAMES)} and "
                                            f"output {OUTPUT_NAME}; re-run `bertvino convert {bundle.path}`")
     hidden = model.output(OUTPUT_NAME).get_partial_shape()[-1]
     if hidden.is_static and hidden.get_length() != bundle.hidden_size:
-        raise file_error(bundle.model_xml, f"outputs {hidden.get_length()} values per text but the head "
+        raise file_error(model_xml, f"outputs {hidden.get_length()} values per text but the head "
                                            f"expects {bundle.hidden_size}")

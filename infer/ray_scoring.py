@@ -41,11 +41,12 @@ from bertvino.bundle import load_bundle
 from bertvino.errors import BertvinoError, file_error
 from bertvino.files import cannot_write, check_writable
 from bertvino.features import Truncation, encode_batch
-from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction, compile_config
+from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction
 from bertvino.infer.metrics import Confusion
 from bertvino.labels import gold_label
 from bertvino.reviews import count_reviews
 from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
+from bertvino.precision import PRECISION_CHOICES
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
 READ_CHUNK = 256  # reviews per batch a reading task emits (re-cut into blocks of block_rows after)
@@ -182,9 +183,9 @@ def _tokenize(table: pa.Table, source: BundleSource, text_column: str, keep_text
 class ClassifyBlocks:
     """A Ray Data actor: the bundle compiled once, then a block at a time sorted by length, batched and run."""
 
-    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=32, inference_precision="f32"):
+    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=32, precision="auto"):
         self.classifier = Classifier(load_bundle(source.local_path()), device=device, performance_hint="THROUGHPUT",
-                                     inference_precision=inference_precision, threads=threads)
+                                     precision=precision, threads=threads)
         self.labels = self.classifier.bundle.labels
         self.batch_size = batch_size
         self.runner = AsyncBatches(self.classifier, self._finished)
@@ -210,7 +211,7 @@ class ClassifyBlocks:
 
 
 def classify_dataset(ds, model=None, text_column="text", actors=None, threads=None, batch_size=32,
-                     device="CPU", inference_precision="f32", bundle="auto"):
+                     device="CPU", precision="auto", bundle="auto"):
     """Label every row of a Ray Dataset: adds `label` and `p_<label>` per label, keeping the other columns.
 
     `model` is a bundle directory or a bundled model's name (None: the default model); `actors` the size of the
@@ -222,11 +223,11 @@ def classify_dataset(ds, model=None, text_column="text", actors=None, threads=No
     if not ray.is_initialized():
         ray.init()  # what Ray Data would do; the bundle check below needs the cluster first
     source = bundle_source(load_bundle(find_model(model)).path, bundle)
-    return _classify(ds, source, actors, threads, batch_size, device, inference_precision, text_column,
+    return _classify(ds, source, actors, threads, batch_size, device, precision, text_column,
                      keep_text=True)
 
 
-def _classify(ds, source, actors, threads, batch_size, device, inference_precision, text_column="text",
+def _classify(ds, source, actors, threads, batch_size, device, precision, text_column="text",
               keep_text=False):
     """Tokenize (tasks) and classify (an actor pool) a dataset with a text column (and maybe `skipped`).
 
@@ -240,7 +241,7 @@ def _classify(ds, source, actors, threads, batch_size, device, inference_precisi
                             compute=ray.data.TaskPoolStrategy(size=_light_tasks()))
     return tokens.map_batches(
         ClassifyBlocks, fn_constructor_kwargs={"source": source, "device": device, "threads": threads,
-                                               "batch_size": batch_size, "inference_precision": inference_precision},
+                                               "batch_size": batch_size, "precision": precision},
         batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=threads)
 
 
@@ -288,7 +289,7 @@ class RayOptions:
 
 
 def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False, batch_size=32,
-              split=None, progress=True, device="CPU", inference_precision="f32", say=print,
+              split=None, progress=True, device="CPU", precision="auto", say=print,
               on_block=None) -> ScoreSummary:
     """`score` on Ray; `say` hears one line on how the bundle reaches the workers, `on_block(rows)` (if given)
     hears of each block of results as it is written (benchmarks time the blocks with it)."""
@@ -297,7 +298,8 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
     check_inputs(paths, split)
     bundle = load_bundle(model_path)
     labels = bundle.labels
-    compile_config(device, "THROUGHPUT", inference_precision)  # a bad option fails here, not in every actor
+    if precision not in PRECISION_CHOICES:  # a bad option fails here, not in every actor
+        raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
     writer = open_writer(output, labels, resume=resume, overwrite=overwrite)
     try:
         started_ray = connect(options.address, options.num_cpus)
@@ -307,7 +309,7 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
                 "through Ray's object store (not every node can read its path)" if source.shipped else
                 "by its path (every node reads it there)"))
             summary = _score(paths, source, options, writer, labels, batch_size, split, progress, device,
-                             inference_precision, on_block or (lambda rows: None))
+                             precision, on_block or (lambda rows: None))
         finally:
             if started_ray:
                 ray.shutdown()
@@ -319,7 +321,7 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
     return summary
 
 
-def _score(paths, source, options, writer, labels, batch_size, split, progress, device, inference_precision,
+def _score(paths, source, options, writer, labels, batch_size, split, progress, device, precision,
            on_block):
     confusion = Confusion(labels)
     for row in writer.existing_rows:
@@ -339,7 +341,7 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
                                   compute=ray.data.TaskPoolStrategy(size=_light_tasks()),
                                   label_selector={"ray.io/node-id": ray.get_runtime_context().get_node_id()})
     blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
-    results = _classify(blocks, source, options.actors, options.threads, batch_size, device, inference_precision)
+    results = _classify(blocks, source, options.actors, options.threads, batch_size, device, precision)
     skipped, scored = [], 0
     bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
                initial=already_done, disable=not progress, dynamic_ncols=True, file=sys.stderr)  # as score's bar

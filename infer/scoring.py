@@ -118,11 +118,16 @@ def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_si
     """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
     many reviews were queued."""
     id_lists = classifier.encode_batch([text for _, _, text in window])
-    order = sorted(range(len(window)), key=lambda index: (len(id_lists[index]), index))
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+    for batch in length_sorted_batches(id_lists, batch_size):
         runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
     return len(window)
+
+
+def length_sorted_batches(id_lists: list, batch_size: int) -> list:
+    """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches: the
+    batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
+    order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def check_inputs(paths, split):

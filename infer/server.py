@@ -207,7 +207,8 @@ class Service:
             "model_spec": {"name": self.model_name, "version": MODEL_VERSION},
             "metadata": {"labels": list(bundle.labels), "max_seq_length": bundle.max_seq_length,
                          "truncation": bundle.truncation, "do_lower_case": bundle.do_lower_case,
-                         "precision": bundle.precision, "device": self.classifier.device,
+                         "precision": bundle.precision, "runs": self.classifier.choice.precision,
+                         "device": self.classifier.device,
                          "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
                          "timeouts": dataclasses.asdict(self.timeouts)}})
 
@@ -399,7 +400,7 @@ class ServeOptions:
     port: int = 8501  # 0 picks a free port
     model_name: str | None = None  # None: the bundle directory's name
     device: str = "CPU"
-    inference_precision: str = "f32"
+    precision: str = "auto"  # --precision: auto, int8, bf16 or f32
     max_batch_size: int = 32
     max_wait_ms: float = 5.0  # 0: batch only what piles up while the device is busy
     limits: Limits = Limits()
@@ -428,7 +429,7 @@ def run(bundle, options: ServeOptions | None = None):
     listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
         classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
-                                inference_precision=options.inference_precision)
+                                precision=options.precision)
     except BaseException:
         listener.close()
         raise
@@ -597,6 +598,7 @@ OPENAPI = {
                     "labels": {"type": "array", "items": {"type": "string"}},
                     "max_seq_length": {"type": "integer"}, "truncation": {"type": "string"},
                     "do_lower_case": {"type": "boolean"}, "precision": {"type": ["string", "null"]},
+                    "runs": {"type": "string", "description": "the path --precision chose: int8, bf16 or f32"},
                     "device": {"type": "string"}, "max_batch_size": {"type": "integer"},
                     "limits": {"type": "object", "properties": {"max_body_bytes": {"type": "integer"},
                                                                 "max_instances": {"type": "integer"},

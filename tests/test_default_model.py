@@ -5,9 +5,10 @@ import json
 import subprocess
 import sys
 
-from bertvino.bundle import load_bundle
+from bertvino.bundle import INT8_IR, load_bundle
 from bertvino.infer.classifier import Classifier
 from bertvino.models import DEFAULT_MODEL, bundled_models, find_model
+from bertvino.precision import int8_guard
 
 POSITIVE = ["One of the best films I have seen in years: moving, funny, and beautifully acted. I loved it.",
             "A masterpiece. The cast is superb and the story stayed with me for days. Highly recommended!"]
@@ -20,8 +21,9 @@ def test_the_default_model_is_bundled_complete_and_small():
     path = find_model(None)
     bundle = load_bundle(path)
     assert bundle.labels == ("negative", "positive") and bundle.precision == "fp16"
-    assert sorted(p.name for p in path.iterdir()) == ["bert_config.json", "bias.npy", "bundle.json", "model.bin",
-                                                      "model.xml", "vocab.txt", "weight.npy"]
+    assert sorted(p.name for p in path.iterdir()) == ["bert_config.json", "bias.npy", "bundle.json",
+                                                      "model-int8.bin", "model-int8.xml", "model.bin", "model.xml",
+                                                      "vocab.txt", "weight.npy"]
     assert all(p.stat().st_size < 50 * 1024 * 1024 for p in path.iterdir())
 
 
@@ -43,3 +45,14 @@ def test_classify_without_a_model_flag_uses_it():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] == "positive"
+
+
+def test_its_int8_ir_was_calibrated_on_train_reviews_and_passes_the_accuracy_guard():
+    bundle = load_bundle(find_model(None))
+    record = bundle.ir_record(INT8_IR)
+    assert record["made_from"] == "model.xml (FP16 IR)" and record["nncf"]["model_type"] == "TRANSFORMER"
+    assert record["calibration"]["split"] == "train" and record["calibration"]["reviews"] == 300
+    assert int8_guard(bundle)[0]
+    test, short = record["accuracy"]["test"], record["accuracy"]["short_text"]
+    assert test["reviews"] >= 10000 and "int8_accuracy.py" in record["accuracy"]["command"]
+    assert short["float_accuracy"] - short["accuracy"] <= 0.003  # no more lost on a sentence than on a review

@@ -89,7 +89,7 @@ def score(p, *more):
 
 
 def bench(p, *more):
-    return ["bench", "-m", str(p.bundle), "--no-tensorflow", "--precisions", "fp32", "--lengths", "16",
+    return ["bench", "-m", str(p.bundle), "--no-tensorflow", "--precision", "f32", "--lengths", "16",
             "--seconds", "0.1", *more]
 
 
@@ -191,7 +191,7 @@ MISTAKES = [
     row("bench: --batch-size 0", lambda p: bench(p, "--batch-size", "0"), "--batch-size"),
     row("bench: --seconds nan", lambda p: bench(p, "--seconds", "nan"), "--seconds"),
     row("bench: a length under 3", lambda p: bench(p, "--lengths", "2"), "--lengths"),
-    row("bench: an unknown precision", lambda p: bench(p, "--precisions", "fp8"), "--precisions"),
+    row("bench: an unknown precision", lambda p: bench(p, "--precision", "fp8"), "--precision"),
     row("bench: --json inside a file", lambda p: bench(p, "--json", str(p.a_file / "bench.json")),
         lambda p: p.a_file / "bench.json"),
     # serve

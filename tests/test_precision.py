@@ -1,0 +1,145 @@
+"""--precision: which IR and arithmetic a CPU gets (with its capabilities faked), the INT8 accuracy guard, and an
+INT8 IR made from an IR, as a user quantizes the shipped model that has no frozen.pb."""
+
+import hashlib
+import json
+
+import pytest
+
+from bertvino.bundle import INT8_IR, load_bundle, update_ir_record
+from bertvino.cli import main
+from bertvino.errors import BertvinoError
+from bertvino.precision import Capabilities, choose_precision, int8_guard
+
+VNNI_BF16 = Capabilities(cpu_flags=frozenset({"avx512f", "avx512_vnni", "avx512_bf16"}),
+                         openvino=frozenset({"FP32", "BF16", "INT8"}))  # Zen 4/5, Cooper Lake, Sapphire Rapids
+VNNI_ONLY = Capabilities(cpu_flags=frozenset({"avx512f", "avx512_vnni"}), openvino=frozenset({"FP32", "INT8"}))
+AVX_VNNI = Capabilities(cpu_flags=frozenset({"avx2", "avx_vnni"}), openvino=frozenset({"FP32", "INT8"}))
+PLAIN_AVX2 = Capabilities(cpu_flags=frozenset({"avx2"}), openvino=frozenset({"FP32", "INT8"}))  # INT8 listed anyway
+BF16_NO_VNNI = Capabilities(cpu_flags=frozenset({"avx2"}), openvino=frozenset({"FP32", "BF16", "INT8"}))
+
+GOOD = {"reviews": 25000, "accuracy": 0.9110, "float_accuracy": 0.9118, "agreement": 0.992}
+
+
+@pytest.fixture
+def two_ir_bundle(fp32_bundle, copy_bundle):
+    """A bundle with an INT8 IR beside the float one (placeholder files: the choice never reads them)."""
+    path = copy_bundle(fp32_bundle)
+    (path / "model-int8.xml").write_text("<net/>")
+    (path / "model-int8.bin").write_bytes(b"")
+    return path
+
+
+def with_accuracy(path, **test):
+    update_ir_record(load_bundle(path), INT8_IR, {"precision": "int8", "accuracy": {"test": test}})
+    return load_bundle(path)
+
+
+def test_auto_takes_int8_on_a_vnni_cpu_when_the_guard_passes(two_ir_bundle):
+    bundle = with_accuracy(two_ir_bundle, **GOOD)
+    for capabilities in (VNNI_BF16, VNNI_ONLY, AVX_VNNI):
+        choice = choose_precision(capabilities, bundle)
+        assert (choice.precision, choice.model_xml.name, choice.inference_precision) == ("int8", INT8_IR, "f32")
+    assert "avx_vnni" in choose_precision(AVX_VNNI, bundle).reason
+
+
+def test_auto_without_vnni_takes_bf16_where_native_else_f32(two_ir_bundle):
+    bundle = with_accuracy(two_ir_bundle, **GOOD)
+    bf16 = choose_precision(BF16_NO_VNNI, bundle)
+    assert (bf16.precision, bf16.model_xml.name, bf16.inference_precision) == ("bf16", "model.xml", "bf16")
+    f32 = choose_precision(PLAIN_AVX2, bundle)
+    assert (f32.precision, f32.model_xml.name, f32.inference_precision) == ("f32", "model.xml", "f32")
+    assert "no fast int8" in f32.reason and "no native bf16" in f32.reason
+
+
+def test_auto_without_an_int8_ir_or_without_its_accuracy_stays_float(fp32_bundle, two_ir_bundle):
+    no_int8 = choose_precision(VNNI_BF16, load_bundle(fp32_bundle))
+    assert no_int8.precision == "bf16" and "no INT8 IR" in no_int8.reason
+    unmeasured = choose_precision(VNNI_ONLY, load_bundle(two_ir_bundle))
+    assert unmeasured.precision == "f32" and "not been measured" in unmeasured.reason
+
+
+@pytest.mark.parametrize("accuracy, agreement, passes", [
+    (0.9088, 0.990, True),  # exactly 0.3 points lost, exactly 99 % agreement
+    (0.9087, 0.999, False),  # 0.31 points lost
+    (0.9118, 0.989, False),  # as accurate, but differs from the float labels on 1.1 %
+    (0.9150, 0.995, True),  # better than float is fine
+])
+def test_the_guard_allows_0_3_points_and_needs_99_percent_agreement(two_ir_bundle, accuracy, agreement, passes):
+    bundle = with_accuracy(two_ir_bundle, reviews=25000, accuracy=accuracy, float_accuracy=0.9118,
+                           agreement=agreement)
+    assert int8_guard(bundle)[0] is passes
+    assert (choose_precision(VNNI_ONLY, bundle).precision == "int8") is passes
+
+
+def test_forced_precisions(two_ir_bundle, fp32_bundle):
+    bundle = load_bundle(two_ir_bundle)  # no accuracy recorded: forcing int8 still works
+    assert choose_precision(PLAIN_AVX2, bundle, "int8").model_xml.name == INT8_IR
+    f32 = choose_precision(VNNI_BF16, with_accuracy(two_ir_bundle, **GOOD), "f32")
+    assert (f32.model_xml.name, f32.inference_precision) == ("model.xml", "f32")
+    assert choose_precision(VNNI_BF16, bundle, "bf16").inference_precision == "bf16"
+    assert "not native" in choose_precision(PLAIN_AVX2, bundle, "bf16").reason
+    with pytest.raises(BertvinoError, match="has no INT8 IR.*--precision int8 --calibration"):
+        choose_precision(VNNI_BF16, load_bundle(fp32_bundle), "int8")
+
+
+def test_an_older_bundle_whose_only_ir_is_int8_runs_it(fp32_bundle, copy_bundle):
+    path = copy_bundle(fp32_bundle)
+    meta = json.loads((path / "bundle.json").read_text())
+    meta["precision"] = "int8"
+    del meta["irs"]
+    (path / "bundle.json").write_text(json.dumps(meta))
+    choice = choose_precision(PLAIN_AVX2, load_bundle(path))
+    assert (choice.precision, choice.model_xml.name) == ("int8", "model.xml")
+
+
+def test_an_older_single_ir_bundle_loads_and_classifies(fp32_bundle, copy_bundle, capsys):
+    path = copy_bundle(fp32_bundle)
+    meta = json.loads((path / "bundle.json").read_text())
+    del meta["irs"]
+    (path / "bundle.json").write_text(json.dumps(meta))
+    assert not load_bundle(path).has_int8_ir
+    assert main(["classify", "-m", str(path), "--inference-precision", "f32", "--json", "A fine film."]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("negative", "positive")
+
+
+def test_info_says_which_path_this_cpu_takes_and_why(fp32_bundle, capsys):
+    assert main(["info", "-m", str(fp32_bundle), "--json"]) == 0
+    on_this_cpu = json.loads(capsys.readouterr().out)["on_this_cpu"]
+    assert on_this_cpu["precision_auto"] in ("bf16", "f32") and "no INT8 IR" in on_this_cpu["why"]
+
+
+def test_int8_from_an_ir_leaves_the_float_ir_and_records_how_it_was_made(fp32_bundle, copy_bundle, reviews_dir,
+                                                                         capsys):
+    pytest.importorskip("nncf")
+    import numpy as np
+    from bertvino.infer.classifier import Classifier
+
+    path = copy_bundle(fp32_bundle)
+    (path / "frozen.pb").unlink()  # as the shipped default: an IR, no frozen graph
+    float_ir = hashlib.sha256((path / "model.bin").read_bytes()).hexdigest()
+    assert main(["convert", str(path), "--precision", "int8", "--calibration", str(reviews_dir),
+                 "--calibration-size", "16"]) == 0
+    bundle = load_bundle(path)
+    assert hashlib.sha256(bundle.model_bin.read_bytes()).hexdigest() == float_ir and bundle.precision == "fp32"
+    record = bundle.ir_record(INT8_IR)
+    assert record["made_from"] == "model.xml (FP32 IR)" and record["nncf"]["model_type"] == "TRANSFORMER"
+    assert record["calibration"] == {**record["calibration"], "data": [reviews_dir.name], "split": None,
+                                     "reviews": 16}
+    assert "accuracy" not in record  # not measured yet, so auto does not trust it
+    assert choose_precision(VNNI_BF16, bundle).precision == "bf16"
+
+    int8, f32 = Classifier(bundle, precision="int8"), Classifier(bundle, precision="f32")
+    assert int8.choice.model_xml == bundle.int8_xml and f32.choice.model_xml == bundle.model_xml
+    texts = ["A wonderful, moving film.", "Dull and far too long."]
+    difference = np.abs(int8.pooled([int8.encode(t) for t in texts]) - f32.pooled([f32.encode(t) for t in texts]))
+    assert 0 < difference.max() < 0.3  # quantized (not the float IR again), and close on a tiny random model
+
+
+def test_int8_calibration_split_with_no_reviews_is_a_one_line_error(fp32_bundle, copy_bundle, reviews_dir, capsys):
+    pytest.importorskip("nncf")
+    path = copy_bundle(fp32_bundle)
+    assert main(["convert", str(path), "--precision", "int8", "--calibration", str(reviews_dir),
+                 "--calibration-split", "nosuchsplit"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no reviews" in err and not load_bundle(path).has_int8_ir
