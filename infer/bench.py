@@ -64,6 +64,9 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
         paths.remove("bf16")
         notes.append("bf16 not measured: this CPU has no native bf16 (OpenVINO would emulate it, slowly)")
     lengths = [n for n in lengths if n <= _max_positions(bundle)]
+    if any(n > bundle.max_seq_length for n in lengths):
+        notes.append(f"pipeline not measured past the bundle's max_seq_length ({bundle.max_seq_length}): classify "
+                     f"and score truncate there, so only the engine runs longer inputs")
     flops = FlopCounter(bundle.model_xml)
 
     with tempfile.TemporaryDirectory(prefix="bertvino-bench-") as tmp:
@@ -84,8 +87,10 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
                                            random_batch(1, seq_len, bundle.vocab_size), seconds)
                 engine = openvino_throughput(throughput_model.compiled,
                                                    random_batch(batch_size, seq_len, bundle.vocab_size), seconds)
-                texts = texts_of_length(throughput_model.tokenizer, seq_len, 4 * batch_size)
-                pipeline = pipeline_throughput(throughput_model, texts, batch_size, seconds)
+                pipeline = None  # past max_seq_length the pipeline truncates: it would time shorter inputs
+                if seq_len <= bundle.max_seq_length:
+                    texts = texts_of_length(throughput_model.tokenizer, seq_len, 4 * batch_size)
+                    pipeline = pipeline_throughput(throughput_model, texts, batch_size, seconds)
                 rows.append(_row(path, seq_len, latency, engine, pipeline, flops(seq_len), peaks[path]))
                 progress(_describe(rows[-1]))
         if with_tensorflow:
@@ -221,9 +226,10 @@ def chart(results: dict, png) -> str | None:
         line, = latency.plot(lengths, [row["latency_p50_ms"] for row in rows], marker="o", label=path)
         throughput.plot(lengths, [row["engine_seq_per_s"] for row in rows], marker="o", color=line.get_color(),
                         label=f"{path} engine")
-        if rows[0]["pipeline_seq_per_s"] is not None:
-            throughput.plot(lengths, [row["pipeline_seq_per_s"] for row in rows], marker="x", linestyle="--",
-                            color=line.get_color(), label=f"{path} pipeline")
+        piped = [row for row in rows if row["pipeline_seq_per_s"] is not None]
+        if piped:
+            throughput.plot([row["seq_len"] for row in piped], [row["pipeline_seq_per_s"] for row in piped],
+                            marker="x", linestyle="--", color=line.get_color(), label=f"{path} pipeline")
     for axes, title, unit in ((latency, "Batch-1 latency (p50)", "ms"),
                               (throughput, f"Throughput at batch {results['batch_size']}", "sequences/s")):
         axes.set(title=title, xlabel="tokens", ylabel=unit, xscale="log", yscale="log")
