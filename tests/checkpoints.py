@@ -67,3 +67,14 @@ def bertvino_process_env() -> dict:
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def make_many_reviews(directory: Path, count: int = 3000) -> Path:
+    """`directory/many/pos/` with `count` short random-word reviews: enough work that a run can be killed mid-way."""
+    folder = directory / "many" / "pos"
+    folder.mkdir(parents=True)
+    words = ["good", "bad", "the", "movie", "dull", "great", "plot", "acting"]
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        (folder / f"{i}_8.txt").write_text(" ".join(rng.choice(words, rng.integers(1, 20))))
+    return directory / "many"

@@ -27,6 +27,8 @@ from bertvino.cli import main  # noqa: E402
 from bertvino.infer.classifier import Classifier  # noqa: E402
 from bertvino.reviews import read_reviews  # noqa: E402
 
+import checkpoints  # noqa: E402  (tests/checkpoints.py)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
@@ -134,15 +136,10 @@ def test_parquet_parts_are_whole_and_resume_exactly_once(inputs, fp32_bundle, pl
 
 
 def test_a_killed_actor_is_replaced_and_every_review_is_written_once(fp32_bundle, tmp_path):
-    folder = tmp_path / "many" / "pos"
-    folder.mkdir(parents=True)
-    words = ["good", "bad", "the", "movie", "dull", "great", "plot", "acting"]
-    rng = np.random.default_rng(0)
-    for i in range(3000):
-        (folder / f"{i}_8.txt").write_text(" ".join(rng.choice(words, rng.integers(1, 20))))
+    many = checkpoints.make_many_reviews(tmp_path)
     out, result = tmp_path / "out.csv", {}
     run = threading.Thread(target=lambda: result.update(code=run_score(
-        [str(tmp_path / "many")], fp32_bundle, out, "--ray", "--batch-size", "1", "--ray-block-rows", "100")[0]))
+        [str(many)], fp32_bundle, out, "--ray", "--batch-size", "1", "--ray-block-rows", "100")[0]))
     run.start()
     killed = None
     while run.is_alive() and killed is None:

@@ -17,6 +17,8 @@ from bertvino.cli import main
 from bertvino.infer.classifier import Classifier
 from bertvino.reviews import read_reviews
 
+import checkpoints  # tests/checkpoints.py
+
 COLUMNS = ["source", "label", "p_negative", "p_positive", "gold"]
 
 
@@ -159,14 +161,9 @@ def test_resume_refuses_a_file_written_for_other_labels(fp32_bundle, reviews_dir
 
 def test_sigkill_then_resume_scores_every_review_exactly_once(fp32_bundle, tmp_path):
     """A real SIGKILL in the middle of a run, then --resume: every review once, none lost, none twice."""
-    folder = tmp_path / "many" / "pos"
-    folder.mkdir(parents=True)
-    words = ["good", "bad", "the", "movie", "dull", "great", "plot", "acting"]
-    rng = np.random.default_rng(0)
-    for i in range(3000):
-        (folder / f"{i}_8.txt").write_text(" ".join(rng.choice(words, rng.integers(1, 20))))
+    many = checkpoints.make_many_reviews(tmp_path)
     out = tmp_path / "out.csv"
-    command = [sys.executable, "-m", "bertvino", "score", str(tmp_path / "many"), "-m", str(fp32_bundle), "-o",
+    command = [sys.executable, "-m", "bertvino", "score", str(many), "-m", str(fp32_bundle), "-o",
                str(out), "--batch-size", "1", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
