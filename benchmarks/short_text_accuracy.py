@@ -18,6 +18,7 @@ import numpy as np
 
 from bertvino.bundle import load_bundle
 from bertvino.infer.classifier import Classifier
+from bertvino.infer.scoring import probabilities_in_order
 from bertvino.reviews import read_reviews
 from bertvino.train.snippets import MIN_WORDS, split_sentences
 from bertvino.train.validation import held_out_mask, short_texts
@@ -25,15 +26,9 @@ from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 
 def accuracy(classifier: Classifier, texts, labels, batch_size=64) -> float:
-    """Share of `texts` whose predicted label index equals `labels`; batches of similar length pad little."""
-    encoded = [classifier.encode(text) for text in texts]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")
-    correct = 0
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        probabilities = classifier.probabilities(classifier.pooled([encoded[i] for i in batch]))
-        correct += int(np.sum(probabilities.argmax(axis=-1) == labels[batch]))
-    return correct / len(texts)
+    """Share of `texts` whose predicted label index equals `labels`."""
+    predicted = probabilities_in_order(classifier, texts, batch_size).argmax(axis=-1)
+    return float(np.mean(predicted == labels))
 
 
 def main():
@@ -66,11 +61,10 @@ def main():
 
     results = {"sets": {name: len(texts) for name, (texts, _) in sets.items()}, "bundles": {}, **measured_on()}
     for path, bundle in zip(args.model, bundles):
-        classifier = Classifier(bundle, performance_hint="THROUGHPUT")
+        classifier = Classifier(bundle, performance_hint="THROUGHPUT", precision="f32")  # the float model
         results["bundles"][path] = {name: round(accuracy(classifier, texts, labels), 4)
                                     for name, (texts, labels) in sets.items()}
         print(path, results["bundles"][path], flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_results(args.out, results)
     print(json.dumps(results, indent=2))
 

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from bertvino.errors import BertvinoError, file_error
@@ -128,6 +129,20 @@ def length_sorted_batches(id_lists: list, batch_size: int) -> list:
     batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
     order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def probabilities_in_order(classifier, texts, batch_size: int, progress: str | None = None) -> np.ndarray:
+    """[len(texts), labels] probabilities, row i for texts[i], computed synchronously in `length_sorted_batches`
+    (for callers that hold the texts in memory: the training teacher, the short-text benchmark). `progress` names
+    a tqdm bar over the batches."""
+    id_lists = classifier.encode_batch(texts)
+    batches = length_sorted_batches(id_lists, batch_size)
+    if progress:
+        batches = tqdm(batches, desc=progress, unit="batch", dynamic_ncols=True)
+    result = np.zeros((len(texts), len(classifier.bundle.labels)), dtype=np.float32)
+    for batch in batches:
+        result[batch] = classifier.probabilities(classifier.pooled([id_lists[index] for index in batch]))
+    return result
 
 
 def check_inputs(paths, split):

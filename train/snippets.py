@@ -66,18 +66,13 @@ def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names
     from bertvino.bundle import load_bundle
     from bertvino.errors import file_error
     from bertvino.infer.classifier import Classifier
-    from tqdm import tqdm
+    from bertvino.infer.scoring import probabilities_in_order
 
     bundle = load_bundle(bundle_path)
     if tuple(bundle.labels) != tuple(label_names):
         raise file_error(bundle_path, f"teacher's labels {','.join(bundle.labels)} are not the training labels "
                                       f"{','.join(label_names)}")
-    classifier = Classifier(bundle, performance_hint="THROUGHPUT")
-    encoded = [classifier.encode(text) for text in texts]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")
-    keep = np.zeros(len(texts), dtype=bool)
-    for start in tqdm(range(0, len(order), batch_size), desc="teacher", unit="batch", dynamic_ncols=True):
-        batch = order[start:start + batch_size]
-        probabilities = classifier.probabilities(classifier.pooled([encoded[i] for i in batch]))
-        keep[batch] = probabilities[np.arange(len(batch)), labels[batch]] >= threshold
-    return keep
+    # f32, not the per-CPU `auto`: which snippets are kept must not depend on the machine that trains
+    classifier = Classifier(bundle, performance_hint="THROUGHPUT", precision="f32")
+    probabilities = probabilities_in_order(classifier, texts, batch_size, progress="teacher")
+    return probabilities[np.arange(len(texts)), labels] >= threshold
