@@ -17,6 +17,7 @@ mistakes raise `BertvinoError`, printed here as one line on stderr with exit sta
 import argparse
 import codecs
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -94,47 +95,37 @@ def build_parser() -> argparse.ArgumentParser:
                "explains each.")
     parser.add_argument("--version", action="version", version=f"bertvino {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_import_hf(commands)
-    _add_train(commands)
-    _add_freeze(commands)
-    _add_convert(commands)
-    _add_classify(commands)
-    _add_score(commands)
-    _add_info(commands)
-    _add_bench(commands)
-    _add_serve(commands)
+    for name, run, shared_options, add_options in COMMANDS:
+        summary, _, description = inspect.getdoc(run).partition("\n\n")
+        p = commands.add_parser(name, parents=shared_options, help=summary, description=description)
+        add_options(p)
+        p.set_defaults(run=run)
     return parser
 
 
 # --- import-hf ---------------------------------------------------------------------------------------------------
 
-def _add_import_hf(commands):
-    p = commands.add_parser(
-        "import-hf", help="Hugging Face BERT directory -> Google-format checkpoint (needs TensorFlow)",
-        description="Convert a Hugging Face BERT (config.json, vocab.txt, model.safetensors) into Google's layout "
-                    "(bert_config.json, vocab.txt, bert_model.ckpt.*) with Google's variable names, so `train` "
-                    "can fine-tune it. Heads are dropped; only BERT models are accepted.")
+def _import_hf_options(p):
     p.add_argument("hf_dir", help="the Hugging Face model directory")
     p.add_argument("--output", "-o", required=True, help="new directory for the Google-format checkpoint")
     _add_verbose(p)
-    p.set_defaults(run=_run_import_hf)
 
 
 def _run_import_hf(args):
+    """Hugging Face BERT directory -> Google-format checkpoint (needs TensorFlow)
+
+    Convert a Hugging Face BERT (config.json, vocab.txt, model.safetensors) into Google's layout
+    (bert_config.json, vocab.txt, bert_model.ckpt.*) with Google's variable names, so `train` can fine-tune it.
+    Heads are dropped; only BERT models are accepted.
+    """
     from bertvino.train.import_hf import import_hf
     print(f"Wrote {import_hf(args.hf_dir, args.output)}")
 
 
 # --- train -------------------------------------------------------------------------------------------------------
 
-def _add_train(commands):
-    p = commands.add_parser(
-        "train", help="fine-tune a Google-format BERT checkpoint on labelled reviews (needs TensorFlow)",
-        description="Fine-tune BERT for classification as google-research/bert's run_classifier.py does, writing "
-                    "model.ckpt-N checkpoints to --output_dir. Re-running the same command resumes from the newest "
-                    "checkpoint there. With --no-dropout it is the second, dropout-free pass: start it from the "
-                    "first pass's checkpoint and write to a new directory. Flags take _ or - alike.",
-        formatter_class=_DefaultsShown)
+def _train_options(p):
+    p.formatter_class = _DefaultsShown  # train's many flags show their defaults
     flag = _flag_adder(p)
     flag("--data", nargs="+", required=True, metavar="PATH",
          help="training reviews: an aclImdb directory or its .tar.gz, folders with pos/ and neg/, CSV, JSONL")
@@ -177,10 +168,16 @@ def _add_train(commands):
                                                   "with probability >= --distill_threshold")
     flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
     _add_verbose(p)
-    p.set_defaults(run=_run_train)
 
 
 def _run_train(args):
+    """fine-tune a Google-format BERT checkpoint on labelled reviews (needs TensorFlow)
+
+    Fine-tune BERT for classification as google-research/bert's run_classifier.py does, writing model.ckpt-N
+    checkpoints to --output_dir. Re-running the same command resumes from the newest checkpoint there. With
+    --no-dropout it is the second, dropout-free pass: start it from the first pass's checkpoint and write to a
+    new directory. Flags take _ or - alike.
+    """
     from bertvino.train.finetune import TrainingOptions, train
     results = train(_dataclass_from_args(TrainingOptions, args))
     for key, value in sorted(results.items()):
@@ -189,14 +186,7 @@ def _run_train(args):
 
 # --- freeze ------------------------------------------------------------------------------------------------------
 
-def _add_freeze(commands):
-    p = commands.add_parser(
-        "freeze", help="checkpoint -> bundle: frozen graph ending at the pooler, head as weight.npy/bias.npy",
-        description="Rebuild the inference graph (no dropout), restore the checkpoint's BERT weights into it "
-                    "(ignoring Adam slots, global_step and cls/*), freeze it at bert/pooler/dense/Tanh with inputs "
-                    "input_ids, input_mask, segment_ids, and write a bundle directory: frozen.pb, weight.npy, "
-                    "bias.npy, vocab.txt, bert_config.json, bundle.json. Options not given are taken from the "
-                    "training run that wrote the checkpoint (train_info.json), else from Google's defaults.")
+def _freeze_options(p):
     flag = _flag_adder(p)
     flag("--checkpoint", required=True, help="a fine-tuned checkpoint: its prefix (model.ckpt-1000) or directory")
     flag("--output", "-o", required=True, help="the bundle directory to write")
@@ -211,10 +201,17 @@ def _add_freeze(commands):
     flag("--overwrite", action="store_true", help="replace an existing bundle at --output, its IR included "
                                                   "(without it, an existing bundle is refused)")
     _add_verbose(p)
-    p.set_defaults(run=_run_freeze)
 
 
 def _run_freeze(args):
+    """checkpoint -> bundle: frozen graph ending at the pooler, head as weight.npy/bias.npy
+
+    Rebuild the inference graph (no dropout), restore the checkpoint's BERT weights into it (ignoring Adam
+    slots, global_step and cls/*), freeze it at bert/pooler/dense/Tanh with inputs input_ids, input_mask,
+    segment_ids, and write a bundle directory: frozen.pb, weight.npy, bias.npy, vocab.txt, bert_config.json,
+    bundle.json. Options not given are taken from the training run that wrote the checkpoint (train_info.json),
+    else from Google's defaults.
+    """
     from bertvino.convert.freeze import freeze
     freeze(args.checkpoint, args.output, bert_config_file=args.bert_config_file, vocab_file=args.vocab_file,
            labels=args.labels, max_seq_length=args.max_seq_length, do_lower_case=args.do_lower_case,
@@ -223,27 +220,25 @@ def _run_freeze(args):
 
 # --- convert -----------------------------------------------------------------------------------------------------
 
-def _add_convert(commands):
-    p = commands.add_parser(
-        "convert", parents=[CALIBRATION],
-        help="bundle's frozen graph -> float OpenVINO IR; float IR -> INT8 IR beside it",
-        description="Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the "
-                    "same bundle, with inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) "
-                    "and output pooled_output. With --precision int8, quantize the bundle's float IR with NNCF "
-                    "into model-int8.xml/.bin beside it (no frozen.pb needed, so the shipped model can be "
-                    "quantized too); `--precision auto` at inference uses it once its accuracy is recorded "
-                    "(benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.")
+def _convert_options(p):
     p.add_argument("bundle", help="a bundle directory written by `bertvino freeze` (or a converted one, for int8)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 or fp16 weights for the float IR (fp16 halves them on disk; outputs differ by "
                         "~1e-3); int8 quantizes the float IR with NNCF, calibrated on --calibration reviews "
                         "(faster only on CPUs with VNNI/AMX); default: %(default)s")
-    p.add_argument("--calibration-size", type=_positive_int, default=300, help="reviews sampled for calibration "
-                                                                     "(default: %(default)s)")
-    p.set_defaults(run=_run_convert)
+    p.add_argument("--calibration-size", type=_positive_int, default=300,
+                   help="reviews sampled for calibration (default: %(default)s)")
 
 
 def _run_convert(args):
+    """bundle's frozen graph -> float OpenVINO IR; float IR -> INT8 IR beside it
+
+    Convert the bundle's frozen.pb with openvino.convert_model into model.xml/model.bin in the same bundle, with
+    inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) and output pooled_output. With
+    --precision int8, quantize the bundle's float IR with NNCF into model-int8.xml/.bin beside it (no frozen.pb
+    needed, so the shipped model can be quantized too); `--precision auto` at inference uses it once its
+    accuracy is recorded (benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.
+    """
     from bertvino.convert.ir import convert
     convert(args.bundle, precision=args.precision, calibration=args.calibration,
             calibration_size=args.calibration_size, calibration_split=args.calibration_split)
@@ -251,22 +246,20 @@ def _run_convert(args):
 
 # --- classify ----------------------------------------------------------------------------------------------------
 
-def _add_classify(commands):
-    p = commands.add_parser(
-        "classify", parents=[RUNTIME],
-        help="classify texts with a bundle on an OpenVINO device",
-        description="Print each text's label, probabilities and latency, one line per input in input order. "
-                    "'-' reads one text per line from stdin (UTF-8; blank lines count as inputs). An input that "
-                    "cannot be classified (empty, or not UTF-8) gets an error line in its place. Exit status: 0 "
-                    "when every input was classified, 3 when some got an error line, 1 when none could be "
-                    "classified or on an error.")
+def _classify_options(p):
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
-    p.set_defaults(run=_run_classify)
 
 
 def _run_classify(args):
+    """classify texts with a bundle on an OpenVINO device
+
+    Print each text's label, probabilities and latency, one line per input in input order. '-' reads one text
+    per line from stdin (UTF-8; blank lines count as inputs). An input that cannot be classified (empty, or not
+    UTF-8) gets an error line in its place. Exit status: 0 when every input was classified, 3 when some got an
+    error line, 1 when none could be classified or on an error.
+    """
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.scoring import EXIT_SKIPPED
@@ -323,19 +316,7 @@ def _checked_text(raw: bytes):
 
 # --- score -------------------------------------------------------------------------------------------------------
 
-def _add_score(commands):
-    p = commands.add_parser(
-        "score", parents=[RUNTIME],
-        help="classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known",
-        description="Score every review under the given paths (aclImdb directories or their .tar.gz, folders with "
-                    "pos/ and neg/, CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, "
-                    "batching reviews of similar length. Rows are written and flushed as they finish (not in input "
-                    "order): source, label, p_<label> per label, gold. Where gold labels exist, prints accuracy, "
-                    "per-class precision/recall/F1 and the confusion matrix. A path that does not exist is an "
-                    "error before anything is scored; an unreadable file, or a bad review or row (reported with "
-                    "its line), is skipped and the rest scored. Exit status: 0 when every review was scored, 3 "
-                    "when some inputs were skipped (each is reported with its reason), 1 on an error or when "
-                    "every input was skipped.")
+def _score_options(p):
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
     p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
@@ -366,10 +347,20 @@ def _add_score(commands):
     on_ray.add_argument("--ray-block-rows", type=_positive_int, metavar="N",
                         help="reviews per block, the unit an actor classifies and a Parquet file holds "
                              "(default: 16 batches)")
-    p.set_defaults(run=_run_score)
 
 
 def _run_score(args):
+    """classify review files in bulk: CSV/JSONL rows, accuracy and F1 where labels are known
+
+    Score every review under the given paths (aclImdb directories or their .tar.gz, folders with pos/ and neg/,
+    CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, batching reviews of similar
+    length. Rows are written and flushed as they finish (not in input order): source, label, p_<label> per
+    label, gold. Where gold labels exist, prints accuracy, per-class precision/recall/F1 and the confusion
+    matrix. A path that does not exist is an error before anything is scored; an unreadable file, or a bad
+    review or row (reported with its line), is skipped and the rest scored. Exit status: 0 when every review was
+    scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error or when every
+    input was skipped.
+    """
     from bertvino.bundle import load_bundle
     from bertvino.infer.classifier import Classifier
     from bertvino.infer.metrics import format_report
@@ -423,17 +414,17 @@ def _ray_score(args):
 
 # --- info --------------------------------------------------------------------------------------------------------
 
-def _add_info(commands):
-    p = commands.add_parser("info", parents=[MODEL],
-                            help="show a bundle's metadata and which precision path this CPU takes",
-                            description="Print what a bundle is: where it is, its labels, input length, truncation, "
-                                        "precision, its IRs and how they were made (base model, data, accuracy), "
-                                        "and which path `--precision auto` takes on this machine's CPU, and why.")
+def _info_options(p):
     p.add_argument("--json", action="store_true", help="print bundle.json, with the bundle's path, as JSON")
-    p.set_defaults(run=_run_info)
 
 
 def _run_info(args):
+    """show a bundle's metadata and which precision path this CPU takes
+
+    Print what a bundle is: where it is, its labels, input length, truncation, precision, its IRs and how they
+    were made (base model, data, accuracy), and which path `--precision auto` takes on this machine's CPU, and
+    why.
+    """
     from bertvino.bundle import load_bundle
     from bertvino.models import find_model
 
@@ -473,17 +464,7 @@ def _print_field(key, value, indent=0):
 
 # --- bench -------------------------------------------------------------------------------------------------------
 
-def _add_bench(commands):
-    p = commands.add_parser(
-        "bench", parents=[MODEL, DEVICE, CALIBRATION],
-        help="measure latency and throughput per precision path and length, against each arithmetic's peak",
-        description="Batch-1 latency (p50/p95), the engine's throughput (the IR alone on pre-made inputs, as "
-                    "benchmark_app) and the pipeline's (tokenization, padding and Python included, as `score`) at "
-                    "several sequence lengths, for each precision path (f32; bf16 where the CPU has it; int8 with "
-                    "the bundle's INT8 IR, or one quantized in the run from --calibration reviews), each as a share "
-                    "of its own arithmetic's peak, measured by OpenVINO on a large MatMul in the same run; "
-                    "TensorFlow on the bundle's frozen.pb when both exist; the cold start of `classify`. Writes a "
-                    "Markdown table and a PNG chart (with the bench extra: pip install 'bertvino[bench]').")
+def _bench_options(p):
     p.add_argument("--lengths", type=_int_list, default=(64, 128, 256, 512), help="sequence lengths "
                                                                                   "(default: 64,128,256,512)")
     p.add_argument("--precision", "--inference-precision", dest="precision", type=_precision_list,
@@ -497,10 +478,18 @@ def _add_bench(commands):
     p.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table, and the chart beside "
                                                       "it (FILE with .png)")
     p.add_argument("--chart", metavar="PNG", help="write the chart here (default: beside --markdown)")
-    p.set_defaults(run=_run_bench)
 
 
 def _run_bench(args):
+    """measure latency and throughput per precision path and length, against each arithmetic's peak
+
+    Batch-1 latency (p50/p95), the engine's throughput (the IR alone on pre-made inputs, as benchmark_app) and
+    the pipeline's (tokenization, padding and Python included, as `score`) at several sequence lengths, for each
+    precision path (f32; bf16 where the CPU has it; int8 with the bundle's INT8 IR, or one quantized in the run
+    from --calibration reviews), each as a share of its own arithmetic's peak, measured by OpenVINO on a large
+    MatMul in the same run; TensorFlow on the bundle's frozen.pb when both exist; the cold start of `classify`.
+    Writes a Markdown table and a PNG chart (with the bench extra: pip install 'bertvino[bench]').
+    """
     from bertvino.files import check_writable, write_json_atomically, write_text_atomically
     from bertvino.infer import bench
     from bertvino.models import find_model
@@ -533,16 +522,7 @@ def _run_bench(args):
 
 # --- serve -------------------------------------------------------------------------------------------------------
 
-def _add_serve(commands):
-    p = commands.add_parser(
-        "serve", parents=[RUNTIME],
-        help="serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)",
-        description='Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, '
-                    "classifying texts from concurrent requests in shared batches. Also GET /v1/models/NAME, "
-                    "/v1/models/NAME/metadata, /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics "
-                    "(Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with "
-                    "Retry-After. SIGTERM stops it after the requests in progress. Needs the serve extra: "
-                    "pip install 'bertvino[serve]'.")
+def _serve_options(p):
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
                         "it on loopback or behind a proxy")
@@ -571,10 +551,17 @@ def _add_serve(commands):
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
     p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
-    p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args):
+    """serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)
+
+    Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, classifying texts
+    from concurrent requests in shared batches. Also GET /v1/models/NAME, /v1/models/NAME/metadata, /healthz,
+    /v2/health/live, /v2/health/ready (after warm-up), /metrics (Prometheus) and /openapi.json.
+    Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM stops it after the requests in
+    progress. Needs the serve extra: pip install 'bertvino[serve]'.
+    """
     from bertvino.bundle import load_bundle
     from bertvino.infer.server import Limits, ServeOptions, Timeouts, run
     from bertvino.models import find_model
@@ -622,6 +609,20 @@ MODEL = _parent(_model_option)
 DEVICE = _parent(_device_option)
 RUNTIME = _parent(_model_option, _device_option, _precision_option)  # what running a model takes
 CALIBRATION = _parent(_calibration_options)
+
+# Every subcommand: its name, the function that runs it (whose docstring is its help: a one-line summary, a blank
+# line, the description), the shared options it takes, and the function that declares its own.
+COMMANDS = (
+    ("import-hf", _run_import_hf, [], _import_hf_options),
+    ("train", _run_train, [], _train_options),
+    ("freeze", _run_freeze, [], _freeze_options),
+    ("convert", _run_convert, [CALIBRATION], _convert_options),
+    ("classify", _run_classify, [RUNTIME], _classify_options),
+    ("score", _run_score, [RUNTIME], _score_options),
+    ("info", _run_info, [MODEL], _info_options),
+    ("bench", _run_bench, [MODEL, DEVICE, CALIBRATION], _bench_options),
+    ("serve", _run_serve, [RUNTIME], _serve_options),
+)
 
 
 def _dataclass_from_args(cls, args, **given):
