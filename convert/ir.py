@@ -79,6 +79,7 @@ def quantize(bundle_path, calibration, calibration_size: int = 300, calibration_
     A bundle with only frozen.pb gets its FP32 IR first. The new IR's record in bundle.json says how it was made
     and has no accuracy yet, so `--precision auto` does not use it until it is measured.
     """
+    import nncf  # noqa: F401  (the train extra) before any work: a missing extra must not leave a new FP32 IR
     import openvino as ov
 
     if not calibration:
