@@ -25,6 +25,8 @@ def main():
     add_data_option(parser)
     parser.add_argument("--split", default="test")
     parser.add_argument("--reviews", type=int, default=200)
+    parser.add_argument("--precision", default="auto", choices=("auto", "int8", "bf16", "f32"),
+                        help="the precision path to time (default: auto, what `classify` runs on this CPU)")
     parser.add_argument("--out", default=str(RESULTS_DIR / "latency"))
     args = parser.parse_args()
 
@@ -32,9 +34,12 @@ def main():
     rows = []
     for path in args.bundles:
         bundle = load_bundle(path)
-        latency = review_latency_ms(Classifier(bundle, performance_hint="LATENCY"), texts)
+        classifier = Classifier(bundle, performance_hint="LATENCY", precision=args.precision)
+        latency = review_latency_ms(classifier, texts)
+        # The path that ran (IR and arithmetic), not the bundle's float precision: auto may run its INT8 IR.
+        ran = f"{classifier.choice.precision} ({classifier.choice.model_xml.name})"
         rows.append({"bundle": path, "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
-                     "precision": bundle.precision, **latency})
+                     "precision": ran, **latency})
         print(f"{path}: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms", flush=True)
 
     results = {"data": f"{args.data} ({args.split}/)", "rows": rows, **measured_on()}
