@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bertvino.errors import BertvinoError, file_error
-from bertvino.files import atomic_directory, read_json_object, write_json_atomically
+from bertvino.files import atomic_directory, portable_paths, read_json_object, write_json_atomically
 from bertvino.labels import check_labels
 
 FORMAT_VERSION = 1
@@ -187,8 +187,9 @@ def write_bundle(path, metadata: dict, fill, overwrite: bool = False):
 
 
 def update_metadata(bundle: Bundle, **changes) -> dict:
-    """Rewrite bundle.json with `changes` (atomically); returns the new metadata."""
-    metadata = {**bundle.metadata, **changes}
+    """Rewrite bundle.json with `changes` (atomically, and with any absolute path in them made portable, as a
+    bundle is shipped to machines where the build machine's directories mean nothing); returns the new metadata."""
+    metadata = {**bundle.metadata, **portable_paths(changes)}
     write_json_atomically(bundle.path / METADATA_FILE, metadata)
     return metadata
 
@@ -198,6 +199,7 @@ def update_ir_record(bundle: Bundle, xml_name: str, record: dict, replace: bool 
     IR invalidates the old one's accuracy); re-reads bundle.json first so two writers' fields both survive."""
     metadata = _read_metadata(bundle.path)
     irs = dict(metadata.get("irs") or {})
+    record = portable_paths(record)
     irs[xml_name] = record if replace else {**(irs.get(xml_name) or {}), **record}
     metadata["irs"] = irs
     write_json_atomically(bundle.path / METADATA_FILE, metadata)

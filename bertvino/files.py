@@ -5,6 +5,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -133,12 +134,17 @@ def portable_path(path) -> str:
         return str(Path(*path.parts[-3:]))
 
 
+# An absolute path inside a longer string, such as a recorded command: a "/" that starts a word, then path parts.
+ABSOLUTE_PATH_IN_TEXT = re.compile(r"(?<![\w.:/])/[\w.+-]+(?:/[\w.+-]+)*")
+
+
 def portable_paths(value):
-    """`value` (a dict or list from a JSON file, e.g. train_info.json) with every absolute path made portable."""
+    """`value` (a dict or list from a JSON file, e.g. train_info.json) with every absolute path made portable,
+    including those inside a recorded command line."""
     if isinstance(value, dict):
         return {key: portable_paths(item) for key, item in value.items()}
     if isinstance(value, list):
         return [portable_paths(item) for item in value]
-    if isinstance(value, str) and Path(value).is_absolute():
-        return portable_path(value)
+    if isinstance(value, str):
+        return ABSOLUTE_PATH_IN_TEXT.sub(lambda match: portable_path(match.group()), value)
     return value

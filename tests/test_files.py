@@ -3,7 +3,7 @@
 import pytest
 
 from bertvino.errors import BertvinoError
-from bertvino.files import atomic_directory
+from bertvino.files import atomic_directory, portable_paths
 
 
 def test_a_directory_appears_only_when_complete(tmp_path):
@@ -31,3 +31,13 @@ def test_a_full_directory_is_replaced_only_when_asked(tmp_path):
         (staging / "new.txt").write_text("new")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_provenance_keeps_no_build_machine_directory_even_inside_a_command():
+    recorded = {"checkpoint": "/home/ann/runs/imdb/pass2/model.ckpt-340",
+                "command": "python benchmarks/imdb_accuracy.py -m /home/ann/runs/imdb/bundle --split test",
+                "data": ["aclImdb_v1 train/: 20,000 (test/)", "https://example.org/a/b", "head+tail:64"]}
+    assert portable_paths(recorded) == {
+        "checkpoint": "imdb/pass2/model.ckpt-340",
+        "command": "python benchmarks/imdb_accuracy.py -m runs/imdb/bundle --split test",
+        "data": ["aclImdb_v1 train/: 20,000 (test/)", "https://example.org/a/b", "head+tail:64"]}
