@@ -140,12 +140,15 @@ def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     items = [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]
     print(f"Calibrating INT8 on {len(items)} reviews from {paths}"
           + (f" ({calibration_split}/ only)" if calibration_split else ""))
+    # Full bias correction, not NNCF's fast default: on the default model's validation split it kept short-text
+    # accuracy (72.06 % against f32's 72.08 %, where the fast one lost 0.47 points) and agreed with f32 on 99.6 %
+    # of reviews (99.3 %), for about a minute more, once.
     quantized = nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER,
-                              subset_size=len(items))
+                              subset_size=len(items), fast_bias_correction=False)
     settings = {
         "nncf": {"version": nncf.__version__, "function": "nncf.quantize", "model_type": "TRANSFORMER",
                  "preset": "default (MIXED for TRANSFORMER: symmetric weights, asymmetric activations)",
-                 "fast_bias_correction": True, "subset_size": len(items)},
+                 "fast_bias_correction": False, "subset_size": len(items)},
         "calibration": {"data": [Path(path).name for path in calibration], "split": calibration_split,
                         "reviews": len(items), "sample": f"uniform random, seed {CALIBRATION_SEED}",
                         "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
