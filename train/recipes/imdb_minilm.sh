@@ -48,8 +48,7 @@ provenance = dict(bundle.metadata.get("provenance") or {})
 provenance["test"] = {"data": f"{Path(data).name} (test/)", "reviews": metrics["scored"],
                       "accuracy": metrics["metrics"]["accuracy"],
                       "command": f"bertvino score {Path(data).name} --split test -m {Path(bundle_dir).name}"}
-# no build machine's directories in a shipped file, not even inside the recorded commands
-update_metadata(bundle, provenance=portable_paths(provenance))
+update_metadata(bundle, provenance=provenance)  # which makes every path in it portable
 PY
 }
 accuracy_of() { python -c "import json; print(json.load(open('$RUN_DIR/accuracy-$1.json'))['metrics']['accuracy'])"; }
@@ -111,7 +110,6 @@ ${DISTILL_FROM:+ DISTILL_FROM=TEACHER DISTILL_THRESHOLD=$DISTILL_THRESHOLD}" \
 import os, sys
 from pathlib import Path
 from bertvino.bundle import load_bundle, update_metadata
-from bertvino.files import portable_paths
 from bertvino.train.run_files import read_train_info
 run, package, teacher = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 bundle = load_bundle(package)
@@ -128,8 +126,7 @@ if teacher:  # which model vetted the snippets, so the recipe can be re-run with
                              "recipe": teacher_provenance.get("recipe")}
 provenance["recipe"] = (f"{os.environ['RECIPE']} RUN_DIR=runs/{run.name} PACKAGE_DIR=models/imdb-minilm "
                         "train/recipes/imdb_minilm.sh")
-# no build machine's directories in a shipped file, not even inside the recorded commands
-update_metadata(bundle, provenance=portable_paths(provenance))
+update_metadata(bundle, provenance=provenance)  # which makes every path in it portable
 PY
   rm -rf "$PACKAGE_DIR" && mv "$PACKAGE_DIR.partial" "$PACKAGE_DIR"
 fi
