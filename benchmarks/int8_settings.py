@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bertvino.bundle import load_bundle
-from bertvino.features import Truncation, encode, pad_batch
+from bertvino.convert.ir import calibration_items
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import probabilities_in_order
 from bertvino.reviews import read_reviews
@@ -50,8 +50,7 @@ def quantize(bundle, texts, fast_bias_correction, smooth_quant_alpha, out: Path)
                                                        AdvancedSmoothQuantParameters)
 
     shutil.copytree(bundle.path, out)
-    tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
-    items = [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]
+    items = calibration_items(bundle, texts)
     extra = {} if smooth_quant_alpha is None else {"advanced_parameters": AdvancedQuantizationParameters(
         smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=smooth_quant_alpha))}
     started = time.perf_counter()
