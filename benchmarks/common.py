@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bertvino.files import write_json_atomically, write_text_atomically
+from bertvino.core.files import write_json_atomically, write_text_atomically
 from bertvino.infer.bench import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]

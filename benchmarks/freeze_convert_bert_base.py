@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bertvino.convert.tf_runtime import frozen_graph_output
-from bertvino.features import pad_batch
+from bertvino.core.features import pad_batch
 from bertvino.infer.bench import compile_for, openvino_runner
 from bertvino.train.random_checkpoint import make_finetuned
 from common import RESULTS_DIR, measured_on, write_results

@@ -22,9 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from bertvino.config import BertConfig  # noqa: E402
-from bertvino.features import encode, pad_batch  # noqa: E402
-from bertvino.tokenization import FullTokenizer  # noqa: E402
+from bertvino.core.config import BertConfig  # noqa: E402
+from bertvino.core.features import encode, pad_batch  # noqa: E402
+from bertvino.core.tokenization import FullTokenizer  # noqa: E402
 from bertvino.train.import_hf import import_hf  # noqa: E402
 
 SENTENCES = [

@@ -15,11 +15,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from bertvino.bundle import load_bundle, update_metadata
+from bertvino.core.bundle import load_bundle, update_metadata
 from bertvino.infer.bench import review_latency_ms
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import score
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 

@@ -12,7 +12,7 @@ import argparse
 import random
 from pathlib import Path
 
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from common import RESULTS_DIR, add_data_option
 
 

@@ -10,7 +10,7 @@ share of reviews on which the two give the same label. `--float-rows` reuses the
 (and `--int8-rows` those of `--precision int8`), so the two long passes can run while other work goes on.
 Short text: the last sentence (>= 4 words) of a seeded random sample of `--short-texts` reviews of the split,
 labelled by its review, through both paths. `--record` writes it all into bundle.json's `irs` entry for the
-INT8 IR, where `bertvino.precision.int8_guard` reads it. Never run it on the reviews INT8 was calibrated on.
+INT8 IR, where `bertvino.infer.precision.int8_guard` reads it. Never run it on the reviews INT8 was calibrated on.
 """
 
 import argparse
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.bundle import FLOAT_IR, INT8_IR, load_bundle, update_ir_record
-from bertvino.files import write_json_atomically
+from bertvino.core.bundle import FLOAT_IR, INT8_IR, load_bundle, update_ir_record
+from bertvino.core.files import write_json_atomically
 from bertvino.infer.bench import describe_machine
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import score
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from bertvino.train.snippets import MIN_WORDS, split_sentences
 from common import RESULTS_DIR, add_data_option  # benchmarks/common.py
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.convert.ir import calibration_items
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import probabilities_in_order
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from bertvino.train.snippets import cut_snippets
 from bertvino.train.validation import held_out_mask, short_texts
 from common import RESULTS_DIR, add_data_option, measured_on, write_results

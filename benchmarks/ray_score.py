@@ -24,7 +24,7 @@ from pathlib import Path
 
 import ray
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.ray_scoring import LOCAL, RayOptions, connect, ray_score
 from bertvino.infer.scoring import score

@@ -12,10 +12,10 @@ Writes benchmarks/results/latency.{json,md}.
 import argparse
 import itertools
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.infer.bench import review_latency_ms
 from bertvino.infer.classifier import Classifier
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 

@@ -22,14 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bertvino.bundle import load_bundle
-from bertvino.features import pad_batch
-from bertvino.files import write_json_atomically, write_text_atomically
+from bertvino.core.bundle import load_bundle
+from bertvino.core.features import pad_batch
+from bertvino.core.files import write_json_atomically, write_text_atomically
 from bertvino.infer.bench import describe_machine, openvino_throughput
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import WINDOW_BATCHES, length_sorted_batches
 from bertvino.models import find_model
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from imdb_sample import add_sample_arguments, write_sample  # benchmarks/imdb_sample.py
 PATHS = {"no flag (auto)": [], "--precision f32": ["--precision", "f32"]}
 
@@ -76,7 +76,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=1, help="runs per path, alternating; the best is kept")
     args = parser.parse_args()
 
-    from bertvino.precision import choose_precision, detect_capabilities
+    from bertvino.infer.precision import choose_precision, detect_capabilities
 
     bundle = load_bundle(find_model(args.model))
     auto = choose_precision(detect_capabilities(), bundle)

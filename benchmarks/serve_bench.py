@@ -8,7 +8,7 @@ requests of one review each from that many client threads (`bertvino.client`, a 
 records reviews/s, p50/p99 latency per request as a client sees it, refusals (503 past --max-in-flight) and the
 server's mean batch size (from /metrics). Short reviews are under 400 characters, long ones over 2,000 (longer
 than the model's max_seq_length, so each is a full-length sequence): from --data (anything
-`bertvino.reviews.read_reviews` reads), else from a small built-in list (the long text is that list joined).
+`bertvino.core.reviews.read_reviews` reads), else from a small built-in list (the long text is that list joined).
 Writes benchmarks/results/serve.json and serve.md with the machine and its load average, since the clients and the
 server share the CPU with whatever else runs. Loopback only; a bounded number of requests; the server is stopped
 with SIGTERM at the end.
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.client import Client, ServiceError
 from bertvino.infer.bench import percentiles
 from bertvino.models import find_model
@@ -108,7 +108,7 @@ def builtin_texts() -> dict:
 
 def read_texts(paths, split, limit: int) -> dict:
     """Up to `limit` short and `limit` long reviews from `paths`, in the order read."""
-    from bertvino.reviews import read_reviews
+    from bertvino.core.reviews import read_reviews
     kinds = {"short": [], "long": []}
     for review in read_reviews(paths, split=split, on_skip=lambda *_: None):
         kind = "short" if len(review.text) < SHORT_CHARS else "long" if len(review.text) > LONG_CHARS else None

@@ -16,10 +16,10 @@ import json
 
 import numpy as np
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import probabilities_in_order
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 from bertvino.train.snippets import MIN_WORDS, split_sentences
 from bertvino.train.validation import held_out_mask, short_texts
 from common import RESULTS_DIR, add_data_option, measured_on, write_results

@@ -4,8 +4,8 @@
         [-m models/imdb-minilm] [--out benchmarks/results/tokenizer_check.json]
 
 For the bundle's vocab and for both do_lower_case values (the bundle's first), tokenizes every review of the split
-with `bertvino.tokenization.FullTokenizer` (the Python port of Google's code) and with
-`bertvino.fast_tokenization.FastTokenizer` (fresh, so its per-character checks are paid for in the timing), in
+with `bertvino.core.tokenization.FullTokenizer` (the Python port of Google's code) and with
+`bertvino.core.fast_tokenization.FastTokenizer` (fresh, so its per-character checks are paid for in the timing), in
 windows of 512 reviews as `score` does, and compares the word-piece ids review by review. Reports mismatches (with
 the first few), how many reviews fell back to the Python tokenizer, and reviews/s for each: wall clock, and per CPU
 second of this process (the compiled tokenizer may use both cores; per CPU second is its one-core rate). Exits 1 if
@@ -17,11 +17,11 @@ import os
 import sys
 import time
 
-from bertvino.bundle import load_bundle
-from bertvino.fast_tokenization import FastTokenizer
+from bertvino.core.bundle import load_bundle
+from bertvino.core.fast_tokenization import FastTokenizer
 from bertvino.models import find_model
-from bertvino.reviews import read_reviews
-from bertvino.tokenization import FullTokenizer
+from bertvino.core.reviews import read_reviews
+from bertvino.core.tokenization import FullTokenizer
 from common import RESULTS_DIR, add_data_option, measured_on, write_results
 
 WINDOW = 512  # reviews per call, as `score` tokenizes them (batch 32 x 16 batches per window)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES, POOLER_OP, write_bundle
-from bertvino.config import BertConfig
-from bertvino.errors import BertvinoError, file_error
-from bertvino.features import Truncation
-from bertvino.files import portable_path, portable_paths
-from bertvino.labels import SENTIMENT_LABELS, check_labels
-from bertvino.tokenization import load_vocab
+from ..core.bundle import HEAD_VARIABLES, INPUT_NAMES, POOLER_OP, write_bundle
+from ..core.config import BertConfig
+from ..core.errors import BertvinoError, file_error
+from ..core.features import Truncation
+from ..core.files import portable_path, portable_paths
+from ..core.labels import SENTIMENT_LABELS, check_labels
+from ..core.tokenization import load_vocab
 
 
 def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=None, max_seq_length=None,
@@ -27,10 +27,10 @@ def freeze(checkpoint, output, bert_config_file=None, vocab_file=None, labels=No
     Options left None come from the training run's `train_info.json` beside the checkpoint when there is one,
     else from Google's defaults."""
     import tensorflow as tf  # the TF-only stage: imported here so `bertvino` itself stays TF-free
-    from bertvino.train import modeling
-    from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, load_variable, resolve_checkpoint,
+    from ..train import modeling
+    from ..train.checkpoint import (READ_ERRORS, check_restorable, load_variable, resolve_checkpoint,
                                            unreadable, variable_shapes)
-    from bertvino.train.run_files import read_eval_results, read_train_info
+    from ..train.run_files import read_eval_results, read_train_info
 
     tf1 = tf.compat.v1
     started = time.perf_counter()

@@ -9,7 +9,7 @@ Precisions: FP32 keeps the weights; FP16 stores them in half precision (computat
 INT8 is NNCF's post-training quantization of the bundle's float IR (so a bundle without frozen.pb, such as the
 shipped default, can be quantized too), calibrated on real reviews, with `model_type=TRANSFORMER` (which keeps
 accuracy; without it the shipped model lost 4 points). The INT8 IR sits beside the float one and `--precision
-auto` uses it only on CPUs with fast int8 arithmetic and once its accuracy is measured (`bertvino.precision`).
+auto` uses it only on CPUs with fast int8 arithmetic and once its accuracy is measured (`bertvino.infer.precision`).
 """
 
 import os
@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bertvino.bundle import (FLOAT_IR, INPUT_NAMES, INT8_IR, OUTPUT_NAME, PRECISIONS, load_bundle,
+from ..core.bundle import (FLOAT_IR, INPUT_NAMES, INT8_IR, OUTPUT_NAME, PRECISIONS, load_bundle,
                              update_ir_record, update_metadata)
-from bertvino.errors import BertvinoError, file_error, first_line
+from ..core.errors import BertvinoError, file_error, first_line
 
 CALIBRATION_SEED = 0
 
@@ -126,7 +126,7 @@ def _quantize(model, bundle, calibration, calibration_size, calibration_split):
     """NNCF post-training INT8 quantization, calibrated on a seeded sample of real reviews; returns the model and
     the settings to record (names of the data, never absolute paths)."""
     import nncf  # the train extra; when it is missing, the CLI names the extra to install
-    from bertvino.reviews import read_reviews
+    from ..core.reviews import read_reviews
 
     reviews = read_reviews(calibration, split=calibration_split, on_skip=lambda *_: None)
     texts = _sample((review.text for review in reviews), calibration_size, seed=CALIBRATION_SEED)
@@ -158,7 +158,7 @@ def _quantize(model, bundle, calibration, calibration_size, calibration_split):
 def calibration_items(bundle, texts) -> list[dict]:
     """NNCF's calibration items for `texts`: one review per item, unpadded, tokenized and truncated as the bundle
     says, so the ranges are those of the inputs the IR will see."""
-    from bertvino.features import Truncation, encode, pad_batch
+    from ..core.features import Truncation, encode, pad_batch
 
     tokenizer, truncation = bundle.tokenizer(), Truncation.from_string(bundle.truncation)
     return [pad_batch([encode(tokenizer, text, bundle.max_seq_length, truncation)]) for text in texts]

@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from bertvino.bundle import INPUT_NAMES, POOLER_OP
+from ..core.bundle import INPUT_NAMES, POOLER_OP
 
 
 class FrozenGraph:

@@ -32,7 +32,7 @@ import collections
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
-from bertvino.infer.classifier import AsyncBatches, Classifier
+from .classifier import AsyncBatches, Classifier
 
 
 class BatcherClosed(Exception):

@@ -16,9 +16,9 @@ MatMul FLOPs at that length (counted from the IR itself) times its throughput, o
 (LayerNorm, softmax, GELU) is left out, so no real run reaches 100 %.
 
 It lives in `infer/` because it measures the inference runtime with the runtime's own compile settings, needing
-only OpenVINO and NumPy: an INT8 IR comes from `bertvino.convert.ir` (no TensorFlow), the TensorFlow baseline
-(`bertvino.convert.tf_runtime`) is imported only for its own rows, and matplotlib (the `bench` extra) only for the
-chart. The scripts in `benchmarks/` take their timing and machine description from here too, so every number is
+only OpenVINO and NumPy. What needs an upstream stage is handed in by the caller (the CLI): `quantize` (convert's
+NNCF step, for an INT8 IR made in the run) and `open_frozen_graph` (convert's TensorFlow runner, for the baseline
+rows), so this module imports neither NNCF nor TensorFlow; matplotlib (the `bench` extra) only for the chart. The scripts in `benchmarks/` take their timing and machine description from here too, so every number is
 measured one way.
 """
 
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.bundle import INPUT_NAMES, OUTPUT_NAME, load_bundle
-from bertvino.config import BertConfig
-from bertvino.errors import missing_extra
+from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, load_bundle
+from ..core.config import BertConfig
+from ..core.errors import missing_extra
 
 
 # --- the bench command -------------------------------------------------------------------------------------------
@@ -48,11 +48,15 @@ ARITHMETIC = {"f32": "f32", "bf16": "bf16", "int8": "int8", "TensorFlow": "f32"}
 
 
 def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seconds=3.0, calibration=None,
-        calibration_split=None, with_tensorflow=True, device="CPU", progress=print) -> dict:
+        calibration_split=None, quantize=None, open_frozen_graph=None, device="CPU", progress=print) -> dict:
+    """Measure every path at every length. `quantize(bundle_dir, calibration, calibration_split=...)` makes an
+    INT8 IR when the bundle has none; `open_frozen_graph(frozen_pb)` -> an object with `pooled(arrays)` and
+    `close()` adds TensorFlow's rows. Either may be None (not measured, with a note)."""
+    with_tensorflow = open_frozen_graph is not None
     import openvino as ov
 
-    from bertvino.infer.classifier import Classifier
-    from bertvino.precision import choose_precision, detect_capabilities
+    from .classifier import Classifier
+    from .precision import choose_precision, detect_capabilities
 
     bundle = original = load_bundle(bundle_dir)
     core = ov.Core()
@@ -71,7 +75,7 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
 
     with tempfile.TemporaryDirectory(prefix="bertvino-bench-") as tmp:
         if "int8" in paths and not bundle.has_int8_ir:
-            bundle = _with_int8_ir(bundle, calibration, calibration_split, Path(tmp), notes, progress)
+            bundle = _with_int8_ir(bundle, quantize, calibration, calibration_split, Path(tmp), notes, progress)
             if not bundle.has_int8_ir:
                 paths.remove("int8")
         peaks = {}
@@ -94,7 +98,8 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
                 rows.append(_row(path, seq_len, latency, engine, pipeline, flops(seq_len), peaks[path]))
                 progress(_describe(rows[-1]))
         if with_tensorflow:
-            rows += _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, peaks.get("f32"), notes, progress)
+            rows += _tensorflow_rows(bundle, open_frozen_graph, lengths, batch_size, seconds, flops, peaks.get("f32"),
+                                     notes, progress)
 
     return {"bundle": str(original.path.resolve()), "bundle_precision": original.precision, "device": device,
             "batch_size": batch_size, "peaks": {k: round(v, 1) for k, v in peaks.items()},
@@ -102,11 +107,9 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
             "classify_cold_start_s": _cold_start(original.path), "notes": notes}
 
 
-def _with_int8_ir(bundle, calibration, calibration_split, tmp, notes, progress):
+def _with_int8_ir(bundle, quantize, calibration, calibration_split, tmp, notes, progress):
     """The bundle, or a copy of it with an INT8 IR quantized from its float IR on `calibration` reviews."""
-    from bertvino.convert.ir import quantize
-
-    if not calibration:
+    if not calibration or quantize is None:
         notes.append("int8 not measured: the bundle has no INT8 IR; pass --calibration REVIEWS to make one")
         return bundle
     copy = tmp / bundle.path.name
@@ -122,18 +125,15 @@ def _runner(compiled):
     return lambda arrays: compiled(arrays)[output]
 
 
-def _tensorflow_rows(bundle, lengths, batch_size, seconds, flops, peak, notes, progress):
-    try:
-        from bertvino.convert.tf_runtime import FrozenGraph
-        from bertvino.train.quiet_tf import import_tensorflow_quietly
-        import_tensorflow_quietly()  # its start-up lines would land in the middle of the measurements
-    except ImportError as err:
-        notes.append(f"TensorFlow not measured: {missing_extra(err) or err}")
-        return []
+def _tensorflow_rows(bundle, open_frozen_graph, lengths, batch_size, seconds, flops, peak, notes, progress):
     if not bundle.frozen_graph.is_file():
         notes.append("TensorFlow not measured: the bundle has no frozen.pb")
         return []
-    graph, rows = FrozenGraph(bundle.frozen_graph), []
+    try:
+        graph, rows = open_frozen_graph(bundle.frozen_graph), []
+    except ImportError as err:
+        notes.append(f"TensorFlow not measured: {missing_extra(err) or err}")
+        return []
     try:
         for seq_len in lengths:
             latency = latency_ms(graph.pooled, random_batch(1, seq_len, bundle.vocab_size), seconds)
@@ -264,7 +264,7 @@ def matmul_model(size: int, int8: bool):
 def matmul_peak(core, arithmetic: str, device: str = "CPU", size: int = 2048, seconds: float = 2.0) -> float:
     """GFLOP/s (GOP/s for int8) that OpenVINO reaches on a `size`-cube MatMul in `arithmetic` (f32, bf16, int8),
     with every core busy (THROUGHPUT hint, the async queue full)."""
-    from bertvino.infer.classifier import compile_config
+    from .classifier import compile_config
 
     model = matmul_model(size, int8=(arithmetic == "int8"))
     compiled = core.compile_model(model, device, compile_config(device, "THROUGHPUT", "bf16" if arithmetic == "bf16"
@@ -357,7 +357,7 @@ def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
 
 def pipeline_throughput(classifier, texts: list, batch_size: int, seconds: float) -> float:
     """Texts per second through what `bertvino score` runs: WordPiece, padding, the async queue, the head."""
-    from bertvino.infer.classifier import AsyncBatches
+    from .classifier import AsyncBatches
 
     runner = AsyncBatches(classifier, lambda *finished: None)
     batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
@@ -382,7 +382,7 @@ def texts_of_length(tokenizer, seq_len: int, count: int, seed: int = 0) -> list:
 
 
 def compile_for(core, model_xml, device: str, hint: str, inference_precision: str):
-    from bertvino.infer.classifier import compile_config
+    from .classifier import compile_config
     return core.compile_model(str(model_xml), device, compile_config(device, hint, inference_precision))
 
 

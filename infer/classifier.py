@@ -8,9 +8,9 @@ import dataclasses
 
 import numpy as np
 
-from bertvino.bundle import INFERENCE_PRECISIONS, INPUT_NAMES, OUTPUT_NAME, Bundle
-from bertvino.errors import BertvinoError, file_error, first_line
-from bertvino.features import Truncation, encode_batch, pad_batch
+from ..core.bundle import INFERENCE_PRECISIONS, INPUT_NAMES, OUTPUT_NAME, Bundle
+from ..core.errors import BertvinoError, file_error, first_line
+from ..core.features import Truncation, encode_batch, pad_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,7 @@ class AsyncBatches:
 def choose_for_device(core, device: str, bundle: Bundle, precision: str):
     """`choose_precision` for the CPU; other devices (GPU, AUTO, ...) have no INT8/bf16 choice made here: auto is
     the float IR in the device's own default arithmetic."""
-    from bertvino.precision import Choice, choose_precision, detect_capabilities
+    from .precision import Choice, choose_precision, detect_capabilities
 
     if device.split(".")[0] != "CPU" and precision == "auto":
         return Choice("default", bundle.model_xml, "auto", f"device {device}: the float IR in the device's own "
@@ -134,7 +134,7 @@ def compile_config(device: str, performance_hint: str, inference_precision: str,
 
     On CPUs with native bfloat16 (AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told otherwise, which
     moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
-    ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.precision` decides which); "auto" leaves the
+    ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.infer.precision` decides which); "auto" leaves the
     device's own default (for GPUs and virtual devices).
     """
     if inference_precision not in INFERENCE_PRECISIONS:

@@ -1,5 +1,10 @@
 """Batch scoring on Ray Data (`bertvino score --ray`): the rows of `score`, from one machine's cores or a cluster's.
 
+For people who already hold a Ray Dataset, `classify_dataset` is the Python entry point:
+
+    import ray, bertvino.infer.ray_scoring
+    labelled = bertvino.infer.ray_scoring.classify_dataset(ray.data.read_parquet("reviews/"), model="my-model")
+
     input paths, one row each -> read (a task per path on the driver's node, streamed; resumed sources dropped)
         -> blocks of `block_rows` reviews (streaming repartition) -> tokenize (tasks)
         -> classify (a pool of actors, each compiling the bundle once, with `threads` OpenVINO threads)
@@ -37,16 +42,16 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
-from bertvino.bundle import load_bundle
-from bertvino.errors import BertvinoError, file_error
-from bertvino.files import cannot_write, check_writable
-from bertvino.features import Truncation, encode_batch
-from bertvino.infer.classifier import AsyncBatches, Classifier, Prediction
-from bertvino.infer.metrics import Confusion
-from bertvino.labels import gold_label
-from bertvino.reviews import count_reviews
-from bertvino.infer.scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
-from bertvino.precision import PRECISION_CHOICES
+from ..core.bundle import load_bundle
+from ..core.errors import BertvinoError, file_error
+from ..core.files import cannot_write, check_writable
+from ..core.features import Truncation, encode_batch
+from .classifier import AsyncBatches, Classifier, Prediction
+from .metrics import Confusion
+from ..core.labels import gold_label
+from ..core.reviews import count_reviews
+from .scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
+from .precision import PRECISION_CHOICES
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
 READ_CHUNK = 256  # reviews per batch a reading task emits (re-cut into blocks of block_rows after)
@@ -219,7 +224,7 @@ def classify_dataset(ds, model=None, text_column="text", actors=None, threads=No
     (default: a node's CPUs, so one actor per node); `bundle` how workers get the bundle ("auto", "path" or
     "ship", see `bundle_source`). A row whose text is null gets a null label and NaN probabilities.
     """
-    from bertvino.models import find_model
+    from ..models import find_model
     if not ray.is_initialized():
         ray.init()  # what Ray Data would do; the bundle check below needs the cluster first
     source = bundle_source(load_bundle(find_model(model)).path, bundle)

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bertvino.errors import BertvinoError, file_error
-from bertvino.files import cannot_write
-from bertvino.infer.classifier import AsyncBatches, Classifier
-from bertvino.infer.metrics import Confusion
-from bertvino.labels import gold_label
-from bertvino.reviews import count_reviews, read_reviews
+from ..core.errors import BertvinoError, file_error
+from ..core.files import cannot_write
+from .classifier import AsyncBatches, Classifier
+from .metrics import Confusion
+from ..core.labels import gold_label
+from ..core.reviews import count_reviews, read_reviews
 
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
 EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)

@@ -58,9 +58,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bertvino.errors import BertvinoError, first_line
-from bertvino.infer.batcher import BatcherClosed, DynamicBatcher
-from bertvino.infer.connections import protocol_with_header_deadline
+from ..core.errors import BertvinoError, first_line
+from .batcher import BatcherClosed, DynamicBatcher
+from .connections import protocol_with_header_deadline
 
 log = logging.getLogger("bertvino.serve")
 
@@ -419,7 +419,7 @@ def run(bundle, options: ServeOptions | None = None):
     Port 0 picks a free port; the line "serving model 'NAME' on http://HOST:PORT" on stderr says which, once the
     service is warmed up and ready. Raises BertvinoError for a bad device, or an address it cannot listen on.
     """
-    from bertvino.infer.classifier import Classifier
+    from .classifier import Classifier
 
     options = options or ServeOptions()
     model_name = options.model_name or bundle.path.resolve().name

@@ -6,7 +6,7 @@ a path to any bundle directory or the name of a bundled one; no `-m` means `DEFA
 
 from pathlib import Path
 
-from bertvino.errors import BertvinoError
+from ..core.errors import BertvinoError
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "imdb-minilm"

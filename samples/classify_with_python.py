@@ -9,7 +9,7 @@
 import argparse
 from pathlib import Path
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.infer.classifier import Classifier
 from bertvino.models import find_model
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from bertvino.cli import main
-from bertvino.bundle import load_bundle
-from bertvino.features import encode
+from bertvino.core.bundle import load_bundle
+from bertvino.core.features import encode
 from bertvino.infer.bench import FlopCounter, matmul_peak, review_latency_ms, texts_of_length
 from bertvino.infer.classifier import Classifier
 

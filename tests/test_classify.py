@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.cli import main
 from bertvino.infer.classifier import Classifier
 
@@ -98,8 +98,8 @@ def test_classify_never_imports_tensorflow(fp32_bundle):
 
 
 def test_importing_bertvino_and_its_runtime_never_imports_tensorflow():
-    code = ("import sys, bertvino, bertvino.cli, bertvino.bundle, bertvino.infer.classifier, bertvino.convert.ir, "
-            "bertvino.models, bertvino.reviews, bertvino.tokenization; "
+    code = ("import sys, bertvino, bertvino.cli, bertvino.core.bundle, bertvino.infer.classifier, bertvino.convert.ir, "
+            "bertvino.models, bertvino.core.reviews, bertvino.core.tokenization; "
             "assert 'tensorflow' not in sys.modules; print('clean')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "clean", result.stderr

@@ -5,10 +5,10 @@ import json
 import subprocess
 import sys
 
-from bertvino.bundle import INT8_IR, load_bundle
+from bertvino.core.bundle import INT8_IR, load_bundle
 from bertvino.infer.classifier import Classifier
 from bertvino.models import DEFAULT_MODEL, bundled_models, find_model
-from bertvino.precision import int8_guard
+from bertvino.infer.precision import int8_guard
 
 POSITIVE = ["One of the best films I have seen in years: moving, funny, and beautifully acted. I loved it.",
             "A masterpiece. The cast is superb and the story stayed with me for days. Highly recommended!"]

@@ -1,4 +1,4 @@
-"""The compiled tokenizer must give exactly the ids of `bertvino.tokenization.FullTokenizer` (Google's), always.
+"""The compiled tokenizer must give exactly the ids of `bertvino.core.tokenization.FullTokenizer` (Google's), always.
 
 Every test compares `FastTokenizer` with the Python reference on the shipped model's real BERT vocab (30,522 word
 pieces), for both values of do_lower_case: hand-made adversarial texts, sample reviews, seeded random Unicode and
@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertvino.bundle import load_bundle
-from bertvino.errors import BertvinoError
-from bertvino.fast_tokenization import TOKENIZER_ENV, FastTokenizer, load_tokenizer
-from bertvino.features import Truncation, encode, encode_batch, pad_batch
+from bertvino.core.bundle import load_bundle
+from bertvino.core.errors import BertvinoError
+from bertvino.core.fast_tokenization import TOKENIZER_ENV, FastTokenizer, load_tokenizer
+from bertvino.core.features import Truncation, encode, encode_batch, pad_batch
 from bertvino.models import find_model
-from bertvino.tokenization import FullTokenizer
+from bertvino.core.tokenization import FullTokenizer
 
 VOCAB_FILE = str(find_model() / "vocab.txt")  # the shipped model's, a real BERT vocab
 

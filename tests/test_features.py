@@ -1,13 +1,13 @@
-"""Tests for bertvino.features: encode, Truncation and pad_batch."""
+"""Tests for bertvino.core.features: encode, Truncation and pad_batch."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from bertvino.errors import BertvinoError
-from bertvino.features import Truncation, encode, pad_batch
-from bertvino.tokenization import FullTokenizer
+from bertvino.core.errors import BertvinoError
+from bertvino.core.features import Truncation, encode, pad_batch
+from bertvino.core.tokenization import FullTokenizer
 
 PAD, UNK, CLS, SEP = 0, 1, 2, 3
 WORDS = ["the", "dog", "is", "hair", "##y", "."]  # ids 4..9

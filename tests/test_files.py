@@ -2,8 +2,8 @@
 
 import pytest
 
-from bertvino.errors import BertvinoError
-from bertvino.files import atomic_directory, portable_paths
+from bertvino.core.errors import BertvinoError
+from bertvino.core.files import atomic_directory, portable_paths
 
 
 def test_a_directory_appears_only_when_complete(tmp_path):

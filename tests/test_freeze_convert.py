@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.cli import main
-from bertvino.errors import BertvinoError
-from bertvino.features import encode, pad_batch
+from bertvino.core.errors import BertvinoError
+from bertvino.core.features import encode, pad_batch
 
 pytest.importorskip("tensorflow")
 

@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 from safetensors.numpy import save_file
 
-from bertvino.config import BertConfig
-from bertvino.errors import BertvinoError
+from bertvino.core.config import BertConfig
+from bertvino.core.errors import BertvinoError
 from bertvino.train import import_hf as import_hf_module
 from bertvino.train import modeling
 from bertvino.train.checkpoint import resolve_checkpoint, variable_shapes

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bertvino.errors import BertvinoError
-from bertvino.labels import SENTIMENT_LABELS, check_labels, labels_from_data, match_label, parse_label_list
+from bertvino.core.errors import BertvinoError
+from bertvino.core.labels import SENTIMENT_LABELS, check_labels, labels_from_data, match_label, parse_label_list
 
 
 def test_sentiment_labels_are_negative_then_positive():

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bertvino.bundle import INT8_IR, load_bundle, update_ir_record
+from bertvino.core.bundle import INT8_IR, load_bundle, update_ir_record
 from bertvino.cli import main
-from bertvino.errors import BertvinoError
-from bertvino.precision import Capabilities, choose_precision, int8_guard
+from bertvino.core.errors import BertvinoError
+from bertvino.infer.precision import Capabilities, choose_precision, int8_guard
 
 VNNI_BF16 = Capabilities(cpu_flags=frozenset({"avx512f", "avx512_vnni", "avx512_bf16"}),
                          openvino=frozenset({"FP32", "BF16", "INT8"}))  # Zen 4/5, Cooper Lake, Sapphire Rapids

@@ -22,10 +22,10 @@ import pytest
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from bertvino.bundle import load_bundle  # noqa: E402
+from bertvino.core.bundle import load_bundle  # noqa: E402
 from bertvino.cli import main  # noqa: E402
 from bertvino.infer.classifier import Classifier  # noqa: E402
-from bertvino.reviews import read_reviews  # noqa: E402
+from bertvino.core.reviews import read_reviews  # noqa: E402
 
 import checkpoints  # noqa: E402  (tests/checkpoints.py)
 
@@ -180,10 +180,10 @@ def classifying_actors() -> list:
 
 
 def test_classify_dataset_adds_labels_and_keeps_columns(fp32_bundle, reviews_dir):
-    import bertvino.ray
+    import bertvino.infer.ray_scoring
     reviews = list(read_reviews(reviews_dir))[:12]
     ds = ray.data.from_items([{"id": i, "review": review.text} for i, review in enumerate(reviews)])
-    rows = sorted(bertvino.ray.classify_dataset(ds, model=str(fp32_bundle), text_column="review").take_all(),
+    rows = sorted(bertvino.infer.ray_scoring.classify_dataset(ds, model=str(fp32_bundle), text_column="review").take_all(),
                   key=lambda row: row["id"])
     classifier = Classifier(load_bundle(fp32_bundle))
     assert [row["review"] for row in rows] == [review.text for review in reviews]

@@ -1,4 +1,4 @@
-"""Tests for bertvino.reviews: every input kind, labels, splits, skipping and streaming, on tiny data in tmp_path."""
+"""Tests for bertvino.core.reviews: every input kind, labels, splits, skipping and streaming, on tiny data in tmp_path."""
 
 import inspect
 import re
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bertvino.errors import BertvinoError
-from bertvino.labels import SENTIMENT_LABELS, match_label
-from bertvino.reviews import Review, read_reviews
+from bertvino.core.errors import BertvinoError
+from bertvino.core.labels import SENTIMENT_LABELS, match_label
+from bertvino.core.reviews import Review, read_reviews
 
 # Review files of the little aclImdb tree, in the order we expect to read them: folder by folder, names sorted.
 TREE_REVIEWS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SENTENCES = ["That movie was absolutely awful", "The acting was a bit lacking", "The film was creative and surprising",

@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.cli import main
 from bertvino.infer.classifier import Classifier
-from bertvino.reviews import read_reviews
+from bertvino.core.reviews import read_reviews
 
 import checkpoints  # tests/checkpoints.py
 

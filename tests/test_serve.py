@@ -20,9 +20,9 @@ pytest.importorskip("prometheus_client")
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from bertvino.bundle import load_bundle  # noqa: E402
+from bertvino.core.bundle import load_bundle  # noqa: E402
 from bertvino.client import Client, ServiceError  # noqa: E402
-from bertvino.errors import BertvinoError  # noqa: E402
+from bertvino.core.errors import BertvinoError  # noqa: E402
 from bertvino.infer.batcher import BatcherClosed, DynamicBatcher  # noqa: E402
 from bertvino.infer.classifier import AsyncBatches, Classifier  # noqa: E402
 from bertvino.infer.server import Limits, ServeOptions, Timeouts, create_app, run, uvicorn_server  # noqa: E402
@@ -380,7 +380,7 @@ def slow_submit(self, id_lists, userdata):
     time.sleep(float(sys.argv[2]))
     real_submit(self, id_lists, userdata)
 AsyncBatches.submit = slow_submit
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.infer.server import ServeOptions, run
 run(load_bundle(sys.argv[1]), ServeOptions(port=0, model_name="tiny", log_level="warning", **json.loads(sys.argv[3])))
 print("tensorflow imported:", "tensorflow" in sys.modules)

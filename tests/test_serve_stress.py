@@ -19,7 +19,7 @@ pytest.importorskip("prometheus_client")
 from test_serve import (MODEL, SLOW_SERVER, TEXTS, accepted_and_waiting, assert_same, concurrently, http,  # noqa
                         metric_samples, serving, wait_for_port)
 
-from bertvino.bundle import load_bundle  # noqa: E402
+from bertvino.core.bundle import load_bundle  # noqa: E402
 from bertvino.client import Client, ServiceError  # noqa: E402
 from bertvino.infer.classifier import AsyncBatches, Classifier  # noqa: E402
 from bertvino.infer.server import Limits, Timeouts, create_app  # noqa: E402

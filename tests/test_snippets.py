@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bertvino.cli import main
-from bertvino.errors import BertvinoError
+from bertvino.core.errors import BertvinoError
 from bertvino.train.snippets import cut_snippets, first_and_last_sentences, split_sentences, teacher_keeps
 
 import checkpoints

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bertvino.bundle import load_bundle
+from bertvino.core.bundle import load_bundle
 from bertvino.cli import main
 
 pytest.importorskip("tensorflow")

@@ -1,4 +1,4 @@
-"""Tests for bertvino.tokenization.
+"""Tests for bertvino.core.tokenization.
 
 The first group ports every case of google-research/bert's `tokenization_test.py`, expected outputs
 copied as they are there; the rest pin down behaviour of Google's code that the port must keep.
@@ -6,9 +6,9 @@ copied as they are there; the rest pin down behaviour of Google's code that the 
 
 import pytest
 
-from bertvino import tokenization
-from bertvino.errors import BertvinoError
-from bertvino.tokenization import BasicTokenizer, FullTokenizer, WordpieceTokenizer, load_vocab
+from bertvino.core import tokenization
+from bertvino.core.errors import BertvinoError
+from bertvino.core.tokenization import BasicTokenizer, FullTokenizer, WordpieceTokenizer, load_vocab
 
 # Google's test vocab. Its ids are the expected outputs below; bertvino also needs [PAD], so that goes
 # at the end where it shifts nothing.

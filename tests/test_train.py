@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bertvino.cli import main
-from bertvino.errors import BertvinoError
+from bertvino.core.errors import BertvinoError
 
 pytest.importorskip("tensorflow")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from bertvino.errors import file_error, first_line
+from ..core.errors import file_error, first_line
 
 
 def resolve_checkpoint(path) -> str:

@@ -28,20 +28,20 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
-from bertvino.config import BertConfig
-from bertvino.errors import BertvinoError, Interrupted, file_error
-from bertvino.features import Truncation, encode, pad_batch
-from bertvino.files import make_directory, write_text_atomically
-from bertvino.labels import check_labels, labels_from_data, match_label
-from bertvino.reviews import read_reviews
-from bertvino.tokenization import FullTokenizer
-from bertvino.train import modeling, optimization
-from bertvino.train.snippets import cut_snippets, teacher_keeps
-from bertvino.train.validation import held_out_mask, short_texts
-from bertvino.train.checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
+from ..core.bundle import HEAD_VARIABLES, INPUT_NAMES
+from ..core.config import BertConfig
+from ..core.errors import BertvinoError, Interrupted, file_error
+from ..core.features import Truncation, encode, pad_batch
+from ..core.files import make_directory, write_text_atomically
+from ..core.labels import check_labels, labels_from_data, match_label
+from ..core.reviews import read_reviews
+from ..core.tokenization import FullTokenizer
+from . import modeling, optimization
+from .snippets import cut_snippets, teacher_keeps
+from .validation import held_out_mask, short_texts
+from .checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
                                        variable_shapes)
-from bertvino.train.run_files import TRAIN_INFO_FILE, read_train_info, write_eval_results, write_train_info
+from .run_files import TRAIN_INFO_FILE, read_train_info, write_eval_results, write_train_info
 
 tf1 = tf.compat.v1
 
@@ -70,7 +70,7 @@ class TrainingOptions:
     eval_data: list | None = None
     eval_split: str | None = None
     validation_fraction: float = 0.1
-    labels: tuple | None = None  # None: the labels found in --data (bertvino.labels.labels_from_data)
+    labels: tuple | None = None  # None: the labels found in --data (bertvino.core.labels.labels_from_data)
     no_dropout: bool = False
     seed: int = 12345
     snippets: int = 0

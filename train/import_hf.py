@@ -29,10 +29,10 @@ import tensorflow as tf
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from bertvino.config import BertConfig
-from bertvino.errors import file_error
-from bertvino.files import atomic_directory, read_json_object
-from bertvino.tokenization import load_vocab
+from ..core.config import BertConfig
+from ..core.errors import file_error
+from ..core.files import atomic_directory, read_json_object
+from ..core.tokenization import load_vocab
 
 tf1 = tf.compat.v1
 

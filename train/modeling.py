@@ -16,8 +16,8 @@ import math
 
 import tensorflow as tf
 
-from bertvino.bundle import HEAD_VARIABLES, INPUT_NAMES
-from bertvino.config import ACTIVATIONS, BertConfig
+from ..core.bundle import HEAD_VARIABLES, INPUT_NAMES
+from ..core.config import ACTIVATIONS, BertConfig
 
 tf1 = tf.compat.v1
 
@@ -52,7 +52,7 @@ class BertModel:
                 self.sequence_output = self.all_encoder_layers[-1]
             with tf1.variable_scope("pooler"):
                 first_token = self.sequence_output[:, 0, :]  # [B, H]: the [CLS] position
-                # [B, H]; its op is `bertvino.bundle.POOLER_OP`, where freeze cuts the graph.
+                # [B, H]; its op is `bertvino.core.bundle.POOLER_OP`, where freeze cuts the graph.
                 self.pooled_output = _dense(first_token, config.hidden_size, init, "dense", tf.tanh)
 
 
@@ -77,9 +77,9 @@ def gelu(x):
     return x * cdf
 
 
-# The function behind each of `bertvino.config.ACTIVATIONS` (which checks bert_config.json without TensorFlow).
+# The function behind each of `bertvino.core.config.ACTIVATIONS` (which checks bert_config.json without TensorFlow).
 ACTIVATION_FUNCTIONS = {"gelu": gelu, "relu": tf.nn.relu, "tanh": tf.tanh, "linear": None}
-assert tuple(ACTIVATION_FUNCTIONS) == ACTIVATIONS, "bertvino.config.ACTIVATIONS and the functions here disagree"
+assert tuple(ACTIVATION_FUNCTIONS) == ACTIVATIONS, "bertvino.core.config.ACTIVATIONS and the functions here disagree"
 
 
 def _initializer(stddev, random_init):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.config import BertConfig
+from ..core.config import BertConfig
 
 
 def write_model_files(directory: Path, config: dict, vocab: list):
@@ -26,7 +26,7 @@ def write_model_files(directory: Path, config: dict, vocab: list):
 def make_pretrained(directory: Path, config: dict, vocab: list, seed: int = 0, scale: float = 0.1) -> str:
     """A checkpoint shaped like Google's released `bert_model.ckpt`; returns its prefix."""
     import tensorflow as tf
-    from bertvino.train import modeling
+    from . import modeling
 
     tf1 = tf.compat.v1
     with _new_graph(directory, config, vocab, seed) as bert_config:
@@ -53,7 +53,7 @@ def make_finetuned(directory: Path, config: dict, vocab: list, num_labels: int =
     The weights are random, and the Adam slots hold non-zero values, as after real steps.
     """
     import tensorflow as tf
-    from bertvino.train import modeling, optimization
+    from . import modeling, optimization
 
     tf1 = tf.compat.v1
     with _new_graph(directory, config, vocab, seed) as bert_config:

@@ -11,7 +11,7 @@ No TensorFlow here: `freeze` and the recipe read these files too.
 
 from pathlib import Path
 
-from bertvino.files import read_json_object, write_json_atomically, write_text_atomically
+from ..core.files import read_json_object, write_json_atomically, write_text_atomically
 
 TRAIN_INFO_FILE = "train_info.json"
 EVAL_RESULTS_FILE = "eval_results.txt"

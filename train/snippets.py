@@ -63,10 +63,10 @@ def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names
     The teacher runs through OpenVINO (fast on CPU), sorted by length so batches pad little. Its labels must be
     the training labels, in the same order, or its probabilities would mean something else.
     """
-    from bertvino.bundle import load_bundle
-    from bertvino.errors import file_error
-    from bertvino.infer.classifier import Classifier
-    from bertvino.infer.scoring import probabilities_in_order
+    from ..core.bundle import load_bundle
+    from ..core.errors import file_error
+    from ..infer.classifier import Classifier
+    from ..infer.scoring import probabilities_in_order
 
     bundle = load_bundle(bundle_path)
     if tuple(bundle.labels) != tuple(label_names):

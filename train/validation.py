@@ -6,7 +6,7 @@ validated on, and measure a bundle on it through OpenVINO.
 
 import numpy as np
 
-from bertvino.train.snippets import first_and_last_sentences
+from .snippets import first_and_last_sentences
 
 
 def held_out_mask(labels: np.ndarray, num_labels: int, fraction: float, seed: int) -> np.ndarray:

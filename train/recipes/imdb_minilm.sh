@@ -41,7 +41,7 @@ test_accuracy() {
   python - "$1" "$RUN_DIR/accuracy-$2.json" "$DATA" <<'PY'
 import json, sys
 from pathlib import Path
-from bertvino.bundle import load_bundle, update_metadata
+from bertvino.core.bundle import load_bundle, update_metadata
 bundle_dir, metrics_file, data = sys.argv[1:]
 bundle, metrics = load_bundle(bundle_dir), json.loads(Path(metrics_file).read_text())
 provenance = dict(bundle.metadata.get("provenance") or {})
@@ -109,7 +109,7 @@ ${DISTILL_FROM:+ DISTILL_FROM=TEACHER DISTILL_THRESHOLD=$DISTILL_THRESHOLD}" \
 """Complete the shipped bundle's provenance: the base model, pass 1, the teacher, and the command that made it."""
 import os, sys
 from pathlib import Path
-from bertvino.bundle import load_bundle, update_metadata
+from bertvino.core.bundle import load_bundle, update_metadata
 from bertvino.train.run_files import read_train_info
 run, package, teacher = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 bundle = load_bundle(package)

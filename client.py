@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from bertvino.errors import BertvinoError
+from .core.errors import BertvinoError
 
 
 class ServiceError(BertvinoError):

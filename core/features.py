@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bertvino.bundle import INPUT_NAMES
-from bertvino.errors import BertvinoError
+from .bundle import INPUT_NAMES
+from .errors import BertvinoError
 
 # The two tokens around every text, so a text keeps at most max_seq_length - 2 word pieces.
 CLS_TOKEN = "[CLS]"
@@ -92,7 +92,7 @@ def encode(tokenizer, text: str, max_seq_length: int, truncation: Truncation = T
     """Token ids of `[CLS] word pieces [SEP]` for one text, truncated to fit, not padded.
 
     Args:
-      tokenizer: a `bertvino.tokenization.FullTokenizer` or `bertvino.fast_tokenization.FastTokenizer`
+      tokenizer: a `bertvino.core.tokenization.FullTokenizer` or `bertvino.core.fast_tokenization.FastTokenizer`
         (anything with `vocab` and `piece_ids`).
       text: the text to classify.
       max_seq_length: the longest sequence the model will be given, [CLS] and [SEP] included.

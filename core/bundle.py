@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bertvino.errors import BertvinoError, file_error
-from bertvino.files import atomic_directory, portable_paths, read_json_object, write_json_atomically
-from bertvino.labels import check_labels
+from .errors import BertvinoError, file_error
+from .files import atomic_directory, portable_paths, read_json_object, write_json_atomically
+from .labels import check_labels
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
@@ -91,7 +91,7 @@ class Bundle:
     def tokenizer(self):
         """The bundle's WordPiece tokenizer (compiled unless $BERTVINO_TOKENIZER=python), checked to match the
         model's embedding table."""
-        from bertvino.fast_tokenization import load_tokenizer
+        from .fast_tokenization import load_tokenizer
         tokenizer = load_tokenizer(str(self.vocab_file), do_lower_case=self.do_lower_case)
         if len(tokenizer.vocab) != self.vocab_size:
             raise file_error(self.vocab_file, f"has {len(tokenizer.vocab)} tokens but the model's embedding "

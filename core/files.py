@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bertvino.errors import file_error
+from .errors import file_error
 
 # OSError numbers that mean "this cannot be written here": a full disk or quota, a file over the size limit, a
 # read-only file system. Raised by a read, none of them is likely, so a failing block that writes its output can

@@ -28,11 +28,11 @@ import threading
 import time
 from pathlib import Path
 
-from bertvino import __version__
-from bertvino.bundle import PRECISIONS
-from bertvino.errors import BertvinoError, Interrupted, missing_extra
-from bertvino.files import CANNOT_WRITE
-from bertvino.precision import PRECISION_CHOICES
+from . import __version__
+from .core.bundle import PRECISIONS
+from .core.errors import BertvinoError, Interrupted, missing_extra
+from .core.files import CANNOT_WRITE
+from .infer.precision import PRECISION_CHOICES
 
 EXIT_ERROR = 1
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     previous_sigterm = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         if getattr(args, "verbose", None) is False:  # a TensorFlow command (they have --verbose), not verbose
-            from bertvino.train.quiet_tf import import_tensorflow_quietly
+            from .train.quiet_tf import import_tensorflow_quietly
             import_tensorflow_quietly()
         return args.run(args) or 0
     except BertvinoError as err:
@@ -118,7 +118,7 @@ def _run_import_hf(args):
     (bert_config.json, vocab.txt, bert_model.ckpt.*) with Google's variable names, so `train` can fine-tune it.
     Heads are dropped; only BERT models are accepted.
     """
-    from bertvino.train.import_hf import import_hf
+    from .train.import_hf import import_hf
     print(f"Wrote {import_hf(args.hf_dir, args.output)}")
 
 
@@ -178,7 +178,7 @@ def _run_train(args):
     --no-dropout it is the second, dropout-free pass: start it from the first pass's checkpoint and write to a
     new directory. Flags take _ or - alike.
     """
-    from bertvino.train.finetune import TrainingOptions, train
+    from .train.finetune import TrainingOptions, train
     results = train(_dataclass_from_args(TrainingOptions, args))
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
@@ -212,7 +212,7 @@ def _run_freeze(args):
     bundle.json. Options not given are taken from the training run that wrote the checkpoint (train_info.json),
     else from Google's defaults.
     """
-    from bertvino.convert.freeze import freeze
+    from .convert.freeze import freeze
     freeze(args.checkpoint, args.output, bert_config_file=args.bert_config_file, vocab_file=args.vocab_file,
            labels=args.labels, max_seq_length=args.max_seq_length, do_lower_case=args.do_lower_case,
            truncation=args.truncation, overwrite=args.overwrite)
@@ -239,7 +239,7 @@ def _run_convert(args):
     needed, so the shipped model can be quantized too); `--precision auto` at inference uses it once its
     accuracy is recorded (benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.
     """
-    from bertvino.convert.ir import convert
+    from .convert.ir import convert
     convert(args.bundle, precision=args.precision, calibration=args.calibration,
             calibration_size=args.calibration_size, calibration_split=args.calibration_split)
 
@@ -260,10 +260,10 @@ def _run_classify(args):
     UTF-8) gets an error line in its place. Exit status: 0 when every input was classified, 3 when some got an
     error line, 1 when none could be classified or on an error.
     """
-    from bertvino.bundle import load_bundle
-    from bertvino.infer.classifier import Classifier
-    from bertvino.infer.scoring import EXIT_SKIPPED
-    from bertvino.models import find_model
+    from .core.bundle import load_bundle
+    from .infer.classifier import Classifier
+    from .infer.scoring import EXIT_SKIPPED
+    from .models import find_model
 
     inputs = list(_classify_inputs(args.texts))
     if not inputs:
@@ -361,12 +361,12 @@ def _run_score(args):
     scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error or when every
     input was skipped.
     """
-    from bertvino.bundle import load_bundle
-    from bertvino.infer.classifier import Classifier
-    from bertvino.infer.metrics import format_report
-    from bertvino.files import check_writable, write_json_atomically
-    from bertvino.infer.scoring import EXIT_SKIPPED, check_inputs, score
-    from bertvino.models import find_model
+    from .core.bundle import load_bundle
+    from .infer.classifier import Classifier
+    from .infer.metrics import format_report
+    from .core.files import check_writable, write_json_atomically
+    from .infer.scoring import EXIT_SKIPPED, check_inputs, score
+    from .models import find_model
 
     check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
     for output in (args.output, args.metrics_json):  # before the work, not after it
@@ -400,8 +400,8 @@ def _run_score(args):
 
 def _ray_score(args):
     """score --ray: the same summary from a Ray Data pipeline (Ray is imported only here)."""
-    from bertvino.infer.ray_scoring import RayOptions, ray_score
-    from bertvino.models import find_model
+    from .infer.ray_scoring import RayOptions, ray_score
+    from .models import find_model
 
     options = RayOptions(address=args.ray, num_cpus=args.ray_cpus, actors=args.ray_actors,
                          threads=args.ray_threads, bundle=args.ray_bundle, block_rows=args.ray_block_rows)
@@ -425,8 +425,8 @@ def _run_info(args):
     were made (base model, data, accuracy), and which path `--precision auto` takes on this machine's CPU, and
     why.
     """
-    from bertvino.bundle import load_bundle
-    from bertvino.models import find_model
+    from .core.bundle import load_bundle
+    from .models import find_model
 
     bundle = load_bundle(find_model(args.model), require_ir=False)
     info = {"path": str(bundle.path.resolve()), **bundle.metadata}
@@ -441,7 +441,7 @@ def _run_info(args):
 
 def _path_on_this_cpu(bundle) -> dict:
     """What `--precision auto` runs on this machine's CPU, and why."""
-    from bertvino.precision import choose_precision, detect_capabilities
+    from .infer.precision import choose_precision, detect_capabilities
 
     capabilities = detect_capabilities()
     choice = choose_precision(capabilities, bundle)
@@ -480,6 +480,22 @@ def _bench_options(p):
     p.add_argument("--chart", metavar="PNG", help="write the chart here (default: beside --markdown)")
 
 
+def _quantize(*args, **kwargs):
+    """convert's INT8 step, handed to bench (infer/ may not import convert: NNCF and TensorFlow live there)."""
+    from .convert.ir import quantize
+
+    return quantize(*args, **kwargs)
+
+
+def _open_frozen_graph(frozen_pb):
+    """TensorFlow on a frozen graph, for bench's baseline rows; ImportError without the train extra."""
+    from .convert.tf_runtime import FrozenGraph
+    from .train.quiet_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # its start-up lines would land in the middle of the measurements
+    return FrozenGraph(frozen_pb)
+
+
 def _run_bench(args):
     """measure latency and throughput per precision path and length, against each arithmetic's peak
 
@@ -490,17 +506,17 @@ def _run_bench(args):
     MatMul in the same run; TensorFlow on the bundle's frozen.pb when both exist; the cold start of `classify`.
     Writes a Markdown table and a PNG chart (with the bench extra: pip install 'bertvino[bench]').
     """
-    from bertvino.files import check_writable, write_json_atomically, write_text_atomically
-    from bertvino.infer import bench
-    from bertvino.models import find_model
+    from .core.files import check_writable, write_json_atomically, write_text_atomically
+    from .infer import bench
+    from .models import find_model
 
     for output in (args.json, args.markdown, args.chart):  # before minutes of measuring, not after them
         if output:
             check_writable(output)
     results = bench.run(find_model(args.model), lengths=args.lengths, paths=args.precision,
                         batch_size=args.batch_size, seconds=args.seconds, calibration=args.calibration,
-                        calibration_split=args.calibration_split, with_tensorflow=not args.no_tensorflow,
-                        device=args.device)
+                        calibration_split=args.calibration_split, quantize=_quantize,
+                        open_frozen_graph=None if args.no_tensorflow else _open_frozen_graph, device=args.device)
     results["machine"] = bench.describe_machine()
     png = args.chart or (Path(args.markdown).with_suffix(".png") if args.markdown else None)
     if png:
@@ -562,9 +578,9 @@ def _run_serve(args):
     Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM stops it after the requests in
     progress. Needs the serve extra: pip install 'bertvino[serve]'.
     """
-    from bertvino.bundle import load_bundle
-    from bertvino.infer.server import Limits, ServeOptions, Timeouts, run
-    from bertvino.models import find_model
+    from .core.bundle import load_bundle
+    from .infer.server import Limits, ServeOptions, Timeouts, run
+    from .models import find_model
 
     timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
                         shutdown=args.shutdown_timeout)
@@ -670,7 +686,7 @@ def _boolean(value: str) -> bool:
 
 
 def _label_list(value: str) -> tuple:
-    from bertvino.labels import parse_label_list
+    from .core.labels import parse_label_list
     try:
         return parse_label_list(value)
     except BertvinoError as err:

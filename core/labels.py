@@ -7,7 +7,7 @@ folders, 1/0, true/false); data labelled only with those spellings gets `SENTIME
 trains the same negative/positive model whatever its spelling, and scores against it.
 """
 
-from bertvino.errors import BertvinoError
+from .errors import BertvinoError
 
 # The two-way sentiment labels, in run_classifier-style IMDB order: index 0 = negative, 1 = positive. Also what a
 # 2-way head is called when nothing else names its labels.

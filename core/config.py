@@ -7,8 +7,8 @@ and none of them may import TensorFlow to get it.
 import dataclasses
 import json
 
-from bertvino.errors import file_error
-from bertvino.files import read_json_object
+from .errors import file_error
+from .files import read_json_object
 
 
 @dataclasses.dataclass(frozen=True)

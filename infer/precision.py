@@ -22,8 +22,8 @@ float IR on at least `MIN_AGREEMENT` of them; `--precision int8` forces it regar
 import dataclasses
 from pathlib import Path
 
-from bertvino.bundle import FLOAT_IR, INT8_IR, Bundle
-from bertvino.errors import BertvinoError
+from ..core.bundle import FLOAT_IR, INT8_IR, Bundle
+from ..core.errors import BertvinoError
 
 PRECISION_CHOICES = ("auto", "int8", "bf16", "f32")
 FAST_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # /proc/cpuinfo names

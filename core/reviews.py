@@ -8,7 +8,7 @@
 - a `.csv` file with a header, or a `.jsonl`/`.ndjson` file, with a text field and an optional label field;
 - a single `.txt` file, which is one review.
 
-A label is a string, as the data writes it (any set of labels: two, three or more); `bertvino.labels` maps the
+A label is a string, as the data writes it (any set of labels: two, three or more); `bertvino.core.labels` maps the
 spellings onto a model's labels. Everything streams: files are read one review at a time, so a million-row CSV or the
 whole aclImdb archive never sits in memory. Problems with the input as a whole (a missing path, a CSV without a
 text column) raise `BertvinoError`; a single unusable review (not UTF-8, empty, bad JSON) is reported to `on_skip`
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import PurePath, PurePosixPath
 from typing import Callable, Iterable, Iterator, Union
 
-from bertvino.errors import BertvinoError, file_error
+from .errors import BertvinoError, file_error
 
 @dataclass(frozen=True)
 class Review:
@@ -332,7 +332,7 @@ def _folder_label(folders: Iterable[str], below_root: tuple, split: str | None) 
 
 def _label_text(value: object) -> str | None:
     """A label field as a string (JSON's true/1 as "true"/"1"), None when empty. Which labels mean what is for
-    the model to say (`bertvino.labels.match_label`), not the reader."""
+    the model to say (`bertvino.core.labels.match_label`), not the reader."""
     if value is None:
         return None
     text = (str(value).lower() if isinstance(value, bool) else str(value)).strip()

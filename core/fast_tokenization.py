@@ -1,4 +1,4 @@
-"""Google's WordPiece ids at compiled speed: Hugging Face `tokenizers`, checked against `bertvino.tokenization`.
+"""Google's WordPiece ids at compiled speed: Hugging Face `tokenizers`, checked against `bertvino.core.tokenization`.
 
 The pure-Python port of Google's tokenizer does about a thousand reviews a second on one core, which at INT8 speed
 takes a real share of the two cores inference runs on. Hugging Face's Rust `tokenizers` library has the same
@@ -19,7 +19,7 @@ ruled out before that check: the capital sigma (Python's lower-casing looks at i
 are stripped, characters whose decomposition holds a combining mark that is not non-spacing (Mn), which canonical
 reordering could move past its neighbours' marks. With those out, a text of checked characters normalizes to the
 concatenation of its characters' images, splits into the same words, and WordPiece on the same vocab (the dict
-`bertvino.tokenization.load_vocab` reads) with the same 200-character limit gives the same ids. Any text with an
+`bertvino.core.tokenization.load_vocab` reads) with the same 200-character limit gives the same ids. Any text with an
 unchecked or failing character goes to the Python tokenizer whole, so the ids are always Google's.
 
 `BERTVINO_TOKENIZER=python` in the environment makes `load_tokenizer` return the Python tokenizer instead.
@@ -30,8 +30,8 @@ import unicodedata
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
-from bertvino.errors import BertvinoError
-from bertvino.tokenization import MAX_INPUT_CHARS_PER_WORD, FullTokenizer
+from .errors import BertvinoError
+from .tokenization import MAX_INPUT_CHARS_PER_WORD, FullTokenizer
 
 TOKENIZER_ENV = "BERTVINO_TOKENIZER"
 TOKENIZER_CHOICES = ("fast", "python")
@@ -59,7 +59,7 @@ class FastTokenizer:
     """Google's word pieces and ids from Hugging Face's compiled tokenizer, with `FullTokenizer` as the fallback.
 
     Has `FullTokenizer`'s interface (`vocab`, `tokenize`, `convert_tokens_to_ids`, `piece_ids`), so
-    `bertvino.features` takes either.
+    `bertvino.core.features` takes either.
     """
 
     def __init__(self, vocab_file, do_lower_case=True):

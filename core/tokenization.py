@@ -5,8 +5,8 @@ Apache License 2.0), as it stands on that repository's master branch. A fine-tun
 the right answers when its input is split exactly the way its training data was, so every step here
 does what Google's does. Gone are the Python 2 / `six` / `tf.gfile` parts, `printable_text` and
 `validate_case_matches_checkpoint`; new are that a bad vocab file raises `BertvinoError` up front
-instead of a `KeyError` later, and `FullTokenizer.piece_ids` (many texts to ids, as `bertvino.features` asks
-every tokenizer). `bertvino.fast_tokenization` is the compiled tokenizer that must give the same ids; this
+instead of a `KeyError` later, and `FullTokenizer.piece_ids` (many texts to ids, as `bertvino.core.features` asks
+every tokenizer). `bertvino.core.fast_tokenization` is the compiled tokenizer that must give the same ids; this
 module stays the reference it is checked against and its fallback.
 
 Pipeline, as in Google's code: `BasicTokenizer` cleans the text, puts spaces around CJK characters,
@@ -17,10 +17,10 @@ lower-cases and strips accents (uncased models only), splits on whitespace and p
 import collections
 import unicodedata
 
-from bertvino.errors import file_error
+from .errors import file_error
 
 # Tokens every Google BERT vocab has and that bertvino relies on: padding, unknown word pieces, and
-# the two markers `bertvino.features` puts around each text.
+# the two markers `bertvino.core.features` puts around each text.
 REQUIRED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 
 # Longer words become a single [UNK] without being looked at. Google's master has 200 (the Nov 2018
@@ -117,7 +117,7 @@ class FullTokenizer:
         return convert_by_vocab(self.inv_vocab, ids)
 
     def piece_ids(self, texts):
-        """The word-piece ids of each text: the batch interface `bertvino.features` uses for every tokenizer."""
+        """The word-piece ids of each text: the batch interface `bertvino.core.features` uses for every tokenizer."""
         return [self.convert_tokens_to_ids(self.tokenize(text)) for text in texts]
 
 
