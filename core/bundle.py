@@ -1,24 +1,9 @@
 """The bundle: the one contract between freeze, convert and infer, read and checked here and nowhere else.
 
-A bundle is a directory:
-
-    bundle.json      format version, labels, max_seq_length, truncation, do_lower_case, sizes, precision, provenance
-    vocab.txt        the checkpoint's WordPiece vocabulary
-    bert_config.json the model's shape
-    frozen.pb        the frozen TensorFlow graph, ending at bert/pooler/dense/Tanh (needed only to make the IR)
-    model.xml/.bin   the float OpenVINO IR (FP32 or FP16 weights): input_ids/input_mask/segment_ids int32
-                     [batch, seq] -> pooled_output [batch, hidden]
-    model-int8.xml/.bin  optional: the same model quantized to INT8 by NNCF, with the same inputs and output
-    weight.npy       the classifier head, [num_labels, hidden] float32
-    bias.npy         [num_labels] float32
-
-`freeze` writes a whole bundle into a temporary directory and renames it into place; `convert` adds the IR so
-that `model.xml` (what makes a bundle usable) is the last file to appear. A killed writer therefore never leaves a
-bundle that loads.
-
-bundle.json's `irs` maps each IR's file name to how it was made (`made_from`, NNCF settings, calibration data by
-name) and, once measured, its `accuracy`; `precision` stays the float IR's, as in bundles from before INT8 IRs sat
-beside it (those load unchanged: a bundle without `irs` or model-int8.xml simply has one IR).
+The files and fields are documented in docs/bundle.md. `freeze` writes a whole bundle into a temporary directory
+and renames it into place; `convert` adds the IR so that `model.xml` (what makes a bundle usable) is the last file
+to appear, so a killed writer never leaves a bundle that loads. bundle.json's `irs` maps each IR's file name to how
+it was made and its measured accuracy; bundles from before INT8 IRs (no `irs`) load unchanged.
 """
 
 import dataclasses

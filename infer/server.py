@@ -1,42 +1,12 @@
 """`bertvino serve`: the classifier as an HTTP service, in TensorFlow Serving's REST shape with text in.
 
-    POST /v1/models/NAME:predict   {"instances": ["a review", ...]}
-                                   -> {"predictions": [{"label": "positive", "probabilities": {...}}, ...]}
-    GET  /v1/models/NAME           model status, in TF Serving's shape
-    GET  /v1/models/NAME/metadata  labels, max_seq_length, precision and this server's limits
-    GET  /v1/models                the served model's name (not in TF Serving: lets a client find it)
-    GET  /healthz                  {"status": "ok"}: the process answers
-    GET  /v2/health/live           KServe v2 liveness: 200 {"live": true} as soon as the process answers
-    GET  /v2/health/ready          KServe v2 readiness: 200 {"ready": true} once warmed up, else 503
-    GET  /metrics                  Prometheus text format, from a registry of this app's own
-    GET  /openapi.json             an OpenAPI 3.1 description of all of the above
-
-Starlette + uvicorn rather than FastAPI: a request is one JSON list, validated by hand so that a message can name
-the bad instance, and FastAPI would add pydantic without saving any code. Only TF Serving's row form
-(`instances`) is accepted, not its columnar `inputs`: a text classifier has a single input, so both would say the
-same thing.
-
-Every error is a one-line `{"error": "..."}` and leaves the service up. 413 means "send less per request": a body
-over `max_body_bytes` (refused from its Content-Length before reading, and also counted as it streams, so a chunked
-body cannot get past the limit; a Content-Length shorter than the body only ever delivers that many bytes) or more
-than `max_instances` texts. 400 means the request is wrong at any size: not JSON, no `instances`, not a list, an
-empty list, an instance that is not a string, is empty or only whitespace, or is longer than `max_chars`
-characters. 404 is an unknown model or path, 405 a wrong method, 500 a bug (logged).
-
-Overload and slow clients. 503 with `Retry-After` means "come back shortly": the service is warming up, shutting
-down, or already has `max_in_flight` predict requests whose bodies have arrived and which wait for or run on
-OpenVINO; beyond that cap a client is refused at once rather than queued behind minutes of work. A request being
-read does not count against the cap; it has deadlines instead: its headers must arrive within `Timeouts.headers`
-seconds of the connection opening (or of the previous response; `infer/connections.py`, else the connection is
-closed), its body within `Timeouts.body` seconds of the headers (else 408), and an idle keep-alive connection is
-closed after `Timeouts.keep_alive` seconds. The event loop never blocks on a client, so a slow one holds a socket,
-never a worker.
-
-Start and shutdown. Readiness turns true (and the "serving model" line is printed) only after warm-up: one
-inference per length bucket on every OpenVINO infer request (`DynamicBatcher.warm_up`); liveness answers from the
-start. On SIGTERM (or Ctrl+C) readiness turns false, uvicorn stops accepting connections and waits up to
-`Timeouts.shutdown` seconds for the requests in progress; then the app's lifespan closes the batcher, which
-finishes whatever is still queued, and the process exits 0. Nothing here imports TensorFlow.
+The endpoints, limits and status codes are documented in docs/serving.md. Why it is built this way:
+Starlette + uvicorn rather than FastAPI, because a request is one JSON list validated by hand so that a message
+can name the bad instance, and FastAPI would add pydantic without saving any code. Every error is a one-line
+`{"error": "..."}` and leaves the service up. The in-flight cap counts requests whose bodies have arrived (a
+request still being read has deadlines instead: `Timeouts`, and `infer/connections.py` for the headers), so a slow
+client holds a socket, never a worker. Readiness turns true only after `DynamicBatcher.warm_up`; on SIGTERM it
+turns false, uvicorn drains the requests in progress, and the lifespan closes the batcher. No TensorFlow here.
 """
 
 import asyncio
