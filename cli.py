@@ -39,7 +39,7 @@ EXIT_ERROR = 1
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_ray_alone(sys.argv[1:] if argv is None else list(argv)))
     # SIGTERM ends a command as Ctrl-C does: with a word, not silently (Python takes signals in its main thread only).
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_sigterm = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
@@ -74,6 +74,17 @@ def main(argv=None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+RAY_ADDRESS = re.compile(r"auto|local|ray://\S+|[\w.-]+:\d+")
+
+
+def _ray_alone(argv: list) -> list:
+    """`--ray` followed by something that is no Ray address (`score --ray reviews/ -o x.csv`) becomes `--ray=local`,
+    so the path stays a path: argparse would take it as --ray's optional ADDRESS and then miss PATH."""
+    return [("--ray=local" if word == "--ray" and following is not None and not following.startswith("-")
+             and not RAY_ADDRESS.fullmatch(following) else word)
+            for word, following in zip(argv, [*argv[1:], None])]
 
 
 def _terminate(signum, frame):
@@ -148,7 +159,7 @@ def _train_options(p):
               "validation hold-out) / train_batch_size x epochs")
     flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
     flag("--save_checkpoints_steps", type=_positive_int, default=1000, help="save a checkpoint every this many steps")
-    flag("--save_checkpoints_secs", type=float, default=300,
+    flag("--save_checkpoints_secs", type=_non_negative_float, default=300,
          help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
     flag("--keep_checkpoint_max", type=_positive_int, default=5, help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
@@ -159,14 +170,14 @@ def _train_options(p):
                                             "negative,positive for pos/neg, 1/0 or true/false)")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
                                                    "--init_checkpoint, a graph without random ops")
-    flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")
-    flag("--snippets", type=int, default=0, metavar="N",
+    flag("--seed", type=_seed, default=12345, help="fixes the validation split and the example order")
+    flag("--snippets", type=_non_negative_int, default=0, metavar="N",
          help="also train on up to N snippets (1-3 consecutive sentences) cut from each training review, labelled "
               "by their review, batched by length so they cost little: teaches the model short text")
     flag("--distill_from", metavar="BUNDLE", help="a bundle (e.g. an earlier model) that vets the snippets "
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
-    flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
+    flag("--distill_threshold", type=_probability, default=0.9, help="teacher probability a snippet needs to be kept")
     _add_verbose(p)
 
 
@@ -331,8 +342,9 @@ def _score_options(p):
         "of actors that each compile the model once. Its -o may also be a directory of Parquet files (a path "
         "ending in / or .parquet), one file per block.")
     on_ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                        help="score on Ray: alone, a Ray started on this machine; 'auto' or ray://HOST:PORT joins a "
-                             "running cluster. Put it after the paths (or give an ADDRESS)")
+                        help="score on Ray: alone, a Ray started on this machine; 'auto', HOST:PORT or "
+                             "ray://HOST:PORT joins a running cluster (a word after --ray that is none of these is "
+                             "a PATH; --ray=ADDRESS is never ambiguous)")
     on_ray.add_argument("--ray-cpus", type=_positive_int, metavar="N",
                         help="CPUs of the local Ray that --ray starts (default: this machine's)")
     on_ray.add_argument("--ray-actors", type=_positive_int, metavar="N",
@@ -542,7 +554,7 @@ def _serve_options(p):
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
                         "it on loopback or behind a proxy")
-    p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--port", type=_port, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
     p.add_argument("--max-batch-size", type=_positive_int, default=32,
                    help="most texts classified together (default: %(default)s)")
@@ -693,14 +705,33 @@ def _label_list(value: str) -> tuple:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _positive_int(value: str) -> int:
+def _whole_number(value: str, low: int, high: int | None = None) -> int:
+    """An int in [low, high], else a usage error (exit 2) that names the range."""
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    if number < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, not {number}")
+    if high is not None and number > high:
+        raise argparse.ArgumentTypeError(f"must be {low} to {high}, not {number}")
     return number
+
+
+def _positive_int(value: str) -> int:
+    return _whole_number(value, 1)
+
+
+def _non_negative_int(value: str) -> int:
+    return _whole_number(value, 0)
+
+
+def _port(value: str) -> int:
+    return _whole_number(value, 0, 65535)
+
+
+def _seed(value: str) -> int:
+    return _whole_number(value, 0, 2**32 - 1)  # NumPy's seeds
 
 
 def _number(value: str) -> float:
@@ -724,6 +755,13 @@ def _non_negative_float(value: str) -> float:
     number = _number(value)
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return number
+
+
+def _probability(value: str) -> float:
+    number = _number(value)
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {value}")
     return number
 
 

@@ -14,6 +14,7 @@ environment are ignored: the client talks to the host it is given.
 """
 
 import json
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -35,11 +36,34 @@ class Client:
     """Classifies texts on a running `bertvino serve`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
-                 timeout: float = 30):
+                 timeout: float = 30, wait: float = 0):
+        """`wait` > 0 waits up to that many seconds for the server to be ready (see `wait_until_ready`)."""
         self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         self.model_name = model_name
         self.timeout = timeout
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        if wait > 0:
+            self.wait_until_ready(wait)
+
+    def wait_until_ready(self, timeout: float = 30, interval: float = 0.2) -> None:
+        """Poll GET /v2/health/ready until it answers 200, for a server that is still starting or warming up.
+
+        Nothing listening yet and 503 (warming up) mean "not yet"; any other answer is raised at once, and so is
+        the last reason when `timeout` seconds pass. A script that starts `bertvino serve` and then its client
+        needs this: the port opens only once the model is loaded, and readiness follows the warm-up.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._call("GET", "/v2/health/ready")
+                return
+            except ServiceError as err:
+                if err.status not in (None, 503):
+                    raise
+                reason = err.message
+            if time.monotonic() >= deadline:
+                raise ServiceError(None, f"{self.base_url} was not ready within {timeout:g} s ({reason})")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
     def classify(self, texts) -> list:
         """[{"label": str, "probabilities": {label: p}}] for a list of texts, in order."""

@@ -24,6 +24,7 @@ light next to BERT and must not wait behind actors that hold every CPU); a fixed
 """
 
 import atexit
+import contextlib
 import dataclasses
 import logging
 import os
@@ -31,8 +32,10 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +69,13 @@ def connect(address: str = LOCAL, num_cpus: int | None = None) -> bool:
     returns whether this call started Ray, i.e. whether the caller should shut it down."""
     if address not in (LOCAL, "auto") and not re.fullmatch(r"(ray://)?[\w.\-]+:[0-9]+", address):
         raise BertvinoError(f"--ray {address!r}: expected auto, ray://HOST:PORT or HOST:PORT (to start a local Ray, "
-                            "put --ray after the paths)")
+                            "give --ray no address)")
     if ray.is_initialized():
         return False
     if address != LOCAL and num_cpus is not None:
         raise BertvinoError("--ray-cpus is for the local Ray that --ray starts; a cluster's nodes declare their "
                             "own CPUs (ray start --num-cpus)")
+    quiet_ray(local=address == LOCAL)
     try:
         ray.init(address=address, num_cpus=(num_cpus or os.cpu_count()) if address == LOCAL else None,
                  include_dashboard=False, logging_level="WARNING", configure_logging=True,
@@ -79,6 +83,59 @@ def connect(address: str = LOCAL, num_cpus: int | None = None) -> bool:
     except ConnectionError as err:
         raise BertvinoError(f"cannot join the Ray cluster at {address!r}: {err}") from None
     return True
+
+
+def quiet_ray(local: bool):
+    """Keep Ray's chatter off a successful run's stderr.
+
+    A local Ray keeps the token authentication Ray 2.59+ gives it by default, without the warning that says so at
+    every start (a cluster's mode is the cluster's: docs/scoring.md). Ray Data warns when an operator gets fewer
+    inputs than its task limit, which a small input always does. (The C++ core worker's line about actor pools is
+    dropped by `without_actor_restart_notice`.)
+    """
+    if local:
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks", category=UserWarning)
+
+
+# Logged at ERROR by the driver's C++ core worker for every Ray Data actor it creates, straight to file descriptor 2,
+# though the pool works and restarts dead actors (ray-project/ray#53727; its constructor arguments are Ray Data's).
+ACTOR_RESTART_NOTICE = re.compile(rb"core_worker\.cc:\d+: Actor with class name: .* has constructor arguments in "
+                                  rb"the object store and max_restarts > 0")
+
+
+@contextlib.contextmanager
+def without_actor_restart_notice():
+    """File descriptor 2 through a pipe that drops `ACTOR_RESTART_NOTICE` lines and passes everything else on at
+    once (a progress bar's partial line too). Ray's C++ logger writes to the descriptor, past Python's sys.stderr
+    and its filters; its own log level (RAY_BACKEND_LOG_LEVEL) would announce itself in every Ray process."""
+    sys.stderr.flush()
+    saved, (read_end, write_end) = os.dup(2), os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            out = b"".join(line + b"\n" for line in lines if not ACTOR_RESTART_NOTICE.search(line))
+            if not pending.startswith(b"["):  # only a Ray log line starts with "[": hold it until it is whole
+                out, pending = out + pending, b""
+            if out:
+                os.write(saved, out)
+        os.write(saved, pending)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump reads to the end and stops
+        thread.join(timeout=5)
+        if not thread.is_alive():  # else a child process still holds the pipe: leave the pump its descriptors
+            os.close(read_end)
+            os.close(saved)
 
 
 # --- getting the bundle to the workers ----------------------------------------------------------------------------
@@ -171,11 +228,12 @@ def _review_table(rows) -> pa.Table:
 
 def _tokenize(table: pa.Table, source: BundleSource, text_column: str, keep_text: bool) -> pa.Table:
     """Add each review's [CLS] ... [SEP] ids (truncated as the bundle was trained); a skipped row or one without
-    text gets no ids, which tells `ClassifyBlocks` to leave it unlabelled."""
+    text (null, empty or only whitespace) gets no ids, which tells `ClassifyBlocks` to leave it unlabelled."""
     tokenizer, max_seq_length, truncation = _cached_tokenizer(source)
     texts = table.column(text_column).to_pylist()
     skipped = table.column("skipped").to_pylist() if "skipped" in table.column_names else [None] * len(texts)
-    wanted = [row for row, (text, reason) in enumerate(zip(texts, skipped)) if reason is None and text is not None]
+    wanted = [row for row, (text, reason) in enumerate(zip(texts, skipped))
+              if reason is None and text is not None and text.strip()]  # classify refuses empty text too
     ids = [[] for _ in texts]
     for row, row_ids in zip(wanted, encode_batch(tokenizer, [texts[row] for row in wanted], max_seq_length,
                                                  truncation)):
@@ -222,10 +280,14 @@ def classify_dataset(ds, model=None, text_column="text", actors=None, threads=No
     `model` is a bundle directory or a bundled model's name (None: the default model); `actors` the size of the
     classifying pool (default: the cluster's CPUs over `threads`), `threads` the OpenVINO threads of each
     (default: a node's CPUs, so one actor per node); `bundle` how workers get the bundle ("auto", "path" or
-    "ship", see `bundle_source`). A row whose text is null gets a null label and NaN probabilities.
+    "ship", see `bundle_source`). A row whose text is null, empty or only whitespace gets a null label and NaN
+    probabilities (where `classify` answers an error). Rows come back in no particular order, as Ray Data's
+    by default: join on a column of your own, or set `ray.data.DataContext.get_current().execution_options.
+    preserve_order = True` before running it (which costs some throughput).
     """
     from ..models import find_model
     if not ray.is_initialized():
+        quiet_ray(local=not os.environ.get("RAY_ADDRESS"))
         ray.init()  # what Ray Data would do; the bundle check below needs the cluster first
     source = bundle_source(load_bundle(find_model(model)).path, bundle)
     return _classify(ds, source, actors, threads, batch_size, device, precision, text_column,
@@ -239,8 +301,7 @@ def _classify(ds, source, actors, threads, batch_size, device, precision, text_c
     Tokenizing reserves no CPU but some memory: that also keeps Ray from fusing it into the task before it (Ray
     fuses stages that ask for the same resources), which would tokenize a whole input file in one task.
     """
-    threads = threads or _node_cpus()
-    actors = actors or max(1, _cluster_cpus() // threads)
+    threads, actors = pool_size(actors, threads)
     tokens = ds.map_batches(_tokenize, fn_kwargs={"source": source, "text_column": text_column, "keep_text": keep_text},
                             batch_format="pyarrow", batch_size=None, num_cpus=0, memory=TOKENIZER_MEMORY,
                             compute=ray.data.TaskPoolStrategy(size=_light_tasks()))
@@ -248,6 +309,21 @@ def _classify(ds, source, actors, threads, batch_size, device, precision, text_c
         ClassifyBlocks, fn_constructor_kwargs={"source": source, "device": device, "threads": threads,
                                                "batch_size": batch_size, "precision": precision},
         batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=threads)
+
+
+def pool_size(actors=None, threads=None) -> tuple:
+    """(OpenVINO threads per actor, actors): by default one actor per node using its every core."""
+    threads = threads or _node_cpus()
+    return threads, actors or max(1, _cluster_cpus() // threads)
+
+
+def block_rows(total: int | None, actors: int, batch_size: int, window: int) -> int:
+    """Reviews per block: a window of `score` (`window`), but small enough that every actor gets at least two
+    blocks when the number of reviews is known (400 reviews in one block of 512 would leave all but one actor
+    idle, and that one unable to overlap tokenizing with classifying); never under one batch."""
+    if not total:
+        return window
+    return max(batch_size, min(window, -(-total // (2 * actors))))
 
 
 def _cluster_cpus() -> int:
@@ -310,9 +386,10 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
         started_ray = connect(options.address, options.num_cpus)
         try:
             source = bundle_source(bundle.path, options.bundle)
+            why = {"ship": "as --ray-bundle ship asks", "path": "as --ray-bundle path asks"}.get(options.bundle)
             say(f"bundle {bundle.path} reaches the workers " + (
-                "through Ray's object store (not every node can read its path)" if source.shipped else
-                "by its path (every node reads it there)"))
+                "through Ray's object store " if source.shipped else "by its path ")
+                + f"({why or ('not every node can read its path' if source.shipped else 'every node reads it there')})")
             summary = _score(paths, source, options, writer, labels, batch_size, split, progress, device,
                              precision, on_block or (lambda rows: None))
         finally:
@@ -345,31 +422,37 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
                                   batch_size=1, batch_format="numpy", num_cpus=0,
                                   compute=ray.data.TaskPoolStrategy(size=_light_tasks()),
                                   label_selector={"ray.io/node-id": ray.get_runtime_context().get_node_id()})
-    blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
-    results = _classify(blocks, source, options.actors, options.threads, batch_size, device, precision)
+    threads, actors = pool_size(options.actors, options.threads)
+    # For the bar and the block size (one pass over an archive); None for CSV/JSONL, which are not counted first.
+    total = count_reviews(paths, split) if progress or not options.block_rows else None
+    rows_per_block = options.block_rows or block_rows(total and total - already_done, actors, batch_size,
+                                                      batch_size * WINDOW_BATCHES)
+    blocks = _in_blocks(reviews, rows_per_block)
+    results = _classify(blocks, source, actors, threads, batch_size, device, precision)
     skipped, scored = [], 0
-    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
+    bar = tqdm(desc="score", unit=" reviews", total=total if progress else None,
                initial=already_done, disable=not progress, dynamic_ncols=True, file=sys.stderr)  # as score's bar
     try:
-        for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
-            rows = []
-            for row in table.to_pylist():
-                if row["skipped"] is not None:
-                    skipped.append((row["source"], row["skipped"]))
-                    bar.update(1)
-                elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
-                    written.add(row["source"])
-                    probabilities = {label: row[f"p_{label}"] for label in labels}
-                    gold = gold_label(row["gold"], labels)
-                    rows.append((row["source"], Prediction(row["label"], probabilities), gold))
-                    confusion.add(gold, row["label"])
-            if rows:
-                writer.write(rows)
-                if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
-                    break
-            scored += len(rows)
-            bar.update(len(rows))
-            on_block(len(rows))
+        with without_actor_restart_notice():
+            for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
+                rows = []
+                for row in table.to_pylist():
+                    if row["skipped"] is not None:
+                        skipped.append((row["source"], row["skipped"]))
+                        bar.update(1)
+                    elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
+                        written.add(row["source"])
+                        probabilities = {label: row[f"p_{label}"] for label in labels}
+                        gold = gold_label(row["gold"], labels)
+                        rows.append((row["source"], Prediction(row["label"], probabilities), gold))
+                        confusion.add(gold, row["label"])
+                if rows:
+                    writer.write(rows)
+                    if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
+                        break
+                scored += len(rows)
+                bar.update(len(rows))
+                on_block(len(rows))
     finally:
         bar.close()
     return ScoreSummary(scored=scored, already_done=already_done, skipped=sorted(skipped),

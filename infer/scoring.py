@@ -170,6 +170,7 @@ class RowWriter:
         self.labels = labels
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
         self.existing_rows = []
+        self.header_pending = False
         self.error = None  # the OSError that stopped writing to a file (a full disk), if one did
         if path is None:
             if resume:
@@ -186,10 +187,13 @@ class RowWriter:
                 self.existing_rows = self._read_existing(path)
             try:  # unbuffered bytes: a failed write can leave at most one torn line, which --resume drops
                 self.file = open(path, "ab" if resume else "wb", buffering=0)
-                if self.format == "csv" and self.file.tell() == 0:
-                    self._write_text(_csv_line(self.columns))  # a resumed file keeps the header it has
             except OSError as err:
                 raise cannot_write(path, err) from None
+            # The header goes out with the first row (a resumed file keeps the header it has), and close() removes
+            # a file that got no row: a run that fails before its first row leaves nothing that blocks the re-run.
+            self.header_pending = self.format == "csv" and self.file.tell() == 0
+        self.path = path
+        self.rows_in_file = len(self.existing_rows)
         if self.file is sys.stdout and self.format == "csv":
             self._write_text(_csv_line(self.columns))
 
@@ -203,6 +207,8 @@ class RowWriter:
                 lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
             else:
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
+        if self.header_pending:
+            lines.insert(0, _csv_line(self.columns))
         if self.file is sys.stdout:
             self._write_text("".join(lines))
         else:
@@ -210,6 +216,9 @@ class RowWriter:
                 self._write_text("".join(lines))
             except OSError as err:
                 self.error = err
+                return
+        self.header_pending = False
+        self.rows_in_file += len(rows)
 
     def _write_text(self, text):
         if self.file is sys.stdout:
@@ -221,8 +230,11 @@ class RowWriter:
             data = data[self.file.write(data):]
 
     def close(self):
+        """Close the file, and remove it if it holds no row (the run failed or had nothing to score)."""
         if self.file is not sys.stdout:
             self.file.close()
+            if not self.rows_in_file:
+                self.path.unlink(missing_ok=True)
 
     def _read_existing(self, path: Path) -> list:
         """The complete rows of an earlier run; a torn last line (killed mid-write) is cut off the file."""

@@ -2,6 +2,7 @@
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,20 +44,20 @@ def test_the_python_api_sample_classifies_the_four_sentences():
 
 
 def test_the_http_client_sample_against_bertvino_serve(tmp_path):
+    """`bertvino serve & python samples/classify_over_http.py`, as samples/README.md says: the client starts before
+    the port is open and waits for readiness."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
     log = tmp_path / "serve.log"
     with open(log, "w") as stderr:  # the bundled model, on a free loopback port
-        server = subprocess.Popen([sys.executable, "-m", "bertvino", "serve", "--port", "0"],
+        server = subprocess.Popen([sys.executable, "-m", "bertvino", "serve", "--port", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        port = None
-        deadline = time.monotonic() + 240
-        while port is None:
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            match = re.search(r"serving model '.*' on http://127\.0\.0\.1:(\d+)", log.read_text())
-            port = int(match.group(1)) if match else time.sleep(0.2)
-        result = subprocess.run([sys.executable, str(SAMPLES / "classify_over_http.py"), "--port", str(port)],
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
+        result = subprocess.run([sys.executable, str(SAMPLES / "classify_over_http.py"), "--port", str(port),
+                                 "--wait", "240"], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr + log.read_text()
         found = predictions(result.stdout)
         assert [sentence for _, sentence in found] == SENTENCES
         assert found[0][0] == "negative" and found[3][0] == "positive"

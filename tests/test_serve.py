@@ -296,6 +296,17 @@ def test_client_raises_service_error_with_status_and_message(server):
         Client(port=server.port, model_name=MODEL).classify("a single string")
 
 
+def test_client_wait_gives_up_after_its_timeout_with_the_last_reason():
+    listener = free_listener()
+    unused_port = listener.getsockname()[1]
+    listener.close()
+    started = time.monotonic()
+    with pytest.raises(ServiceError) as never_ready:
+        Client(port=unused_port, model_name=MODEL, wait=0.6)
+    assert time.monotonic() - started >= 0.6
+    assert "was not ready within 0.6 s" in str(never_ready.value) and "cannot reach" in str(never_ready.value)
+
+
 def test_run_refuses_bad_options_and_a_taken_port(server, fp32_bundle):
     with pytest.raises(BertvinoError, match="^--max-batch-size must be > 0, not 0$"):
         ServeOptions(port=0, max_batch_size=0)

@@ -184,6 +184,17 @@ def test_readiness_waits_for_warm_up_while_liveness_answers(classifier, slow_bat
     assert samples[("bertvino_inference_duration_seconds_count", ())] == 1  # warm-up is not counted
 
 
+def test_client_wait_returns_once_warm_up_is_over(classifier, slow_batches):
+    slow_batches.seconds = 0.3
+    app = create_app(classifier, MODEL)
+    with serving(app, wait_until_ready=False) as port:
+        assert http(port, "GET", "/v2/health/ready")[0] == 503
+        started = time.monotonic()
+        client = Client(port=port, model_name=MODEL, wait=30)
+        assert http(port, "GET", "/v2/health/ready")[0] == 200 and time.monotonic() - started >= 0.3
+        assert client.classify(["now"])[0]["label"]
+
+
 def test_sigterm_under_load_fails_no_request_in_flight(fp32_bundle, tmp_path):
     """32 requests accepted and waiting, 8 clients still sending: after SIGTERM all 32 are answered, later ones are
     answered, refused with 503 or find nothing listening, and the process exits 0."""
