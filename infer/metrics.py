@@ -1,5 +1,7 @@
 """Classification metrics from a running confusion matrix: constant memory however many reviews are scored."""
 
+from collections import Counter
+
 import numpy as np
 
 
@@ -11,12 +13,14 @@ class Confusion:
         self.labels = tuple(labels)
         self.counts = np.zeros((len(self.labels), len(self.labels)), dtype=np.int64)
         self.unknown_gold = 0
+        self.unknown_labels = Counter()  # gold label not among the model's -> reviews
 
     def add(self, gold: str | None, predicted: str):
         if gold is None:
             return
         if gold not in self.labels:
             self.unknown_gold += 1
+            self.unknown_labels[gold] += 1
             return
         self.counts[self.labels.index(gold), self.labels.index(predicted)] += 1
 
@@ -40,14 +44,18 @@ class Confusion:
                 "per_class": per_class,
                 "confusion_matrix": {"labels": list(self.labels), "rows_gold_columns_predicted":
                                      self.counts.tolist()},
-                **({"gold_not_in_labels": self.unknown_gold} if self.unknown_gold else {})}
+                **({"gold_not_in_labels": self.unknown_gold,
+                    "gold_labels_not_in_model": dict(sorted(self.unknown_labels.items()))}
+                   if self.unknown_gold else {})}
 
 
 def format_report(report: dict) -> str:
     """The report as a few human-readable lines."""
     labels = report["confusion_matrix"]["labels"]
     width = max(len(label) for label in labels) + 2
-    lines = [f"accuracy {report['accuracy']:.4f} on {report['reviews_with_gold']} reviews with a gold label"]
+    lines = [_accuracy_line(report)]
+    if report["accuracy"] is None:
+        return lines[0]
     for label, row in report["per_class"].items():
         lines.append(f"  {label:<{width}} precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
                      f"F1 {row['f1']:.4f}  ({row['support']} reviews)")
@@ -55,3 +63,15 @@ def format_report(report: dict) -> str:
     for label, row in zip(labels, report["confusion_matrix"]["rows_gold_columns_predicted"]):
         lines.append(f"  {label:<{width}} " + " ".join(f"{n:>8}" for n in row))
     return "\n".join(lines)
+
+
+def _accuracy_line(report: dict) -> str:
+    """Accuracy, on how many reviews, and how many more carried a gold label the model does not have."""
+    measured, apart = report["reviews_with_gold"], report.get("gold_not_in_labels", 0)
+    if not apart:
+        return f"accuracy {report['accuracy']:.4f} on {measured} reviews with a gold label"
+    lacking = ", ".join(f"{label} ({count})" for label, count in report["gold_labels_not_in_model"].items())
+    if report["accuracy"] is None:
+        return f"no accuracy: all {apart} reviews with a gold label have one the model lacks: {lacking}"
+    return (f"accuracy {report['accuracy']:.4f} on {measured} of the {measured + apart} reviews with a gold label "
+            f"({apart} have a gold label the model lacks, left out of the metrics: {lacking})")

@@ -46,14 +46,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from ..core.bundle import load_bundle
-from ..core.errors import BertvinoError, file_error
+from ..core.errors import BertvinoError, Interrupted, file_error
 from ..core.files import cannot_write, check_writable
 from ..core.features import Truncation, encode_batch
 from .classifier import AsyncBatches, Classifier, Prediction
 from .metrics import Confusion
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews
-from .scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
+from .scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs, interrupted
 from .precision import PRECISION_CHOICES
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
@@ -395,6 +395,9 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
         finally:
             if started_ray:
                 ray.shutdown()
+    except (KeyboardInterrupt, Interrupted) as err:
+        writer.close()
+        raise interrupted(err, output, writer.rows_in_file) from None
     finally:
         writer.close()
     if writer.error:
@@ -457,7 +460,7 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
         bar.close()
     return ScoreSummary(scored=scored, already_done=already_done, skipped=sorted(skipped),
                         seconds=time.perf_counter() - started,
-                        metrics=confusion.report() if confusion.total else None)
+                        metrics=confusion.report() if confusion.total or confusion.unknown_gold else None)
 
 
 def _cached_get(ref):
@@ -523,6 +526,7 @@ class ParquetParts:
                 part.unlink()
             parts = []
         self.existing_rows = self._read_existing(parts)
+        self.rows_in_file = len(self.existing_rows)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -545,6 +549,8 @@ class ParquetParts:
         except OSError as err:
             self.error = err
             temporary.unlink(missing_ok=True)
+            return
+        self.rows_in_file += len(rows)
 
     def close(self):
         pass

@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import io
 import json
+import signal
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..core.errors import BertvinoError, file_error
+from ..core.errors import BertvinoError, Interrupted, file_error
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
 from .metrics import Confusion
@@ -88,7 +89,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
 
     runner = AsyncBatches(classifier, finished)
     started, window = time.perf_counter(), []
-    scored = 0
+    scored, stopped = 0, None
     try:
         for review in _reviews(paths, split, skipped, skip):
             if review.source in done_sources:
@@ -103,16 +104,32 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 window = []
         else:
             scored += _submit(runner, classifier, window, batch_size)
+    except (KeyboardInterrupt, Interrupted) as err:
+        stopped = err
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
         writer.close()
+    if stopped:
+        raise interrupted(stopped, output, writer.rows_in_file) from None
     if writer.error:
         raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
                                  "are whole: make room and run the same command with --resume to finish")
     seconds = time.perf_counter() - started
     return ScoreSummary(scored=scored, already_done=len(done_sources), skipped=skipped, seconds=seconds,
-                        metrics=confusion.report() if confusion.total else None)
+                        metrics=confusion.report() if confusion.total or confusion.unknown_gold else None)
+
+
+def interrupted(err, output, rows: int) -> Interrupted:
+    """What a stopped run kept and how to go on, for the CLI's one line (Ctrl-C or SIGTERM)."""
+    signum = getattr(err, "signum", signal.SIGINT)
+    how = "stopped by SIGTERM" if signum == signal.SIGTERM else "interrupted"
+    if output is None:
+        return Interrupted(signum, f"{how}; the rows already printed are whole")
+    if not rows:
+        return Interrupted(signum, f"{how} before the first row: {output} was not written")
+    return Interrupted(signum, f"{how}: {rows} row{'s' if rows != 1 else ''} kept in {output}; run the same "
+                               "command with --resume to score the rest")
 
 
 def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:

@@ -98,7 +98,7 @@ def test_bad_inputs_are_reported_skipped_and_set_the_exit_status(fp32_bundle, tm
     # A gold label the model does not have is scored and kept, and left out of the metrics (counted apart); `pos`
     # means the model's `positive`.
     assert sorted(row["gold"] for row in rows) == ["maybe", "negative", "positive", "positive", "positive"]
-    assert "accuracy" in err and "on 4 reviews with a gold label" in err
+    assert "accuracy" in err and "on 4 of the 5 reviews with a gold label (1 have a gold label the model lacks" in err
 
 
 def test_a_missing_path_fails_before_anything_is_scored(fp32_bundle, reviews_dir, tmp_path, capsys):
@@ -188,3 +188,58 @@ def test_when_every_input_is_skipped_it_is_an_error(fp32_bundle, tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 1 and f"skipped {tmp_path / 'empty.csv'}:1: empty review" in err
     assert "error: nothing was scored" in err
+
+
+@pytest.mark.parametrize("inputs", ["no text column", "empty folder"])
+def test_a_run_that_fails_before_its_first_row_leaves_no_output(fp32_bundle, tmp_path, capsys, inputs):
+    """A header-only file would refuse the corrected re-run ("exists: pass --resume ...")."""
+    if inputs == "no text column":
+        bad = tmp_path / "reviews.csv"
+        bad.write_text("id,body\n1,a fine film\n")
+    else:
+        bad = tmp_path / "empty"
+        bad.mkdir()
+    out = tmp_path / "out.csv"
+    assert main(["score", str(bad), "-m", str(fp32_bundle), "-o", str(out), "--no-progress"]) == 1
+    assert not out.exists()
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\na fine film,positive\n")
+    assert main(["score", str(good), "-m", str(fp32_bundle), "-o", str(out), "--no-progress"]) == 0
+    rows = read_csv(out)
+    assert len(rows) == 1 and rows[0]["source"].startswith(f"{good}:")
+
+
+def test_a_gold_label_the_model_lacks_is_counted_in_the_summary(fp32_bundle, tmp_path, capsys):
+    data = tmp_path / "three.csv"
+    data.write_text("text,label\n" + "".join(f"review {i},{label}\n" for i, label in
+                                             enumerate(["positive", "negative", "mixed"] * 3)))
+    assert main(["score", str(data), "-m", str(fp32_bundle), "-o", str(tmp_path / "out.csv"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "on 6 of the 9 reviews with a gold label (3 have a gold label the model lacks, left out of the " \
+           "metrics: mixed (3))" in err
+    data.write_text("text,label\nreview,mixed\n")
+    assert main(["score", str(data), "-m", str(fp32_bundle), "-o", str(tmp_path / "two.csv"), "--no-progress"]) == 0
+    assert "no accuracy: all 1 reviews with a gold label have one the model lacks: mixed (1)" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_says_how_many_rows_it_kept_and_how_to_go_on(fp32_bundle, tmp_path, signum):
+    many = checkpoints.make_many_reviews(tmp_path)
+    out = tmp_path / "out.csv"
+    command = [sys.executable, "-m", "bertvino", "score", str(many), "-m", str(fp32_bundle), "-o",
+               str(out), "--batch-size", "1", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and out.stat().st_size > 2000:
+            process.send_signal(signum)
+            break
+        time.sleep(0.01)
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 128 + signum, err
+    kept = len(read_csv(out))
+    assert 0 < kept < 3000
+    how = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    assert err.strip().splitlines()[-1] == (f"bertvino score: {how}: {kept} rows kept in {out}; run the same "
+                                            "command with --resume to score the rest")
