@@ -70,12 +70,12 @@ def connect(address: str = LOCAL, num_cpus: int | None = None) -> bool:
     if address not in (LOCAL, "auto") and not re.fullmatch(r"(ray://)?[\w.\-]+:[0-9]+", address):
         raise BertvinoError(f"--ray {address!r}: expected auto, ray://HOST:PORT or HOST:PORT (to start a local Ray, "
                             "give --ray no address)")
+    quiet_ray(local=address == LOCAL)
     if ray.is_initialized():
         return False
     if address != LOCAL and num_cpus is not None:
         raise BertvinoError("--ray-cpus is for the local Ray that --ray starts; a cluster's nodes declare their "
                             "own CPUs (ray start --num-cpus)")
-    quiet_ray(local=address == LOCAL)
     try:
         ray.init(address=address, num_cpus=(num_cpus or os.cpu_count()) if address == LOCAL else None,
                  include_dashboard=False, logging_level="WARNING", configure_logging=True,
@@ -283,7 +283,8 @@ def classify_dataset(ds, model=None, text_column="text", actors=None, threads=No
     "ship", see `bundle_source`). A row whose text is null, empty or only whitespace gets a null label and NaN
     probabilities (where `classify` answers an error). Rows come back in no particular order, as Ray Data's
     by default: join on a column of your own, or set `ray.data.DataContext.get_current().execution_options.
-    preserve_order = True` before running it (which costs some throughput).
+    preserve_order = True` before creating the Dataset (a Dataset keeps the context it was made in; order costs
+    some throughput).
     """
     from ..models import find_model
     if not ray.is_initialized():

@@ -113,7 +113,7 @@ def test_ray_resumes_a_killed_runs_file_with_the_bundle_shipped(inputs, fp32_bun
     out.write_text("".join(lines) + "/torn/row,nega")  # killed mid-line: the torn row is scored again
     code, err = run_score(inputs, fp32_bundle, out, "--ray", "--resume", "--ray-bundle", "ship")
     assert code == 3, err
-    assert "through Ray's object store" in err
+    assert "through Ray's object store (as --ray-bundle ship asks)" in err  # not "not every node can read it"
     assert_same_rows(read_rows(out), plain["rows"])
     assert json.loads((tmp_path / "out.json").read_text())["already_done"] == 10
 
@@ -179,6 +179,23 @@ def classifying_actors() -> list:
     return [pid for raylet in raylets for pid in children(raylet) if "ClassifyBlocks" in command(pid)]
 
 
+def test_classify_dataset_leaves_empty_texts_unlabelled_and_keeps_order_when_asked(fp32_bundle, reviews_dir):
+    import bertvino.infer.ray_scoring
+    texts = ["a great film", "", "   ", None, "a dull film"] * 8
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # as classify_dataset's docstring says, for input order
+    try:
+        ds = ray.data.from_items([{"id": i, "text": text} for i, text in enumerate(texts)], override_num_blocks=4)
+        rows = bertvino.infer.ray_scoring.classify_dataset(ds, model=str(fp32_bundle)).take_all()
+    finally:
+        context.execution_options.preserve_order = False
+    assert [row["id"] for row in rows] == list(range(len(texts)))
+    for row in rows:
+        empty = row["text"] is None or not row["text"].strip()
+        assert (row["label"] is None) == empty, row  # classify refuses these; the dataset leaves them unlabelled
+        assert np.isnan(row["p_positive"]) == empty
+
+
 def test_classify_dataset_adds_labels_and_keeps_columns(fp32_bundle, reviews_dir):
     import bertvino.infer.ray_scoring
     reviews = list(read_reviews(reviews_dir))[:12]
@@ -193,12 +210,44 @@ def test_classify_dataset_adds_labels_and_keeps_columns(fp32_bundle, reviews_dir
                                    atol=1e-5)
 
 
-def test_a_misplaced_ray_flag_is_a_clear_error(fp32_bundle, reviews_dir, tmp_path, capsys):
-    code = main(["score", str(reviews_dir), "--ray", str(reviews_dir), "-m", str(fp32_bundle), "-o",
-                 str(tmp_path / "o.csv")])
-    assert code == 1
+def test_ray_before_the_paths_starts_a_local_ray_and_an_address_is_still_taken(fp32_bundle, reviews_dir, tmp_path,
+                                                                                capsys):
+    out = tmp_path / "o.csv"
+    code = main(["score", "--ray", str(reviews_dir), "-o", str(out), "-m", str(fp32_bundle), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert len(read_rows(out)) == len(list(read_reviews(reviews_dir)))
+    from bertvino.cli import _ray_alone
+    for address in ("auto", "ray://head:10001", "10.0.0.1:6379", "head-node.local:6379"):
+        assert _ray_alone(["score", "--ray", address, "x/"]) == ["score", "--ray", address, "x/"]
+    assert _ray_alone(["score", "--ray", "reviews/", "-o", "x"]) == ["score", "--ray=local", "reviews/", "-o", "x"]
+    code = main(["score", str(reviews_dir), "--ray=nowhere", "-m", str(fp32_bundle), "-o", str(tmp_path / "p.csv")])
     err = capsys.readouterr().err
-    assert "put --ray after the paths" in err and "Traceback" not in err
+    assert code == 1 and "expected auto, ray://HOST:PORT or HOST:PORT" in err and "Traceback" not in err
+
+
+def test_a_successful_run_prints_none_of_rays_own_warnings(fp32_bundle, reviews_dir, tmp_path):
+    """A fresh process that starts its own local Ray: stderr holds bertvino's lines and nothing of Ray's."""
+    result = subprocess.run([sys.executable, "-m", "bertvino", "score", "--ray", str(reviews_dir), "-m",
+                             str(fp32_bundle), "-o", str(tmp_path / "o.csv"), "--no-progress", "--ray-cpus", "2"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("bertvino score: bundle ") and lines[1].startswith("Scored ")
+    assert lines[2].startswith("accuracy ") and all(line.startswith("  ") for line in lines[3:]), result.stderr
+    for noise in ("Token authentication", "UserWarning", "core_worker.cc", "WARNING", "(raylet)"):
+        assert noise not in result.stderr
+
+
+def test_blocks_are_sized_so_every_actor_gets_work(fp32_bundle, tmp_path):
+    from bertvino.infer.ray_scoring import RayOptions, block_rows, ray_score
+    many = checkpoints.make_many_reviews(tmp_path, count=400)
+    blocks = []
+    summary = ray_score([many], fp32_bundle, RayOptions(actors=2, threads=1), output=tmp_path / "o.csv",
+                        progress=False, say=lambda line: None, on_block=blocks.append)
+    assert summary.scored == sum(blocks) == 400
+    assert len(blocks) >= 4 and max(blocks) <= 100, blocks  # at least two blocks per actor, never one of 512
+    assert block_rows(None, 2, 32, 512) == 512  # CSV/JSONL: not counted first, a window of score
+    assert block_rows(100_000, 4, 32, 512) == 512 and block_rows(10, 4, 32, 512) == 32
 
 
 def test_plain_score_never_imports_ray(fp32_bundle, reviews_dir, tmp_path):
