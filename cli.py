@@ -760,8 +760,8 @@ def _non_negative_float(value: str) -> float:
 
 def _probability(value: str) -> float:
     number = _number(value)
-    if not 0 <= number <= 1:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {value}")
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {value}")
     return number
 
 

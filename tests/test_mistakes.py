@@ -79,7 +79,7 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
         reviews=reviews_dir,
         train_flags=["--data", str(reviews_dir), "--bert_config_file", str(pretrained.parent / "bert_config.json"),
                      "--vocab_file", str(pretrained.parent / "vocab.txt"), "--init_checkpoint", str(pretrained),
-                     "--output_dir", str(tmp / "run")],
+                     "--output_dir", str(tmp / "run"), "--max_seq_length", "32"],
         damaged={how: damaged_bundle(fp32_bundle, tmp, how)
                  for how in ("not json", "unknown version", "labels not matching the head", "labels not a list")})
 
@@ -114,6 +114,14 @@ MISTAKES = [
         "--num_train_epochs"),
     row("train: --warmup_proportion over 1", lambda p: ["train", *p.train_flags, "--warmup_proportion", "1.5"],
         "--warmup_proportion"),
+    row("train: --max_seq_length past the checkpoint's positions",
+        lambda p: ["train", *p.train_flags, "--max_seq_length", "4096"], "--max_seq_length 4096"),
+    row("train: negative --seed", lambda p: ["train", *p.train_flags, "--seed", "-1"], "--seed"),
+    row("train: negative --snippets", lambda p: ["train", *p.train_flags, "--snippets", "-2"], "--snippets"),
+    row("train: --distill_threshold over 1", lambda p: ["train", *p.train_flags, "--distill_threshold", "1.5"],
+        "--distill_threshold"),
+    row("train: negative --save_checkpoints_secs",
+        lambda p: ["train", *p.train_flags, "--save_checkpoints_secs", "-5"], "--save_checkpoints_secs"),
     row("train: --data that is not there", lambda p: ["train", *p.train_flags, "--data", str(p.missing)],
         lambda p: p.missing),
     row("train: --bert_config_file is a directory",
@@ -198,6 +206,8 @@ MISTAKES = [
     row("serve: the port is taken", lambda p: ["serve", "-m", str(p.bundle), "--port", str(p.taken_port)],
         lambda p: f"127.0.0.1:{p.taken_port}"),
     row("serve: --port out of range", lambda p: ["serve", "-m", str(p.bundle), "--port", "70000"], "--port"),
+    row("serve: --port past 65535", lambda p: ["serve", "-m", str(p.bundle), "--port", "99999"], "--port"),
+    row("serve: negative --port", lambda p: ["serve", "-m", str(p.bundle), "--port", "-1"], "--port"),
     row("serve: --max-in-flight 0", lambda p: ["serve", "-m", str(p.bundle), "--max-in-flight", "0"],
         "--max-in-flight"),
     row("serve: --body-timeout nan", lambda p: ["serve", "-m", str(p.bundle), "--body-timeout", "nan"],
@@ -285,3 +295,17 @@ def test_a_full_disk_during_score_keeps_the_rows_written_and_resume_finishes(pat
     sources = [line.split(",")[0] for line in lines[1:]]
     assert lines[0].startswith("source,label,") and len(sources) == len(set(sources)) == 48  # each review once
     assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
+
+
+USAGE = [("serve", "--port", "99999"), ("serve", "--port", "-1"), ("serve", "--port", "http"),
+         ("train", "--seed", "-1"), ("train", "--snippets", "-2"), ("train", "--distill_threshold", "1.5"),
+         ("train", "--save_checkpoints_secs", "-5"), ("score", "--batch-size", "0"), ("bench", "--seconds", "nan")]
+
+
+@pytest.mark.parametrize("command, flag, value", USAGE, ids=" ".join)
+def test_a_bad_number_is_a_usage_error(command, flag, value, capsys):
+    """Every numeric option is checked by argparse: exit status 2 and a usage line, before any work."""
+    with pytest.raises(SystemExit) as exit_:
+        main([command, flag, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {flag}" in err and f"(see bertvino {command} --help)" in err, err

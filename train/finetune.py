@@ -87,6 +87,10 @@ def train(options: TrainingOptions) -> dict:
     """Fine-tune, save checkpoints, evaluate; returns the evaluation results (also in eval_results.txt)."""
     _check_options(options)
     config = BertConfig.from_json_file(options.bert_config_file)
+    if options.max_seq_length > config.max_position_embeddings:  # as run_classifier.py refuses it, up front
+        raise BertvinoError(f"cannot use --max_seq_length {options.max_seq_length} because the BERT model was only "
+                            f"trained up to sequence length {config.max_position_embeddings} "
+                            f"(max_position_embeddings in {options.bert_config_file})")
     if options.no_dropout:
         config = config.without_dropout()
     tokenizer = FullTokenizer(options.vocab_file, do_lower_case=options.do_lower_case)
