@@ -76,3 +76,21 @@ def test_the_scripts_explain_themselves(script):
     result = subprocess.run([sys.executable, str(SAMPLES / script), "--help"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "four sentences" in result.stdout
+
+
+OUTPUT_FLAG = re.compile(r"(?:-o|--output|--output_dir|--metrics-json|--json|--markdown|--chart) ([\w./-]+)")
+
+
+def test_what_the_documented_commands_write_in_the_clone_is_git_ignored():
+    """Every relative output path a command in README.md, docs/ or samples/README.md names (the commands are run
+    from the clone's root) is ignored by git; benchmarks/results/ is committed on purpose."""
+    root = SAMPLES.parent
+    if subprocess.run(["git", "-C", str(root), "rev-parse"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    pages = [root / "README.md", SAMPLES / "README.md", *sorted((root / "docs").glob("*.md"))]
+    outputs = {path for page in pages for path in OUTPUT_FLAG.findall(page.read_text(encoding="utf-8"))
+               if not path.startswith(("/", "benchmarks/results/"))}
+    assert {"rows.csv", "results.csv", "my-model", "runs/pass1"} <= outputs
+    ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", *sorted(outputs)],
+                             capture_output=True, text=True).stdout.split()
+    assert sorted(outputs - set(ignored)) == []
