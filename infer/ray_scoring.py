@@ -90,12 +90,12 @@ def quiet_ray(local: bool):
 
     A local Ray keeps the token authentication Ray 2.59+ gives it by default, without the warning that says so at
     every start (a cluster's mode is the cluster's: docs/scoring.md). Ray Data warns when an operator gets fewer
-    inputs than its task limit, which a small input always does. (The C++ core worker's line about actor pools is
+    inputs than its task or actor limit, which a small input always does. (The C++ core worker's line about actor pools is
     dropped by `without_actor_restart_notice`.)
     """
     if local:
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks", category=UserWarning)
+    warnings.filterwarnings("ignore", message="The (maximum|minimum) number of concurrent", category=UserWarning)
 
 
 # Logged at ERROR by the driver's C++ core worker for every Ray Data actor it creates, straight to file descriptor 2,
