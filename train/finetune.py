@@ -41,7 +41,8 @@ from .snippets import cut_snippets, teacher_keeps
 from .validation import held_out_mask, short_texts
 from .checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
                                        variable_shapes)
-from .run_files import TRAIN_INFO_FILE, read_train_info, write_eval_results, write_train_info
+from .run_files import (EVAL_RESULTS_FILE, TRAIN_INFO_FILE, read_eval_results, read_train_info, write_eval_results,
+                        write_train_info)
 
 tf1 = tf.compat.v1
 
@@ -100,6 +101,12 @@ def train(options: TrainingOptions) -> dict:
     truncation = Truncation.from_string(options.truncation)
     output_dir = Path(options.output_dir)
     resume_from = _prepare_output_dir(options, output_dir, config)  # before the data: a wrong flag fails at once
+    if (finished := _finished(output_dir, resume_from)) is not None:
+        print(f"Already trained: {resume_from} is the run's last step and {EVAL_RESULTS_FILE} holds its evaluation; "
+              "nothing to do (another --output_dir trains again)")
+        return finished
+    if resume_from:
+        print(f"Resuming from {resume_from}")
     init_checkpoint = None if resume_from else _init_checkpoint(options)
     # The data may name the labels; train_info.json records them, and freeze takes them from there.
     train_set, eval_set, short_eval_set, labels = _load_examples(options, tokenizer, truncation)
@@ -170,19 +177,19 @@ def _run_steps(session, model, saver, options, train_set, start_step, num_train_
     ids, labels = train_set
     lengths = np.array([len(i) for i in ids]) if options.snippets else None  # snippets: bucket by length
     order = _ExampleOrder(len(ids), options.train_batch_size, options.seed, lengths)
-    progress = tqdm(range(start_step, num_train_steps), initial=start_step, total=num_train_steps,
-                    desc="train", unit="step", dynamic_ncols=True)
+    progress = tqdm(initial=start_step, total=num_train_steps, desc="train", unit="step", dynamic_ncols=True)
     started, smoothed_loss = time.perf_counter(), None
     last_saved = time.monotonic()
     with _StopRequest() as stop:
-        for step in progress:
+        for step in range(start_step, num_train_steps):
             batch = order.batch(step)
             feed = _feed(model, pad_batch([ids[i] for i in batch]), labels[batch])
             _, loss, lr = session.run([model["train_op"], model["loss"], model["learning_rate"]], feed)
             smoothed_loss = loss if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * loss
             examples_per_s = (step + 1 - start_step) * options.train_batch_size / (time.perf_counter() - started)
             progress.set_postfix(loss=f"{smoothed_loss:.4f}", lr=f"{lr:.2e}",
-                                 ex_per_s=f"{examples_per_s:.1f}")
+                                 ex_per_s=f"{examples_per_s:.1f}", refresh=False)
+            progress.update(1)  # counted once done, so the bar shows the step a checkpoint saved at a signal
             done = step + 1
             time_is_up = (options.save_checkpoints_secs > 0
                           and time.monotonic() - last_saved >= options.save_checkpoints_secs)
@@ -195,6 +202,7 @@ def _run_steps(session, model, saver, options, train_set, start_step, num_train_
                 raise Interrupted(stop.signum, f"stopped by {signal.Signals(stop.signum).name} at step {done} of "
                                                f"{num_train_steps}; saved {saved}. Run the same command again to "
                                                f"resume from step {done}.")
+    progress.close()
 
 
 class _StopRequest:
@@ -410,7 +418,6 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
         if changed:
             raise file_error(output_dir, f"holds a run made with other {', '.join(changed)}; resume it with "
                                          f"the same flags, or choose another --output_dir")
-        print(f"Resuming from {latest}")
         return latest
     if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / TRAIN_INFO_FILE).is_file():
         raise file_error(output_dir, "holds files but no bertvino training run (a model directory?); training "
@@ -419,6 +426,15 @@ def _prepare_output_dir(options, output_dir: Path, config) -> str | None:
     write_text_atomically(output_dir / "bert_config.json", config.to_json_string())
     if Path(options.vocab_file).resolve() != (output_dir / "vocab.txt").resolve():
         shutil.copyfile(options.vocab_file, output_dir / "vocab.txt")
+    return None
+
+
+def _finished(output_dir: Path, latest: str | None) -> dict | None:
+    """The evaluation of a run that already ran to its end: eval_results.txt is written only after the last step,
+    and records that step, so it matches the newest checkpoint exactly when nothing is left to do."""
+    results = read_eval_results(output_dir) if latest else None
+    if results and str(results.get("global_step")) == latest.rpartition("-")[2]:
+        return results
     return None
 
 

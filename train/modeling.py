@@ -41,6 +41,8 @@ class BertModel:
         hidden_dropout = config.hidden_dropout_prob if is_training else 0.0
         attention_dropout = config.attention_probs_dropout_prob if is_training else 0.0
         init = _initializer(config.initializer_range, random_init)
+        if hidden_dropout > 0 or attention_dropout > 0:
+            tf1.train.get_or_create_global_step()  # dropout's masks are drawn per step (`_dropout`)
 
         with tf1.variable_scope(scope):
             with tf1.variable_scope("embeddings"):
@@ -89,10 +91,22 @@ def _initializer(stddev, random_init):
 
 
 def _dropout(x, rate):
-    """Dropout only when it does something: a rate of 0 adds no op, so the graph stays free of random ops."""
+    """Dropout only when it does something: a rate of 0 adds no op, so the graph stays free of random ops.
+
+    Stateless: each dropout op draws its mask from (the graph's seed, which op it is, global_step), so a run
+    resumed from model.ckpt-N draws at step N the masks the uninterrupted run drew there. A stateful op
+    (tf.nn.dropout) starts its random stream afresh in every session, so a resumed run repeated step 0's masks.
+    """
     if rate <= 0.0:
         return x
-    return tf.nn.dropout(x, rate=rate)
+    graph = tf1.get_default_graph()
+    ops = graph.get_collection_ref("bertvino_dropout_ops")
+    ops.append(x.name)
+    step = tf1.train.get_global_step()
+    if step is None:
+        raise ValueError("dropout needs the graph's global_step: build BertModel before the head")
+    seed = tf.stack([tf.constant((graph.seed or 0) * 4096 + len(ops), tf.int64), tf.cast(step, tf.int64)])
+    return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
 
 
 def _dense(x, units, init, name, activation=None):
