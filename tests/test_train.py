@@ -140,7 +140,7 @@ def test_no_dropout_needs_a_fine_tuned_checkpoint(tmp_path, pretrained_checkpoin
     folder = Path(pretrained_checkpoint).parent
     code = main(["train", "--data", str(reviews_dir), "--bert-config-file", str(folder / "bert_config.json"),
                  "--vocab_file", str(folder / "vocab.txt"), "--init_checkpoint", pretrained_checkpoint,
-                 "--output_dir", str(tmp_path / "out"), "--no-dropout"])
+                 "--output_dir", str(tmp_path / "out"), "--max_seq_length", "32", "--no-dropout"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1
     assert pretrained_checkpoint in err and "no classifier head" in err
@@ -159,7 +159,7 @@ def test_bad_flag_values_are_one_line_errors(tmp_path, pretrained_checkpoint, re
     try:
         code = main(["train", "--data", str(reviews_dir), "--bert_config_file", str(folder / "bert_config.json"),
                      "--vocab_file", str(folder / "vocab.txt"), "--init_checkpoint", pretrained_checkpoint,
-                     "--output_dir", str(tmp_path / "out"), flag, value])
+                     "--output_dir", str(tmp_path / "out"), "--max_seq_length", "32", flag, value])
     except SystemExit as usage_error:
         code = usage_error.code
     err = capsys.readouterr().err.strip()
