@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -76,12 +77,15 @@ def connect(address: str = LOCAL, num_cpus: int | None = None) -> bool:
     if address != LOCAL and num_cpus is not None:
         raise BertvinoError("--ray-cpus is for the local Ray that --ray starts; a cluster's nodes declare their "
                             "own CPUs (ray start --num-cpus)")
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=address, num_cpus=(num_cpus or os.cpu_count()) if address == LOCAL else None,
                  include_dashboard=False, logging_level="WARNING", configure_logging=True,
                  log_to_driver=True)
     except ConnectionError as err:
         raise BertvinoError(f"cannot join the Ray cluster at {address!r}: {err}") from None
+    if sigterm is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, sigterm)  # Ray's C++ handler would end the driver with a stack dump
     return True
 
 

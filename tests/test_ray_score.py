@@ -257,3 +257,22 @@ def test_plain_score_never_imports_ray(fp32_bundle, reviews_dir, tmp_path):
             "assert 'ray' not in sys.modules and 'pyarrow' not in sys.modules, 'score imported Ray'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_stopped_ray_run_says_how_many_rows_it_kept(fp32_bundle, tmp_path):
+    """SIGTERM stops score --ray as it stops score (Ray's own handler would end the driver with a stack dump)."""
+    many = checkpoints.make_many_reviews(tmp_path)
+    out = tmp_path / "out.csv"
+    process = subprocess.Popen([sys.executable, "-m", "bertvino", "score", str(many), "-m", str(fp32_bundle), "-o",
+                                str(out), "--no-progress", "--ray", "--ray-cpus", "2", "--ray-block-rows", "32"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out.exists() and out.read_text().count("\n") > 40):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=120)[1]
+    kept = len(read_rows(out))
+    assert process.returncode == 143 and 0 < kept < 3000, err
+    assert err.strip().splitlines()[-1] == (f"bertvino score: stopped by SIGTERM: {kept} rows kept in {out}; run "
+                                            "the same command with --resume to score the rest")
