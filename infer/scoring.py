@@ -10,6 +10,10 @@ review, not to max_seq_length; the rows therefore come out in a different order 
 torn last line) and scores only the sources not among them, so a killed run, started again, scores every review
 exactly once. A write that fails (a full disk) stops the run with an error that says so; the rows before it stay
 as they are, and `--resume` finishes the job once there is room.
+
+`score --ray` (infer/ray_scoring.py) is the same run with the reading, tokenizing and classifying spread over Ray;
+what the two share is here, once: the checks, `reviews_to_score` (resume and skips), `submit_sorted` (a window or
+a block into length-sorted batches) and `ScoringRun` (metrics, progress bar, skips, rows written, the summary).
 """
 
 import csv
@@ -57,71 +61,61 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     turns out unreadable while reading, or a single bad review or row, is skipped and reported in the summary. The
     progress bar has a total (and so an ETA) when the inputs are folders, archives or .txt files: counting those
     first is cheap."""
+    check_batch_size(batch_size)
+    check_inputs(paths, split)
+    with RowWriter(output, classifier.bundle.labels, resume=resume, overwrite=overwrite) as writer, \
+            ScoringRun(paths, split, writer, output, progress) as run:
+
+        def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
+            run.write([(source, classifier.prediction(row), gold) for (source, gold), row in zip(batch, probabilities)])
+
+        runner = AsyncBatches(classifier, finished)
+        window = []
+        try:
+            for review in reviews_to_score(paths, split, run.done_sources, run.skip):
+                window.append((review.source, gold_label(review.label, run.labels), review.text))
+                if len(window) == batch_size * WINDOW_BATCHES:
+                    if run.write_failed:
+                        break
+                    _submit(runner, classifier, window, batch_size)
+                    window = []
+            else:
+                _submit(runner, classifier, window, batch_size)
+        finally:
+            runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
+    return run.summary()
+
+
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int):
+    """Tokenize a window of (source, gold, text) in one call and queue it in length-sorted batches."""
+    submit_sorted(runner, classifier.encode_batch([text for _, _, text in window]),
+                  [(source, gold) for source, gold, _ in window], batch_size)
+
+
+# --- what score and score --ray share ----------------------------------------------------------------------------
+
+def check_batch_size(batch_size: int):
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
-    skipped, lock = [], threading.Lock()
-
-    def skip(source, reason):
-        with lock:
-            skipped.append((source, reason))
-            bar.update(1)
-
-    check_inputs(paths, split)
-    labels = classifier.bundle.labels
-    writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
-    confusion = Confusion(labels)
-    for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"])
-    done_sources = {row["source"] for row in writer.existing_rows}
-    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
-               disable=not progress, dynamic_ncols=True, file=sys.stderr)
-
-    def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
-        predictions = [classifier.prediction(row) for row in probabilities]
-        with lock:
-            if writer.error:  # nothing more is written after a failed write, so that --resume can trust the file
-                return
-            writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
-            for (_, gold), prediction in zip(batch, predictions):
-                confusion.add(gold, prediction.label)
-            bar.update(len(batch))
-
-    runner = AsyncBatches(classifier, finished)
-    started, window = time.perf_counter(), []
-    scored = 0
-    try:
-        for review in _reviews(paths, split, skipped, skip):
-            if review.source in done_sources:
-                with lock:
-                    bar.update(1)
-                continue
-            window.append((review.source, gold_label(review.label, labels), review.text))
-            if len(window) == batch_size * WINDOW_BATCHES:
-                if writer.error:
-                    break
-                scored += _submit(runner, classifier, window, batch_size)
-                window = []
-        else:
-            scored += _submit(runner, classifier, window, batch_size)
-    finally:
-        runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
-        bar.close()
-        writer.close()
-    if writer.error:
-        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
-                                 "are whole: make room and run the same command with --resume to finish")
-    seconds = time.perf_counter() - started
-    return ScoreSummary(scored=scored, already_done=len(done_sources), skipped=skipped, seconds=seconds,
-                        metrics=confusion.report() if confusion.total else None)
 
 
-def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
-    """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
-    many reviews were queued."""
-    id_lists = classifier.encode_batch([text for _, _, text in window])
-    for batch in length_sorted_batches(id_lists, batch_size):
-        runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
-    return len(window)
+def check_inputs(paths, split):
+    """Raise for a path that does not exist or is no kind of review input, before anything is written or scored."""
+    read_reviews(paths, split=split)  # checks every path when called; reads nothing until iterated
+
+
+def reviews_to_score(paths, split, done_sources, on_skip):
+    """Every review of every path whose source is not in `done_sources` (rows a resumed output already holds).
+
+    `on_skip(source, reason)` hears of every review that cannot be read, and of every path that fails part-way (a
+    corrupt archive, a CSV without a text column): neither is fatal, the other reviews are still scored."""
+    for path in paths:
+        try:
+            for review in read_reviews(path, split=split, on_skip=on_skip):
+                if review.source not in done_sources:
+                    yield review
+        except BertvinoError as err:
+            on_skip(str(path), str(err).removeprefix(f"{path}: "))
 
 
 def length_sorted_batches(id_lists: list, batch_size: int) -> list:
@@ -129,6 +123,70 @@ def length_sorted_batches(id_lists: list, batch_size: int) -> list:
     batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
     order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def submit_sorted(runner: AsyncBatches, id_lists: list, tags: list, batch_size: int):
+    """Queue encoded reviews on `runner` in `length_sorted_batches`, each batch with its reviews' tags (what its
+    `done` callback gets back): a window of `score`, a block of `score --ray`."""
+    for batch in length_sorted_batches(id_lists, batch_size):
+        runner.submit([id_lists[index] for index in batch], [tags[index] for index in batch])
+
+
+class ScoringRun:
+    """One scoring run's bookkeeping, the same with or without Ray: the metrics (seeded from the rows a resumed
+    output already holds), the progress bar, the skipped inputs, the rows written, the summary.
+
+    `write` may be called from any thread. Once a write has failed nothing more is written, so that `--resume`
+    can trust the file; leaving the `with` block then raises an error that says so.
+    """
+
+    def __init__(self, paths, split, writer, output, progress=True):
+        self.writer, self.output, self.labels = writer, output, writer.labels
+        self.confusion = Confusion(self.labels)
+        for row in writer.existing_rows:
+            self.confusion.add(row.get("gold") or None, row["label"])
+        self.done_sources = frozenset(row["source"] for row in writer.existing_rows)
+        self.skipped = []  # (source, reason)
+        self.scored = 0  # rows this run wrote
+        self._lock = threading.Lock()
+        self.bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
+                        initial=len(self.done_sources), disable=not progress, dynamic_ncols=True, file=sys.stderr)
+        self.started = time.perf_counter()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, *_):
+        self.bar.close()
+        if error_type is None and self.write_failed:
+            raise file_error(self.output, f"cannot write ({self.writer.error.strerror or self.writer.error}); the "
+                                          "rows already in it are whole: make room and run the same command with "
+                                          "--resume to finish")
+
+    @property
+    def write_failed(self) -> bool:
+        return self.writer.error is not None
+
+    def skip(self, source: str, reason: str):
+        with self._lock:
+            self.skipped.append((source, reason))
+            self.bar.update(1)
+
+    def write(self, rows: list):
+        """rows: (source, Prediction, gold) triples, gold None where the input gives none."""
+        with self._lock:
+            if not rows or self.write_failed:
+                return
+            self.writer.write(rows)
+            for _, prediction, gold in rows:
+                self.confusion.add(gold, prediction.label)
+            self.scored += len(rows)
+            self.bar.update(len(rows))
+
+    def summary(self) -> ScoreSummary:
+        return ScoreSummary(scored=self.scored, already_done=len(self.done_sources), skipped=sorted(self.skipped),
+                            seconds=time.perf_counter() - self.started,
+                            metrics=self.confusion.report() if self.confusion.total else None)
 
 
 def probabilities_in_order(classifier, texts, batch_size: int, progress: str | None = None) -> np.ndarray:
@@ -143,21 +201,6 @@ def probabilities_in_order(classifier, texts, batch_size: int, progress: str | N
     for batch in batches:
         result[batch] = classifier.probabilities(classifier.pooled([id_lists[index] for index in batch]))
     return result
-
-
-def check_inputs(paths, split):
-    """Raise for a path that does not exist or is no kind of review input, before anything is written or scored."""
-    read_reviews(paths, split=split)  # checks every path when called; reads nothing until iterated
-
-
-def _reviews(paths, split, skipped, on_skip):
-    """Every review of every path; a path that fails part-way (a corrupt archive, a CSV without a text column) is
-    reported and skipped, not fatal: the reviews of the other paths are still scored."""
-    for path in paths:
-        try:
-            yield from read_reviews(path, split=split, on_skip=on_skip)
-        except BertvinoError as err:
-            skipped.append((str(path), str(err).removeprefix(f"{path}: ")))
 
 
 class RowWriter:
@@ -223,6 +266,12 @@ class RowWriter:
     def close(self):
         if self.file is not sys.stdout:
             self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
 
     def _read_existing(self, path: Path) -> list:
         """The complete rows of an earlier run; a torn last line (killed mid-write) is cut off the file."""
