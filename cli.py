@@ -125,6 +125,8 @@ def _run_import_hf(args):
 # --- train -------------------------------------------------------------------------------------------------------
 
 def _train_options(p):
+    from .train.options import TrainingOptions as options  # the defaults' one home (imports no TensorFlow)
+
     p.formatter_class = _DefaultsShown  # train's many flags show their defaults
     flag = _flag_adder(p)
     flag("--data", nargs="+", required=True, metavar="PATH",
@@ -135,38 +137,46 @@ def _train_options(p):
     flag("--init_checkpoint", help="checkpoint to start from (prefix or directory): Google's pre-trained "
                                    "bert_model.ckpt, or pass 1's output for --no-dropout")
     flag("--output_dir", required=True, help="where checkpoints, eval_results.txt and train_info.json go")
-    flag("--do_lower_case", type=_boolean, default=True, metavar="BOOL",
+    flag("--do_lower_case", type=_boolean, default=options.do_lower_case, metavar="BOOL",
          help="lower-case text (true for uncased models)")
-    flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
-    flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
-                                              "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=_positive_int, default=32, help="reviews per training step")
-    flag("--eval_batch_size", type=_positive_int, default=32, help="reviews per batch when validating")
-    flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=_positive_float, default=3.0,
+    flag("--max_seq_length", type=_positive_int, default=options.max_seq_length,
+         help="word pieces per review, [CLS] and [SEP] included")
+    flag("--truncation", default=options.truncation,
+         help="'head' keeps the start of long reviews; 'head+tail:H' keeps the first H and the last "
+              "max_seq_length-2-H word pieces")
+    flag("--train_batch_size", type=_positive_int, default=options.train_batch_size, help="reviews per training step")
+    flag("--eval_batch_size", type=_positive_int, default=options.eval_batch_size,
+         help="reviews per batch when validating")
+    flag("--learning_rate", type=_positive_float, default=options.learning_rate,
+         help="peak learning rate of AdamWeightDecay")
+    flag("--num_train_epochs", type=_positive_float, default=options.num_train_epochs,
          help="passes over the training reviews (fractions allowed); steps = training reviews (after the "
               "validation hold-out) / train_batch_size x epochs")
-    flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=_positive_int, default=1000, help="save a checkpoint every this many steps")
-    flag("--save_checkpoints_secs", type=float, default=300,
+    flag("--warmup_proportion", type=_fraction, default=options.warmup_proportion,
+         help="fraction of steps with linear warm-up")
+    flag("--save_checkpoints_steps", type=_positive_int, default=options.save_checkpoints_steps,
+         help="save a checkpoint every this many steps")
+    flag("--save_checkpoints_secs", type=float, default=options.save_checkpoints_secs,
          help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
-    flag("--keep_checkpoint_max", type=_positive_int, default=5, help="newest checkpoints kept; older ones are deleted")
+    flag("--keep_checkpoint_max", type=_positive_int, default=options.keep_checkpoint_max,
+         help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
-    flag("--validation_fraction", type=_fraction, default=0.1,
+    flag("--validation_fraction", type=_fraction, default=options.validation_fraction,
          help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
     flag("--labels", type=_label_list, help="label names, in the head's order (default: those in --data, sorted; "
                                             "negative,positive for pos/neg, 1/0 or true/false)")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
                                                    "--init_checkpoint, a graph without random ops")
-    flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")
-    flag("--snippets", type=int, default=0, metavar="N",
+    flag("--seed", type=int, default=options.seed, help="fixes the validation split and the example order")
+    flag("--snippets", type=int, default=options.snippets, metavar="N",
          help="also train on up to N snippets (1-3 consecutive sentences) cut from each training review, labelled "
               "by their review, batched by length so they cost little: teaches the model short text")
     flag("--distill_from", metavar="BUNDLE", help="a bundle (e.g. an earlier model) that vets the snippets "
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
-    flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
+    flag("--distill_threshold", type=float, default=options.distill_threshold,
+         help="teacher probability a snippet needs to be kept")
     _add_verbose(p)
 
 
@@ -178,7 +188,8 @@ def _run_train(args):
     --no-dropout it is the second, dropout-free pass: start it from the first pass's checkpoint and write to a
     new directory. Flags take _ or - alike.
     """
-    from .train.finetune import TrainingOptions, train
+    from .train.finetune import train
+    from .train.options import TrainingOptions
     results = train(_dataclass_from_args(TrainingOptions, args))
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
@@ -539,33 +550,36 @@ def _run_bench(args):
 # --- serve -------------------------------------------------------------------------------------------------------
 
 def _serve_options(p):
-    p.add_argument("--host", default="127.0.0.1",
+    from .infer.serve_options import Limits as limits, ServeOptions as options, Timeouts as timeouts  # defaults
+
+    p.add_argument("--host", default=options.host,
                    help="address to listen on (default: %(default)s); the service has no authentication, so keep "
                         "it on loopback or behind a proxy")
-    p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--port", type=int, default=options.port,
+                   help="TCP port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
-    p.add_argument("--max-batch-size", type=_positive_int, default=32,
+    p.add_argument("--max-batch-size", type=_positive_int, default=options.max_batch_size,
                    help="most texts classified together (default: %(default)s)")
-    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=options.max_wait_ms,
                    help="longest the first text of a batch waits for others to join it (default: %(default)s); 0 "
                         "batches only what piles up while the device is busy")
-    p.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576,
+    p.add_argument("--max-body-bytes", type=_positive_int, default=limits.max_body_bytes,
                    help="larger request bodies get 413 (default: %(default)s)")
-    p.add_argument("--max-instances", type=_positive_int, default=256,
+    p.add_argument("--max-instances", type=_positive_int, default=limits.max_instances,
                    help="requests with more texts get 413 (default: %(default)s)")
-    p.add_argument("--max-chars", type=_positive_int, default=100_000,
+    p.add_argument("--max-chars", type=_positive_int, default=limits.max_chars,
                    help="a longer text gets 400 (default: %(default)s)")
-    p.add_argument("--max-in-flight", type=_positive_int, default=128,
+    p.add_argument("--max-in-flight", type=_positive_int, default=limits.max_in_flight,
                    help="predict requests received and not yet answered beyond which new ones get 503 with "
                         "Retry-After (default: %(default)s)")
-    p.add_argument("--headers-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+    p.add_argument("--headers-timeout", type=_positive_float, default=timeouts.headers, metavar="SECONDS",
                    help="a connection whose request headers are not complete this long after it opened (or after "
                         "its previous response) is closed (default: %(default)s)")
-    p.add_argument("--body-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--body-timeout", type=_positive_float, default=timeouts.body, metavar="SECONDS",
                    help="a request body not complete this long after its headers gets 408 (default: %(default)s)")
-    p.add_argument("--keep-alive-timeout", type=_positive_float, default=5.0, metavar="SECONDS",
+    p.add_argument("--keep-alive-timeout", type=_positive_float, default=timeouts.keep_alive, metavar="SECONDS",
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
-    p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--shutdown-timeout", type=_positive_float, default=timeouts.shutdown, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
 
 
@@ -579,13 +593,18 @@ def _run_serve(args):
     progress. Needs the serve extra: pip install 'bertvino[serve]'.
     """
     from .core.bundle import load_bundle
-    from .infer.server import Limits, ServeOptions, Timeouts, run
+    from .infer.server import run
     from .models import find_model
+
+    run(load_bundle(find_model(args.model)), _serve_options_from_args(args))
+
+
+def _serve_options_from_args(args):
+    from .infer.serve_options import Limits, ServeOptions, Timeouts
 
     timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
                         shutdown=args.shutdown_timeout)
-    options = _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts)
-    run(load_bundle(find_model(args.model)), options)
+    return _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts)
 
 
 # --- options several commands share, declared once (argparse parent parsers) ------------------------------------

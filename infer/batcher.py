@@ -54,9 +54,10 @@ class DynamicBatcher:
     of its texts waited since it was tokenized; `on_inference(seconds)` as each batch finishes, with the seconds
     OpenVINO spent on it. The compiled tokenizer already uses every core for a request's texts, so more
     `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
+    `max_batch_size` and `max_wait_ms` have no defaults here: the service's options declare them (ServeOptions).
     """
 
-    def __init__(self, classifier: Classifier, max_batch_size: int = 32, max_wait_ms: float = 5.0,
+    def __init__(self, classifier: Classifier, *, max_batch_size: int, max_wait_ms: float,
                  on_batch=None, on_inference=None, tokenizer_threads: int = 2):
         self.classifier = classifier
         self.max_batch_size = max_batch_size
