@@ -328,12 +328,15 @@ def _checked_text(raw: bytes):
 # --- score -------------------------------------------------------------------------------------------------------
 
 def _score_options(p):
+    from .infer.scoring import BATCH_SIZE  # the default's one home
+
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
     p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
+                   help="reviews per inference batch (default: %(default)s)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     on_ray = p.add_argument_group(

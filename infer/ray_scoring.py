@@ -47,7 +47,7 @@ from ..core.files import cannot_write, check_writable
 from ..core.features import Truncation, encode_batch
 from .classifier import AsyncBatches, Classifier, Prediction
 from ..core.labels import gold_label
-from .scoring import (WINDOW_BATCHES, RowWriter, ScoreSummary, ScoringRun, check_batch_size, check_inputs,
+from .scoring import (BATCH_SIZE, WINDOW_BATCHES, RowWriter, ScoreSummary, ScoringRun, check_batch_size, check_inputs,
                       reviews_to_score, submit_sorted)
 from .precision import PRECISION_CHOICES
 
@@ -185,7 +185,7 @@ def _tokenize(table: pa.Table, source: BundleSource, text_column: str, keep_text
 class ClassifyBlocks:
     """A Ray Data actor: the bundle compiled once, then a block at a time as `score` runs a window (`submit_sorted`)."""
 
-    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=32, precision="auto"):
+    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=BATCH_SIZE, precision="auto"):
         self.classifier = Classifier(load_bundle(source.local_path()), device=device, performance_hint="THROUGHPUT",
                                      precision=precision, threads=threads)
         self.labels = self.classifier.bundle.labels
@@ -210,7 +210,7 @@ class ClassifyBlocks:
         return table
 
 
-def classify_dataset(ds, model=None, text_column="text", actors=None, threads=None, batch_size=32,
+def classify_dataset(ds, model=None, text_column="text", actors=None, threads=None, batch_size=BATCH_SIZE,
                      device="CPU", precision="auto", bundle="auto"):
     """Label every row of a Ray Dataset: adds `label` and `p_<label>` per label, keeping the other columns.
 
@@ -288,8 +288,8 @@ class RayOptions:
     block_rows: int | None = None  # None: a window of `score`
 
 
-def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False, batch_size=32,
-              split=None, progress=True, device="CPU", precision="auto", say=print,
+def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False,
+              batch_size=BATCH_SIZE, split=None, progress=True, device="CPU", precision="auto", say=print,
               on_block=None) -> ScoreSummary:
     """`score` on Ray; `say` hears one line on how the bundle reaches the workers, `on_block(rows)` (if given)
     hears of each block of results as it is written (benchmarks time the blocks with it)."""

@@ -35,6 +35,7 @@ from .metrics import Confusion
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
+BATCH_SIZE = 32  # reviews per inference batch, the default of score, score --ray and classify_dataset
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
 EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
 
@@ -52,8 +53,8 @@ class ScoreSummary:
         return self.scored / self.seconds if self.seconds else 0.0
 
 
-def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
-          progress=True) -> ScoreSummary:
+def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=BATCH_SIZE,
+          split=None, progress=True) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
