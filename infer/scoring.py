@@ -14,6 +14,7 @@ as they are, and `--resume` finishes the job once there is room.
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import sys
@@ -27,10 +28,12 @@ from tqdm import tqdm
 from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
+from .explain import occlusions, top_words
 from .metrics import Confusion
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
+TOP_WORDS = 5  # words in score --explain's top_words column
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
 EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
 
@@ -49,14 +52,18 @@ class ScoreSummary:
 
 
 def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
-          progress=True) -> ScoreSummary:
+          progress=True, explain_method=None) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
     A path that does not exist (or is no kind of review input) is an error before anything is written; a path that
     turns out unreadable while reading, or a single bad review or row, is skipped and reported in the summary. The
     progress bar has a total (and so an ETA) when the inputs are folders, archives or .txt files: counting those
-    first is cheap."""
+    first is cheap.
+
+    `explain_method` (one of `bertvino.infer.explain.METHODS`) adds a `top_words` column: the words that support
+    each review's label most. Each review then runs as its own batches of variants (its words + 1 rows, cut into
+    `batch_size` pieces), so this costs about (words seen + 1) times the inference of plain scoring."""
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
     skipped, lock = [], threading.Lock()
@@ -68,7 +75,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
 
     check_inputs(paths, split)
     labels = classifier.bundle.labels
-    writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
+    writer = RowWriter(output, labels, resume=resume, overwrite=overwrite, explained=explain_method is not None)
     confusion = Confusion(labels)
     for row in writer.existing_rows:
         confusion.add(row.get("gold") or None, row["label"])
@@ -77,6 +84,9 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
     def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
+        if explain_method is not None:
+            explained_finished(batch, probabilities)
+            return
         predictions = [classifier.prediction(row) for row in probabilities]
         with lock:
             if writer.error:  # nothing more is written after a failed write, so that --resume can trust the file
@@ -86,7 +96,18 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 confusion.add(gold, prediction.label)
             bar.update(len(batch))
 
+    def explained_finished(part, probabilities):
+        collected, start = part
+        with lock:
+            explanation = collected.add(start, probabilities)
+            if explanation is None or writer.error:  # more of this review's variants to come, or a failed write
+                return
+            writer.write([(collected.source, explanation.prediction, collected.gold, explanation)])
+            confusion.add(collected.gold, explanation.prediction.label)
+            bar.update(1)
+
     runner = AsyncBatches(classifier, finished)
+    submit = _submit if explain_method is None else functools.partial(_submit_explained, method=explain_method)
     started, window = time.perf_counter(), []
     scored = 0
     try:
@@ -99,10 +120,10 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
             if len(window) == batch_size * WINDOW_BATCHES:
                 if writer.error:
                     break
-                scored += _submit(runner, classifier, window, batch_size)
+                scored += submit(runner, classifier, window, batch_size)
                 window = []
         else:
-            scored += _submit(runner, classifier, window, batch_size)
+            scored += submit(runner, classifier, window, batch_size)
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
@@ -122,6 +143,30 @@ def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_si
     for batch in length_sorted_batches(id_lists, batch_size):
         runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
     return len(window)
+
+
+def _submit_explained(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, method: str) -> int:
+    """`_submit` for score --explain: each review's variants, in batches of at most `batch_size`."""
+    for (source, gold, _), occlusion in zip(window, occlusions(classifier, [text for *_, text in window], method)):
+        collected = _Collected(source, gold, occlusion, method, classifier.bundle.labels)
+        for start in range(0, len(occlusion.id_lists), batch_size):
+            runner.submit(occlusion.id_lists[start:start + batch_size], (collected, start))
+    return len(window)
+
+
+class _Collected:
+    """One review's variant probabilities as their batches finish (in any order), and its explanation once all
+    have. Called under score's lock."""
+
+    def __init__(self, source, gold, occlusion, method, labels):
+        self.source, self.gold, self.occlusion, self.method, self.labels = source, gold, occlusion, method, labels
+        self.probabilities = np.zeros((len(occlusion.id_lists), len(labels)), dtype=np.float32)
+        self.missing = len(occlusion.id_lists)
+
+    def add(self, start: int, probabilities):
+        self.probabilities[start:start + len(probabilities)] = probabilities
+        self.missing -= len(probabilities)
+        return self.occlusion.explanation(self.probabilities, self.labels, self.method) if not self.missing else None
 
 
 def length_sorted_batches(id_lists: list, batch_size: int) -> list:
@@ -163,12 +208,16 @@ def _reviews(paths, split, skipped, on_skip):
 class RowWriter:
     """Result rows, CSV or JSONL by the file's extension (CSV on stdout without a file), flushed per batch.
 
-    Columns: source, label, p_<label> for each label, gold (empty where the input gives none).
+    Columns: source, label, p_<label> for each label, gold (empty where the input gives none), and with
+    `explained` top_words: in CSV "word(+0.41) word(+0.12) ...", in JSONL a list of {"word", "start", "end",
+    "score"}, the words that support the label most, best first.
     """
 
-    def __init__(self, path, labels, resume=False, overwrite=False):
+    def __init__(self, path, labels, resume=False, overwrite=False, explained=False):
         self.labels = labels
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
+        if explained:
+            self.columns.append("top_words")
         self.existing_rows = []
         self.error = None  # the OSError that stopped writing to a file (a full disk), if one did
         if path is None:
@@ -194,14 +243,18 @@ class RowWriter:
             self._write_text(_csv_line(self.columns))
 
     def write(self, rows):
-        """rows: (source, Prediction, gold) triples."""
+        """rows: (source, Prediction, gold) triples, or (source, Prediction, gold, Explanation) for top_words."""
         lines = []
-        for source, prediction, gold in rows:
+        for source, prediction, gold, *explanation in rows:
             values = [source, prediction.label, *[prediction.probabilities[label] for label in self.labels],
                       gold or ""]
+            words = explanation[0].top(TOP_WORDS) if explanation else None
             if self.format == "csv":
-                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
+                top = [top_words(explanation[0], TOP_WORDS)] if explanation else []
+                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1], *top]))
             else:
+                if explanation:
+                    values.append([word.as_dict() for word in words])
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
         if self.file is sys.stdout:
             self._write_text("".join(lines))

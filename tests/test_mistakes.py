@@ -161,7 +161,11 @@ MISTAKES = [
     row("classify: an unknown device", lambda p: ["classify", "-m", str(p.bundle), "-d", "TPU", "good"], "'TPU'"),
     row("classify: an unknown --inference-precision",
         lambda p: ["classify", "-m", str(p.bundle), "--inference-precision", "fp8", "good"], "--inference-precision"),
+    row("classify: an --explain-method that does not exist",
+        lambda p: ["classify", "-m", str(p.bundle), "--explain", "--explain-method", "lime", "good"],
+        "--explain-method"),
     # score
+    row("score: --explain with --ray", lambda p: score(p, "--explain", "--ray"), "--explain"),
     row("score: --batch-size 0", lambda p: score(p, "--batch-size", "0"), "--batch-size"),
     row("score: negative --batch-size", lambda p: score(p, "--batch-size", "-3"), "--batch-size"),
     row("score: --batch-size nan", lambda p: score(p, "--batch-size", "nan"), "--batch-size"),
