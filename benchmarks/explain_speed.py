@@ -62,10 +62,11 @@ def main():
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dev", default=str(common.DEFAULT_DATA.parent / "short_reviews_dev.tsv"))
     parser.add_argument("--out", default=str(common.RESULTS_DIR / "explain_speed"))
     args = parser.parse_args()
 
-    text = review_of(WORDS, common.ROOT.parent / "shared" / "data" / "short_reviews_dev.tsv")
+    text = review_of(WORDS, args.dev)
     classifier = Classifier(load_bundle(find_model(args.model)), precision=args.precision)
     tokens = len(classifier.encode(text))
     for _ in range(3):  # OpenVINO prepares each new shape on its first run

@@ -171,10 +171,16 @@ def _framed(vocab, ids) -> list:
 
 # --- showing an explanation ----------------------------------------------------------------------------------------
 
+def score_text(score: float) -> str:
+    """"+0.12"; a score that two decimals would show as 0.00 keeps its size: "-3e-04" (a confident model's
+    probability hardly moves for most words)."""
+    return f"{score:+.2f}" if abs(score) >= 0.005 or score == 0 else f"{score:+.0e}"
+
+
 def annotated(explanation: Explanation) -> str:
     """The text with each scored word followed by its score: "Terrible(-0.31) acting(+0.02), but ..." (for
     output that is not a terminal)."""
-    return _rewrite(explanation, lambda word, score: f"{word}({score:+.2f})")
+    return _rewrite(explanation, lambda word, score: f"{word}({score_text(score)})")
 
 
 def coloured(explanation: Explanation) -> str:
@@ -193,7 +199,7 @@ def coloured(explanation: Explanation) -> str:
 
 def top_words(explanation: Explanation, count: int = 5) -> str:
     """The `count` words that support the label most, for a CSV cell: "wonderful(+0.41) moving(+0.12)"."""
-    return " ".join(f"{word.text}({word.score:+.2f})" for word in explanation.top(count))
+    return " ".join(f"{word.text}({score_text(word.score)})" for word in explanation.top(count))
 
 
 def _rewrite(explanation: Explanation, show) -> str:

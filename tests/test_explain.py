@@ -20,7 +20,7 @@ import pytest
 from bertvino.cli import main
 from bertvino.core.bundle import load_bundle
 from bertvino.infer.classifier import Classifier
-from bertvino.infer.explain import annotated, coloured, explain, occlusions, word_spans
+from bertvino.infer.explain import annotated, coloured, explain, occlusions, score_text, word_spans
 
 TEXTS = ["the movie was good and brilliant", "awful , boring and dull !", "it was a film",
          "Terrible acting, but a wonderful, moving story.", "  l'acting  était   superb\u00e9 ! 🎬 ok  ",
@@ -188,6 +188,11 @@ def test_classify_explain_is_coloured_on_a_terminal(fp32_bundle, monkeypatch, cl
     assert "\x1b[" not in sys.stdout.getvalue()
 
 
+def test_score_text_keeps_the_size_of_tiny_scores():
+    assert [score_text(s) for s in (0.123, -0.5, 0.0, -0.0003, 0.004)] == ["+0.12", "-0.50", "+0.00", "-3e-04",
+                                                                            "+4e-03"]
+
+
 def test_coloured_text_hides_terminal_controls():
     from bertvino.infer.classifier import Prediction
     from bertvino.infer.explain import Explanation, Word
@@ -214,7 +219,7 @@ def test_score_explain_adds_top_words(fp32_bundle, reviews_dir, tmp_path, classi
         assert row["label"] == expected.prediction.label
         top = expected.top(5)
         if suffix == ".csv":
-            assert row["top_words"] == " ".join(f"{w.text}({w.score:+.2f})" for w in top)
+            assert row["top_words"] == " ".join(f"{w.text}({score_text(w.score)})" for w in top)
         else:
             assert [w["word"] for w in row["top_words"]] == [w.text for w in top]
 
