@@ -603,8 +603,9 @@ def _run_serve(args):
     """serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)
 
     Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, classifying texts
-    from concurrent requests in shared batches. Also GET /v1/models/NAME, /v1/models/NAME/metadata, /healthz,
-    /v2/health/live, /v2/health/ready (after warm-up), /metrics (Prometheus) and /openapi.json.
+    from concurrent requests in shared batches; POST /v1/models/NAME:explain says which words decided each label,
+    and GET / is a page to try the model in a browser. Also GET /v1/models/NAME, /v1/models/NAME/metadata,
+    /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics (Prometheus) and /openapi.json.
     Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM stops it after the requests in
     progress. Needs the serve extra: pip install 'bertvino[serve]'.
     """
