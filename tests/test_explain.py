@@ -348,7 +348,6 @@ def use_the_page(port, text, screenshot, user_data_dir, api_key=None) -> dict:
 def test_the_page_in_headless_chromium(server, classifier, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("no Chromium at /usr/bin/chromium: apt-get install -y chromium (.ci/run does)")
-    pytest.importorskip("playwright", reason="pip install playwright (the test extra)")
     text = "Terrible acting, but a wonderful, moving story."
     screenshot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "page.png")
     shown = use_the_page(server.port, text, screenshot, tmp_path / "profile", api_key="secret-key")
