@@ -274,6 +274,14 @@ def test_serve_explain_answers_as_explain_does(server, classifier):
     assert after[explained] - before.get(explained, 0) == 1
 
 
+def test_the_client_explains(server):
+    from bertvino.client import Client
+    status, answer = post_explain(server.port, {"instances": TEXTS[:2]})
+    assert Client(port=server.port).explain(TEXTS[:2]) == answer["explanations"]
+    with pytest.raises(TypeError):
+        Client(port=server.port).explain("one text")
+
+
 @pytest.mark.parametrize("body, status", [({"instances": []}, 400), ({"instances": [3]}, 400), ({}, 400)])
 def test_serve_explain_refuses_bad_requests(server, body, status):
     got, answer = post_explain(server.port, body)
