@@ -146,8 +146,11 @@ def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_si
 
 
 def _submit_explained(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, method: str) -> int:
-    """`_submit` for score --explain: each review's variants, in batches of at most `batch_size`."""
-    for (source, gold, _), occlusion in zip(window, occlusions(classifier, [text for *_, text in window], method)):
+    """`_submit` for score --explain: each review's variants, in batches of at most `batch_size`. A review's variants
+    are made only when its turn comes (submit blocks while OpenVINO is busy), so memory holds the variants of the
+    reviews in flight, not of the whole window (hundreds of variants per IMDB review)."""
+    for source, gold, text in window:
+        occlusion = occlusions(classifier, [text], method)[0]
         collected = _Collected(source, gold, occlusion, method, classifier.bundle.labels)
         for start in range(0, len(occlusion.id_lists), batch_size):
             runner.submit(occlusion.id_lists[start:start + batch_size], (collected, start))
