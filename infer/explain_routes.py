@@ -26,7 +26,9 @@ def routes(service, route) -> list:
 
 
 async def explain(service, request):
-    from .server import come_back_later, parse_instances
+    """predict's checks and accounting (the Service's own methods, so both verbs refuse alike), then the variants
+    of every text through the batcher."""
+    from .server import come_back_later, parse_instances  # here: server.py imports this module
 
     service._check_model(request.path_params["name"])
     service._admit()
