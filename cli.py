@@ -261,6 +261,19 @@ def _classify_options(p):
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
+    _explain_options(p, "also say which words decided the label: each word's score is how much the label's "
+                        "probability drops when the word is left out (+ supports the label, - speaks against "
+                        "it); coloured on a terminal, word(+0.12) otherwise; with --json a \"words\" list of "
+                        "{\"word\", \"start\", \"end\", \"score\"} (character spans [start, end) of the text)")
+
+
+def _explain_options(p, help_text):
+    from .infer.explain import DEFAULT_METHOD, METHODS
+
+    p.add_argument("--explain", action="store_true", help=help_text)
+    p.add_argument("--explain-method", choices=METHODS, default=DEFAULT_METHOD,
+                   help="how --explain leaves a word out: delete its word pieces, or replace each by [MASK] or "
+                        "[PAD] (default: %(default)s; docs/explain.md compares them)")
 
 
 def _run_classify(args):
@@ -280,6 +293,10 @@ def _run_classify(args):
     if not inputs:
         raise BertvinoError("nothing to classify: stdin was empty")
     failed = sum(1 for _, problem in inputs if problem)
+    if args.explain:
+        from .infer.explain import annotated, coloured, explain
+        # Colours only for a person at a terminal who has not asked for none (https://no-color.org).
+        render = coloured if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else annotated
     classifier = None if failed == len(inputs) else Classifier(
         load_bundle(find_model(args.model)), device=args.device, precision=args.precision)
     for text, problem in inputs:
@@ -288,14 +305,22 @@ def _run_classify(args):
                   f"{'error':<10} {problem}", flush=True)
             continue
         started = time.perf_counter()
-        prediction = classifier.predict([text])[0]
+        if args.explain:
+            explanation = explain(classifier, [text], args.explain_method)[0]
+            prediction = explanation.prediction
+        else:
+            prediction = classifier.predict([text])[0]
         latency_ms = (time.perf_counter() - started) * 1000
         if args.json:
-            print(_escaped(json.dumps({"text": text, "label": prediction.label,
-                                       "probabilities": prediction.probabilities}, ensure_ascii=False)), flush=True)
+            row = {"text": text, "label": prediction.label, "probabilities": prediction.probabilities}
+            if args.explain:
+                row.update(method=explanation.method, words=[word.as_dict() for word in explanation.words])
+            print(_escaped(json.dumps(row, ensure_ascii=False)), flush=True)
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+            if args.explain:
+                print(f"{'':<10} {render(explanation)}", flush=True)
     if failed == len(inputs):
         raise BertvinoError(f"none of the {_plural(failed, 'input')} could be classified (see the error lines)"
                             if failed > 1 else "the input could not be classified (see the error line)")
@@ -339,6 +364,8 @@ def _score_options(p):
                    help="reviews per inference batch (default: %(default)s)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _explain_options(p, "add a top_words column: the words that support each review's label most, with how much "
+                        "its probability drops without each (costs about one inference per word; not with --ray)")
     on_ray = p.add_argument_group(
         "Ray (pip install 'bertvino[ray]')",
         "--ray runs the same scoring as a Ray Data pipeline: reading and tokenizing in tasks, classifying in a pool "
@@ -386,13 +413,16 @@ def _run_score(args):
     for output in (args.output, args.metrics_json):  # before the work, not after it
         if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
+    if args.ray is not None and args.explain:
+        raise BertvinoError("--explain does not run on --ray yet: score without --ray")
     if args.ray is not None:
         summary = _ray_score(args)
     else:
         classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
                                 performance_hint="THROUGHPUT", precision=args.precision)
         summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
-                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
+                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress,
+                        explain_method=args.explain_method if args.explain else None)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -590,8 +620,9 @@ def _run_serve(args):
     """serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)
 
     Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, classifying texts
-    from concurrent requests in shared batches. Also GET /v1/models/NAME, /v1/models/NAME/metadata, /healthz,
-    /v2/health/live, /v2/health/ready (after warm-up), /metrics (Prometheus) and /openapi.json.
+    from concurrent requests in shared batches; POST /v1/models/NAME:explain says which words decided each label,
+    and GET / is a page to try the model in a browser. Also GET /v1/models/NAME, /v1/models/NAME/metadata,
+    /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics (Prometheus) and /openapi.json.
     Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM stops it after the requests in
     progress. Needs the serve extra: pip install 'bertvino[serve]'.
     """

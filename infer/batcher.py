@@ -84,17 +84,23 @@ class DynamicBatcher:
 
     async def classify(self, texts) -> list:
         """[Prediction] for `texts`, in order, computed in batches shared with other callers."""
+        predictions, _ = await self.run(lambda: (self.classifier.encode_batch(texts), None))
+        return predictions
+
+    async def run(self, encode) -> tuple:
+        """`encode()` -> (id lists, anything) in the tokenizer pool, then ([Prediction] of the id lists in order,
+        that anything): how callers with their own inputs (explanations' variants) share the batches."""
         if not self._accepting:
             raise BatcherClosed("the service is shutting down")
         self._calls_in_progress += 1
         self._no_calls.clear()
         try:
-            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode_batch, texts)
+            id_lists, extra = await self._loop.run_in_executor(self._tokenizers, encode)
             arrived = self._loop.time()
             futures = [self._loop.create_future() for _ in id_lists]
             self._pending.extend(_Pending(ids, future, arrived) for ids, future in zip(id_lists, futures))
             self._arrived.set()
-            return list(await asyncio.gather(*futures))
+            return list(await asyncio.gather(*futures)), extra
         finally:
             self._calls_in_progress -= 1
             if self._calls_in_progress == 0:

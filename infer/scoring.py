@@ -18,6 +18,7 @@ a block into length-sorted batches) and `ScoringRun` (metrics, progress bar, ski
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import sys
@@ -31,11 +32,13 @@ from tqdm import tqdm
 from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
+from .explain import occlusions, top_words
 from .metrics import Confusion
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
 BATCH_SIZE = 32  # reviews per inference batch, the default of score, score --ray and classify_dataset
+TOP_WORDS = 5  # words in score --explain's top_words column
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
 EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
 
@@ -54,23 +57,36 @@ class ScoreSummary:
 
 
 def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=BATCH_SIZE,
-          split=None, progress=True) -> ScoreSummary:
+          split=None, progress=True, explain_method=None) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
     A path that does not exist (or is no kind of review input) is an error before anything is written; a path that
     turns out unreadable while reading, or a single bad review or row, is skipped and reported in the summary. The
     progress bar has a total (and so an ETA) when the inputs are folders, archives or .txt files: counting those
-    first is cheap."""
+    first is cheap.
+
+    `explain_method` (one of `bertvino.infer.explain.METHODS`) adds a `top_words` column: the words that support
+    each review's label most. Each review then runs as its own batches of variants (its words + 1 rows, cut into
+    `batch_size` pieces), so this costs about (words seen + 1) times the inference of plain scoring."""
     check_batch_size(batch_size)
     check_inputs(paths, split)
-    with RowWriter(output, classifier.bundle.labels, resume=resume, overwrite=overwrite) as writer, \
-            ScoringRun(paths, split, writer, output, progress) as run:
+    explained, collecting = explain_method is not None, threading.Lock()
+    with RowWriter(output, classifier.bundle.labels, resume=resume, overwrite=overwrite,
+                   explained=explained) as writer, ScoringRun(paths, split, writer, output, progress) as run:
 
         def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
+            if explained:
+                collected, start = batch
+                with collecting:
+                    explanation = collected.add(start, probabilities)
+                if explanation is not None:  # the review's last variants: its row
+                    run.write([(collected.source, explanation.prediction, collected.gold, explanation)])
+                return
             run.write([(source, classifier.prediction(row), gold) for (source, gold), row in zip(batch, probabilities)])
 
         runner = AsyncBatches(classifier, finished)
+        submit = functools.partial(_submit_explained, method=explain_method) if explained else _submit
         window = []
         try:
             for review in reviews_to_score(paths, split, run.done_sources, run.skip):
@@ -78,10 +94,10 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 if len(window) == batch_size * WINDOW_BATCHES:
                     if run.write_failed:
                         break
-                    _submit(runner, classifier, window, batch_size)
+                    submit(runner, classifier, window, batch_size)
                     window = []
             else:
-                _submit(runner, classifier, window, batch_size)
+                submit(runner, classifier, window, batch_size)
         finally:
             runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
     return run.summary()
@@ -91,6 +107,32 @@ def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_si
     """Tokenize a window of (source, gold, text) in one call and queue it in length-sorted batches."""
     submit_sorted(runner, classifier.encode_batch([text for _, _, text in window]),
                   [(source, gold) for source, gold, _ in window], batch_size)
+
+
+def _submit_explained(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, method: str):
+    """`_submit` for score --explain: each review's variants, in batches of at most `batch_size`. A review's variants
+    are made only when its turn comes (submit blocks while OpenVINO is busy), so memory holds the variants of the
+    reviews in flight, not of the whole window (hundreds of variants per IMDB review)."""
+    for source, gold, text in window:
+        occlusion = occlusions(classifier, [text], method)[0]
+        collected = _Collected(source, gold, occlusion, method, classifier.bundle.labels)
+        for start in range(0, len(occlusion.id_lists), batch_size):
+            runner.submit(occlusion.id_lists[start:start + batch_size], (collected, start))
+
+
+class _Collected:
+    """One review's variant probabilities as their batches finish (in any order), and its explanation once all
+    have. Called under score's lock."""
+
+    def __init__(self, source, gold, occlusion, method, labels):
+        self.source, self.gold, self.occlusion, self.method, self.labels = source, gold, occlusion, method, labels
+        self.probabilities = np.zeros((len(occlusion.id_lists), len(labels)), dtype=np.float32)
+        self.missing = len(occlusion.id_lists)
+
+    def add(self, start: int, probabilities):
+        self.probabilities[start:start + len(probabilities)] = probabilities
+        self.missing -= len(probabilities)
+        return self.occlusion.explanation(self.probabilities, self.labels, self.method) if not self.missing else None
 
 
 # --- what score and score --ray share ----------------------------------------------------------------------------
@@ -174,12 +216,13 @@ class ScoringRun:
             self.bar.update(1)
 
     def write(self, rows: list):
-        """rows: (source, Prediction, gold) triples, gold None where the input gives none."""
+        """rows: (source, Prediction, gold) triples, gold None where the input gives none; with score --explain,
+        (source, Prediction, gold, Explanation)."""
         with self._lock:
             if not rows or self.write_failed:
                 return
             self.writer.write(rows)
-            for _, prediction, gold in rows:
+            for _, prediction, gold, *_explanation in rows:
                 self.confusion.add(gold, prediction.label)
             self.scored += len(rows)
             self.bar.update(len(rows))
@@ -207,12 +250,16 @@ def probabilities_in_order(classifier, texts, batch_size: int, progress: str | N
 class RowWriter:
     """Result rows, CSV or JSONL by the file's extension (CSV on stdout without a file), flushed per batch.
 
-    Columns: source, label, p_<label> for each label, gold (empty where the input gives none).
+    Columns: source, label, p_<label> for each label, gold (empty where the input gives none), and with
+    `explained` top_words: in CSV "word(+0.41) word(+0.12) ...", in JSONL a list of {"word", "start", "end",
+    "score"}, the words that support the label most, best first.
     """
 
-    def __init__(self, path, labels, resume=False, overwrite=False):
+    def __init__(self, path, labels, resume=False, overwrite=False, explained=False):
         self.labels = labels
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
+        if explained:
+            self.columns.append("top_words")
         self.existing_rows = []
         self.error = None  # the OSError that stopped writing to a file (a full disk), if one did
         if path is None:
@@ -238,14 +285,18 @@ class RowWriter:
             self._write_text(_csv_line(self.columns))
 
     def write(self, rows):
-        """rows: (source, Prediction, gold) triples."""
+        """rows: (source, Prediction, gold) triples, or (source, Prediction, gold, Explanation) for top_words."""
         lines = []
-        for source, prediction, gold in rows:
+        for source, prediction, gold, *explanation in rows:
             values = [source, prediction.label, *[prediction.probabilities[label] for label in self.labels],
                       gold or ""]
+            words = explanation[0].top(TOP_WORDS) if explanation else None
             if self.format == "csv":
-                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
+                top = [top_words(explanation[0], TOP_WORDS)] if explanation else []
+                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1], *top]))
             else:
+                if explanation:
+                    values.append([word.as_dict() for word in words])
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
         if self.file is sys.stdout:
             self._write_text("".join(lines))

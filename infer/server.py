@@ -10,6 +10,7 @@
     GET  /v2/health/ready          KServe v2 readiness: 200 {"ready": true} once warmed up, else 503
     GET  /metrics                  Prometheus text format, from a registry of this app's own
     GET  /openapi.json             an OpenAPI 3.1 description of all of the above
+    POST /v1/models/NAME:explain   which words decided each label; GET / a page to try it (infer/explain_routes.py)
 
 Starlette + uvicorn rather than FastAPI: a request is one JSON list, validated by hand so that a message can name
 the bad instance, and FastAPI would add pydantic without saving any code. Only TF Serving's row form
@@ -60,6 +61,7 @@ from starlette.routing import Route
 from ..core.errors import BertvinoError, first_line
 from .batcher import BatcherClosed, DynamicBatcher
 from .connections import protocol_with_header_deadline
+from . import explain_routes
 from .serve_options import Limits, ServeOptions, Timeouts
 
 log = logging.getLogger("bertvino.serve")
@@ -215,7 +217,7 @@ class Service:
     # --- request checks ------------------------------------------------------------------------------------------
 
     def _check_model(self, name: str):
-        if name == f"{self.model_name}:predict":
+        if name in (f"{self.model_name}:predict", f"{self.model_name}:explain"):
             raise ApiError(405, f"use POST for /v1/models/{name}", "wrong_method")
         if name != self.model_name:
             raise ApiError(404, f"model '{name}' is not served here; this server serves '{self.model_name}'",
@@ -359,6 +361,7 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
 
     app = Starlette(routes=[
         route("/v1/models/{name}:predict", "predict", service.predict, "POST"),
+        *explain_routes.routes(service, route),  # :explain and the page at /
         route("/v1/models", "models", service.models, "GET"),
         route("/v1/models/{name}", "model_status", service.model_status, "GET"),
         route("/v1/models/{name}/metadata", "model_metadata", service.model_metadata, "GET"),
@@ -567,3 +570,5 @@ OPENAPI = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
     }},
 }
+OPENAPI["paths"].update(explain_routes.OPENAPI_PATHS)
+OPENAPI["components"]["schemas"].update(explain_routes.OPENAPI_SCHEMAS)

@@ -170,7 +170,11 @@ MISTAKES = [
         "'TPU'"),
     row("classify: an unknown --inference-precision", USAGE,
         lambda p: ["classify", "-m", str(p.bundle), "--inference-precision", "fp8", "good"], "--inference-precision"),
+    row("classify: an --explain-method that does not exist", USAGE,
+        lambda p: ["classify", "-m", str(p.bundle), "--explain", "--explain-method", "lime", "good"],
+        "--explain-method"),
     # score
+    row("score: --explain with --ray", MISTAKE, lambda p: score(p, "--explain", "--ray"), "--explain"),
     row("score: --batch-size 0", USAGE, lambda p: score(p, "--batch-size", "0"), "--batch-size"),
     row("score: negative --batch-size", USAGE, lambda p: score(p, "--batch-size", "-3"), "--batch-size"),
     row("score: --batch-size nan", USAGE, lambda p: score(p, "--batch-size", "nan"), "--batch-size"),

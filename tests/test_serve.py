@@ -359,7 +359,7 @@ def test_openapi_describes_every_endpoint(server):
     assert status == 200 and spec["openapi"].startswith("3.1")
     assert set(spec["paths"]) == {"/v1/models/{name}:predict", "/v1/models/{name}", "/v1/models/{name}/metadata",
                                   "/v1/models", "/healthz", "/v2/health/live", "/v2/health/ready", "/metrics",
-                                  "/openapi.json"}
+                                  "/openapi.json", "/v1/models/{name}:explain", "/"}
     assert set(spec["paths"]["/v1/models/{name}:predict"]["post"]["responses"]) >= {"200", "400", "404", "413"}
 
 
