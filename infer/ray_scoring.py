@@ -45,7 +45,7 @@ from tqdm import tqdm
 from ..core.bundle import load_bundle
 from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write, check_writable
-from ..core.features import Truncation, encode_batch
+from ..core.features import encode_batch, reading
 from .classifier import AsyncBatches, Classifier, Prediction
 from .metrics import Confusion
 from ..core.labels import gold_label
@@ -330,7 +330,7 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
            on_block):
     confusion = Confusion(labels)
     for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"])
+        confusion.add(row.get("gold") or None, row["label"], {label: row[f"p_{label}"] for label in labels})
     written = {row["source"] for row in writer.existing_rows}
     already_done = len(written)
     done_ref = ray.put(frozenset(written))
@@ -362,7 +362,7 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
                     probabilities = {label: row[f"p_{label}"] for label in labels}
                     gold = gold_label(row["gold"], labels)
                     rows.append((row["source"], Prediction(row["label"], probabilities), gold))
-                    confusion.add(gold, row["label"])
+                    confusion.add(gold, row["label"], probabilities)
             if rows:
                 writer.write(rows)
                 if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
@@ -389,11 +389,12 @@ _FETCHED = {}
 
 
 def _cached_tokenizer(source: BundleSource):
-    """(tokenizer, max_seq_length, truncation) of the bundle, made once per worker process."""
+    """(tokenizer, max_seq_length, how it reads long texts) of the bundle, made once per worker process."""
     key = (source.path, source.files.hex() if source.files else None)
     if key not in _TOKENIZERS:
         bundle = load_bundle(source.local_path())
-        _TOKENIZERS[key] = (bundle.tokenizer(), bundle.max_seq_length, Truncation.from_string(bundle.truncation))
+        _TOKENIZERS[key] = (bundle.tokenizer(), bundle.max_seq_length, reading(bundle.truncation,
+                                                                                          bundle.long_texts))
     return _TOKENIZERS[key]
 
 

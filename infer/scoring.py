@@ -71,7 +71,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
     confusion = Confusion(labels)
     for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"])
+        confusion.add(row.get("gold") or None, row["label"], {label: row[f"p_{label}"] for label in labels})
     done_sources = {row["source"] for row in writer.existing_rows}
     bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
@@ -83,7 +83,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 return
             writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
             for (_, gold), prediction in zip(batch, predictions):
-                confusion.add(gold, prediction.label)
+                confusion.add(gold, prediction.label, prediction.probabilities)
             bar.update(len(batch))
 
     runner = AsyncBatches(classifier, finished)
@@ -141,8 +141,22 @@ def probabilities_in_order(classifier, texts, batch_size: int, progress: str | N
         batches = tqdm(batches, desc=progress, unit="batch", dynamic_ncols=True)
     result = np.zeros((len(texts), len(classifier.bundle.labels)), dtype=np.float32)
     for batch in batches:
-        result[batch] = classifier.probabilities(classifier.pooled([id_lists[index] for index in batch]))
+        batch_ids = [id_lists[index] for index in batch]
+        result[batch] = classifier.probabilities(classifier.pooled(batch_ids), classifier.lengths(batch_ids))
     return result
+
+
+def logits_in_order(classifier, texts, batch_size: int = 64, progress: str | None = None):
+    """(logits [len(texts), labels] uncalibrated, lengths [len(texts)]) in the texts' order: what a calibration is
+    fitted on (`bertvino calibrate`, benchmarks/calibration.py)."""
+    id_lists = classifier.encode_batch(texts)
+    batches = length_sorted_batches(id_lists, batch_size)
+    if progress:
+        batches = tqdm(batches, desc=progress, unit="batch", dynamic_ncols=True, file=sys.stderr)
+    logits = np.zeros((len(texts), len(classifier.bundle.labels)), dtype=np.float32)
+    for batch in batches:
+        logits[batch] = classifier.logits(classifier.pooled([id_lists[index] for index in batch]))
+    return logits, classifier.lengths(id_lists)
 
 
 def check_inputs(paths, split):
