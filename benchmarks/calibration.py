@@ -191,15 +191,31 @@ def record(args, bundle):
 
 def test(args, bundle):
     """IMDB test, all 25,000 reviews, per path, before and after the bundle's calibration."""
-    collect(args, bundle, names=["test"])
+    collect(args, bundle, names=["test"], paths=args.paths)  # int8 first: auto's path on this CPU
     calibrator = calibration.Calibration.from_record(load_bundle(bundle.path).calibration_record)
     table = {}
-    for path in PATHS:
+    for path in args.paths:
         data = load(args.cache, "test", path)
         table[path] = {"before": measure(data["logits"], data["lengths"], data["gold"]),
                        "after": measure(data["logits"], data["lengths"], data["gold"], calibrator)}
+        for when, by in (("before", None), ("after", calibrator)):
+            plot(data, by, bundle.labels, RESULTS_DIR / f"calibration-imdb-test-{path}-{when}.png",
+                 f"IMDB test, {path}, {when} calibration")
     print(json.dumps(table, indent=1))
     update_results({"imdb_test": table})
+
+
+def plot(data, calibrator, labels, png, title):
+    """The reliability diagram `score --plot` draws, from cached logits."""
+    from bertvino.infer.plots import reliability_plot
+    logits = data["logits"] if calibrator is None else calibrator.apply(data["logits"].astype(np.float64),
+                                                                        data["lengths"])
+    probabilities = calibration.softmax(np.asarray(logits, dtype=np.float64))
+    confusion = metrics.Confusion(labels)
+    confusion.counts = np.bincount(data["gold"] * len(labels) + probabilities.argmax(1),
+                                   minlength=len(labels) ** 2).reshape(len(labels), len(labels))
+    confusion.reliability.add(probabilities, data["gold"])
+    reliability_plot(confusion.report(), png, title)
 
 
 def windows(args, bundle):
@@ -251,6 +267,8 @@ def main():
     parser.add_argument("--write", action="store_true", help="record: write the calibration into bundle.json")
     parser.add_argument("--timing-reviews", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--paths", type=lambda value: tuple(value.split(",")), default=("int8", "f32"),
+                        help="test: the precision paths to measure, in this order")
     args = parser.parse_args()
     bundle = load_bundle(find_model(args.model))
     if args.stage == "collect":

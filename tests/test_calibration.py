@@ -268,3 +268,14 @@ def test_windowed_scoring_is_the_mean_of_the_windows_logits(fp32_bundle, copy_bu
     assert main(["score", str(tmp_path / "pos"), "-m", str(bundle), "-o", str(out), "--no-progress"]) == 0
     row = json.loads(out.read_text())
     np.testing.assert_allclose([row["p_negative"], row["p_positive"]], want, atol=1e-5)
+
+
+def test_the_default_model_is_calibrated_on_validation_data_with_hotter_short_texts():
+    from bertvino.models import find_model
+    bundle = load_bundle(find_model(None))
+    record = bundle.calibration_record
+    assert "validation split" in record["fitted_on"]["data"] and "test" not in record["fitted_on"]["data"]
+    assert record["after"]["nll"] < record["before"]["nll"] and record["after"]["ece"] < record["before"]["ece"]
+    fitted = calibration.Calibration.from_record(record)
+    one_liner, review = fitted.temperatures([12, 256])
+    assert one_liner > 2 * review > 2
