@@ -117,16 +117,21 @@ class Windows:
     def __str__(self) -> str:
         return f"windows:{self.stride}"
 
+    def check(self, max_seq_length: int) -> int:
+        """The pieces a window holds; raises `BertvinoError` if the stride would skip pieces between windows."""
+        budget = max_seq_length - SPECIAL_TOKENS_PER_TEXT
+        if self.stride > budget:
+            raise BertvinoError(f"long_texts {self}: a stride over {budget} word pieces would skip text between "
+                                f"windows of max_seq_length {max_seq_length}")
+        return budget
+
     def keep(self, tokens: list, max_seq_length: int) -> list:
         """Every token: `rows` cuts them into windows."""
         return list(tokens)
 
     def rows(self, id_lists, max_seq_length: int):
         """Each text's windows as rows ([CLS] pieces [SEP], at most max_seq_length) and each row's text index."""
-        budget = max_seq_length - SPECIAL_TOKENS_PER_TEXT
-        if self.stride > budget:
-            raise BertvinoError(f"long_texts {self}: a stride over {budget} word pieces would skip text between "
-                                f"windows of max_seq_length {max_seq_length}")
+        budget = self.check(max_seq_length)
         rows, owners = [], []
         for owner, ids in enumerate(id_lists):
             if len(ids) <= max_seq_length:
@@ -148,10 +153,15 @@ class Windows:
         return (sums / np.bincount(owners, minlength=texts)[:, None]).astype(pooled.dtype)
 
 
-def reading(truncation: str, long_texts: str = "truncate"):
-    """How the model reads a text longer than max_seq_length: `Windows` for long_texts "windows:S", else the
-    bundle's `Truncation`."""
-    return Truncation.from_string(truncation) if long_texts == "truncate" else Windows.from_string(long_texts)
+def reading(truncation: str, long_texts: str = "truncate", max_seq_length: int | None = None):
+    """How the model reads a text longer than max_seq_length: `Windows` for long_texts "windows:S" (checked
+    against `max_seq_length` when given), else the bundle's `Truncation`."""
+    if long_texts == "truncate":
+        return Truncation.from_string(truncation)
+    windows = Windows.from_string(long_texts)
+    if max_seq_length is not None:
+        windows.check(max_seq_length)
+    return windows
 
 
 def check_max_seq_length(max_seq_length: int) -> None:

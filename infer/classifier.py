@@ -37,7 +37,11 @@ class Classifier:
 
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer()
-        self.reading = reading(bundle.truncation, bundle.long_texts if long_texts is None else long_texts)
+        try:
+            self.reading = reading(bundle.truncation, bundle.long_texts if long_texts is None else long_texts,
+                                   bundle.max_seq_length)
+        except BertvinoError as err:  # the bundle's long_texts names the file; a caller's own value does not
+            raise (err if long_texts is not None else file_error(bundle.path / "bundle.json", str(err))) from None
         self.weight, self.bias = bundle.head()
         self.calibration = bundle_calibration(bundle)  # None: the model's own probabilities
         core = ov.Core()
