@@ -50,6 +50,13 @@ class Confusion:
                 **({"calibration": self.reliability.report()} if self.reliability.total else {})}
 
 
+def row_probabilities(row: dict, labels) -> dict | None:
+    """{label: p} of a results row written earlier (read back by --resume), None if the row does not carry them."""
+    if not all(f"p_{label}" in row for label in labels):
+        return None
+    return {label: row[f"p_{label}"] for label in labels}
+
+
 def format_report(report: dict) -> str:
     """The report as a few human-readable lines."""
     labels = report["confusion_matrix"]["labels"]

@@ -47,7 +47,7 @@ from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write, check_writable
 from ..core.features import encode_batch, reading
 from .classifier import AsyncBatches, Classifier, Prediction
-from .metrics import Confusion
+from .metrics import Confusion, row_probabilities
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews
 from .scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
@@ -330,7 +330,7 @@ def _score(paths, source, options, writer, labels, batch_size, split, progress, 
            on_block):
     confusion = Confusion(labels)
     for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"], {label: row[f"p_{label}"] for label in labels})
+        confusion.add(row.get("gold") or None, row["label"], row_probabilities(row, labels))
     written = {row["source"] for row in writer.existing_rows}
     already_done = len(written)
     done_ref = ray.put(frozenset(written))
@@ -477,5 +477,5 @@ class ParquetParts:
             if table.column_names != self.columns:
                 raise file_error(part, f"has columns {table.column_names}, this model writes {self.columns}; "
                                        "cannot resume it with another model")
-            rows += table.select(["source", "label", "gold"]).to_pylist()
+            rows += table.to_pylist()  # the probabilities too: the calibration metrics count these rows
         return rows

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
-from .metrics import Confusion
+from .metrics import Confusion, row_probabilities
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
@@ -71,7 +71,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
     confusion = Confusion(labels)
     for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"], {label: row[f"p_{label}"] for label in labels})
+        confusion.add(row.get("gold") or None, row["label"], row_probabilities(row, labels))
     done_sources = {row["source"] for row in writer.existing_rows}
     bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
