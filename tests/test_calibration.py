@@ -279,3 +279,12 @@ def test_the_default_model_is_calibrated_on_validation_data_with_hotter_short_te
     fitted = calibration.Calibration.from_record(record)
     one_liner, review = fitted.temperatures([12, 256])
     assert one_liner > 2 * review > 2
+
+
+def test_the_training_teacher_vets_snippets_with_the_models_own_probabilities(fp32_bundle, calibrated_bundle):
+    from bertvino.train.snippets import teacher_keeps
+    labels = np.array([1, 0, 0, 1, 1])
+    plain = teacher_keeps(fp32_bundle, TEXTS, labels, ("negative", "positive"), threshold=0.9)
+    assert plain.any()  # else the comparison below says nothing
+    np.testing.assert_array_equal(teacher_keeps(calibrated_bundle, TEXTS, labels, ("negative", "positive"),
+                                                threshold=0.9), plain)
