@@ -6,6 +6,7 @@
     convert  bundle                      -> bundle with OpenVINO IR   (OpenVINO)
     classify text                        -> label and probabilities   (OpenVINO + NumPy)
     score    review files                -> CSV/JSONL rows + metrics  (OpenVINO + NumPy)
+    calibrate bundle + labelled reviews  -> calibration in bundle.json (OpenVINO + NumPy)
     info     bundle                      -> its metadata and provenance
     bench    bundle                      -> latency, throughput, % of the compute floor
     serve    bundle                      -> HTTP service with dynamic batching (OpenVINO; serve extra)
@@ -374,6 +375,8 @@ def _score_options(p):
     p.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
                    help="reviews per inference batch (default: %(default)s)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
+    p.add_argument("--plot", metavar="PNG", help="draw the reliability diagram (accuracy and count per confidence "
+                                                 "bin) beside the confusion matrix (needs the bench extra)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _explain_options(p, "add a top_words column: the words that support each review's label most, with how much "
                         "its probability drops without each (costs about one inference per word; not with --ray)")
@@ -408,8 +411,8 @@ def _run_score(args):
     Score every review under the given paths (aclImdb directories or their .tar.gz, folders with pos/ and neg/,
     CSV or JSONL with a text column, .txt files) with OpenVINO's asynchronous API, batching reviews of similar
     length. Rows are written and flushed as they finish (not in input order): source, label, p_<label> per
-    label, gold. Where gold labels exist, prints accuracy, per-class precision/recall/F1 and the confusion
-    matrix. A path that does not exist is an error before anything is scored; an unreadable file, or a bad
+    label, gold. Where gold labels exist, prints accuracy, per-class precision/recall/F1, the confusion
+    matrix and calibration (ECE over 15 bins of the top probability, NLL, Brier). A path that does not exist is an error before anything is scored; an unreadable file, or a bad
     review or row (reported with its line), is skipped and the rest scored. Exit status: 0 when every review was
     scored, 3 when some inputs were skipped (each is reported with its reason), 1 on an error or when every
     input was skipped.
@@ -422,7 +425,9 @@ def _run_score(args):
     from .models import find_model
 
     check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
-    for output in (args.output, args.metrics_json):  # before the work, not after it
+    if args.plot:
+        import matplotlib  # noqa: F401  (a missing bench extra fails now, not after the scoring)
+    for output in (args.output, args.metrics_json, args.plot):  # before the work, not after it
         if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
     if args.ray is not None and args.explain:
@@ -451,6 +456,11 @@ def _run_score(args):
             "reviews_per_s": round(summary.reviews_per_s, 2),
             "skipped": [{"source": source, "reason": reason} for source, reason in summary.skipped],
             "metrics": summary.metrics})
+    if args.plot:
+        if not (summary.metrics or {}).get("calibration"):
+            raise BertvinoError(f"{args.plot}: not drawn: no scored review has a gold label of this model")
+        from .infer.plots import reliability_plot
+        reliability_plot(summary.metrics, args.plot, title=" ".join(str(path) for path in args.paths))
     return EXIT_SKIPPED if summary.skipped else 0
 
 
@@ -466,6 +476,46 @@ def _ray_score(args):
                      progress=not args.no_progress, device=args.device,
                      precision=args.precision,
                      say=lambda line: print(f"bertvino score: {line}", file=sys.stderr))
+
+
+# --- calibrate ---------------------------------------------------------------------------------------------------
+
+def _calibrate_options(p):
+    from .infer.calibration import METHODS
+    p.add_argument("bundle", help="a converted bundle directory (its bundle.json gets the calibration)")
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH",
+                   help="labelled reviews, any input `score` reads; a validation split, never your test data")
+    p.add_argument("--split", help="only reviews under this folder of each path (e.g. train for aclImdb)")
+    p.add_argument("--method", choices=METHODS, default="length_temperature",
+                   help="temperature: one T; length_temperature (default): T(n) = exp(a + b ln n) for a text of n "
+                        "word pieces; bucket_temperature: one T per length range")
+    p.add_argument("--precision", choices=("f32", "bf16", "int8"), default="f32",
+                   help="the path whose logits are fitted on (default: %(default)s, the float model exactly); one "
+                        "record serves every path")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per batch (default: 64)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_calibrate(args):
+    """fit the probabilities' calibration on labelled reviews and record it in the bundle
+
+    Run the bundle on labelled reviews, fit a temperature (by default one that depends on each text's length in
+    word pieces) that minimizes their negative log-likelihood, and write it into bundle.json with the data it was
+    fitted on and ECE/NLL/Brier before and after. Every path (classify, score, serve, score --ray, the Python
+    API) then divides the head's logits by it before the softmax; labels never change, only how sure they say
+    they are. Fit on validation data that mixes the kinds of text the model will see, never on test data.
+    """
+    from .infer.calibrate import calibrate
+
+    record = calibrate(args.bundle, args.data, split=args.split, method=args.method, device=args.device,
+                       precision=args.precision, batch_size=args.batch_size, progress=not args.no_progress)
+    before, after = record["before"], record["after"]
+    print(f"Calibrated {args.bundle} on {_plural(record['fitted_on']['texts'], 'review')}: {record['description']}")
+    for name in ("ece", "nll", "brier", "mean_confidence"):
+        print(f"  {name:<16} {before[name]:.4f} -> {after[name]:.4f}")
+    if record["fitted_on"]["skipped"]:
+        print(f"bertvino calibrate: skipped {_plural(record['fitted_on']['skipped'], 'unreadable review')}",
+              file=sys.stderr)
 
 
 # --- info --------------------------------------------------------------------------------------------------------
@@ -485,7 +535,7 @@ def _run_info(args):
     from .models import find_model
 
     bundle = load_bundle(find_model(args.model), require_ir=False)
-    info = {"path": str(bundle.path.resolve()), **bundle.metadata}
+    info = {"path": str(bundle.path.resolve()), "calibrated": _calibration_summary(bundle), **bundle.metadata}
     if bundle.has_ir:
         info["on_this_cpu"] = _path_on_this_cpu(bundle)
     if args.json:
@@ -493,6 +543,18 @@ def _run_info(args):
         return
     for key, value in info.items():
         _print_field(key, value)
+
+
+def _calibration_summary(bundle) -> str:
+    """Whether the bundle's probabilities are calibrated, and how, in one line."""
+    from .infer.classifier import bundle_calibration
+    calibration = bundle_calibration(bundle)
+    if calibration is None:
+        return "no: the model's own probabilities (bertvino calibrate fits a calibration)"
+    record = bundle.calibration_record
+    after = record.get("after") or {}
+    return (f"yes: {calibration.describe()}" + (f"; ECE {record['before']['ece']} -> {after['ece']} on the data it "
+                                                  "was fitted on" if "ece" in after and "before" in record else ""))
 
 
 def _path_on_this_cpu(bundle) -> dict:
@@ -700,6 +762,7 @@ COMMANDS = (
     ("convert", _run_convert, [CALIBRATION], _convert_options),
     ("classify", _run_classify, [RUNTIME], _classify_options),
     ("score", _run_score, [RUNTIME], _score_options),
+    ("calibrate", _run_calibrate, [DEVICE], _calibrate_options),
     ("info", _run_info, [MODEL], _info_options),
     ("bench", _run_bench, [MODEL, DEVICE, CALIBRATION], _bench_options),
     ("serve", _run_serve, [RUNTIME], _serve_options),

@@ -78,7 +78,9 @@ def predicted_labels(classifier, texts, batch_size=64) -> list:
     labels = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        for i, row in zip(batch, classifier.probabilities(classifier.pooled([encoded[i] for i in batch]))):
+        batch_ids = [encoded[i] for i in batch]
+        probabilities = classifier.probabilities(classifier.pooled(batch_ids), classifier.lengths(batch_ids))
+        for i, row in zip(batch, probabilities):
             labels[i] = classifier.bundle.labels[int(np.argmax(row))]
     return labels
 

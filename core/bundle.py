@@ -4,6 +4,9 @@ The files and fields are documented in docs/bundle.md. `freeze` writes a whole b
 and renames it into place; `convert` adds the IR so that `model.xml` (what makes a bundle usable) is the last file
 to appear, so a killed writer never leaves a bundle that loads. bundle.json's `irs` maps each IR's file name to how
 it was made and its measured accuracy; bundles from before INT8 IRs (no `irs`) load unchanged.
+
+bundle.json's optional `calibration` (written by `bertvino calibrate`) divides the head's logits by a fitted
+temperature; its optional `long_texts` ("windows:S") reads long texts whole. Bundles without them load unchanged.
 """
 
 import dataclasses
@@ -52,6 +55,18 @@ class Bundle:
     int8_bin = property(lambda self: self.path / "model-int8.bin")
     weight_file = property(lambda self: self.path / "weight.npy")
     bias_file = property(lambda self: self.path / "bias.npy")
+
+    @property
+    def long_texts(self) -> str:
+        """How inference reads texts longer than max_seq_length: "truncate" (as `truncation` says, the default) or
+        "windows:S" (overlapping windows, see core/features.py)."""
+        return self.metadata.get("long_texts", "truncate")
+
+    @property
+    def calibration_record(self) -> dict | None:
+        """bundle.json's `calibration` (method, parameters, the data it was fitted on, metrics before and after),
+        None for a bundle that gives its model's own probabilities."""
+        return self.metadata.get("calibration")
 
     @property
     def has_ir(self) -> bool:
@@ -128,6 +143,10 @@ def _read_metadata(path: Path) -> dict:
         raise file_error(meta_path, str(err)) from None
     if meta.get("precision") not in (None, *PRECISIONS):
         raise file_error(meta_path, f"unknown precision {meta.get('precision')!r}")
+    if not isinstance(meta.get("calibration", {}), dict):
+        raise file_error(meta_path, f"'calibration' must be an object, not {meta['calibration']!r}")
+    if not isinstance(meta.get("long_texts", "truncate"), str):
+        raise file_error(meta_path, f"'long_texts' must be 'truncate' or 'windows:S', not {meta['long_texts']!r}")
     irs = meta.get("irs", {})
     if not isinstance(irs, dict) or not all(isinstance(record, dict) for record in irs.values()):
         raise file_error(meta_path, "'irs' must map IR file names to objects")
@@ -175,6 +194,17 @@ def update_metadata(bundle: Bundle, **changes) -> dict:
     """Rewrite bundle.json with `changes` (atomically, and with any absolute path in them made portable, as a
     bundle is shipped to machines where the build machine's directories mean nothing); returns the new metadata."""
     metadata = {**bundle.metadata, **portable_paths(changes)}
+    write_json_atomically(bundle.path / METADATA_FILE, metadata)
+    return metadata
+
+
+def update_calibration(bundle: Bundle, record: dict | None) -> dict:
+    """Write (or, with None, remove) bundle.json's `calibration` record, atomically; re-reads bundle.json first so
+    a field another writer added meanwhile survives."""
+    metadata = _read_metadata(bundle.path)
+    metadata.pop("calibration", None)
+    if record is not None:
+        metadata["calibration"] = portable_paths(record)
     write_json_atomically(bundle.path / METADATA_FILE, metadata)
     return metadata
 

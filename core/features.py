@@ -5,6 +5,10 @@ real tokens. Google always truncates from the end (keeps the head). `Truncation`
 which keeps the start and the end of a long text and drops its middle; Sun et al. (2019), "How to
 Fine-Tune BERT for Text Classification?", found that works best for long documents (their 128+382).
 
+`Windows` reads a long text whole instead, at inference only: overlapping windows of max_seq_length, each run as
+a row of the batch, whose pooled outputs are averaged (the head is linear, so that is the mean of their logits).
+A bundle says which in bundle.json: `truncation` (as trained) and, optionally, `long_texts` ("windows:S").
+
 Unlike Google's code, `encode` does not pad: `pad_batch` pads a whole batch to a common length, which
 can be shorter than `max_seq_length` when every text in the batch is short.
 """
@@ -26,6 +30,7 @@ SPECIAL_TOKENS_PER_TEXT = 2
 DEFAULT_PAD_ID = 0
 
 _HEAD_TAIL_SPEC = re.compile(r"head\+tail:([0-9]+)")
+_WINDOWS_SPEC = re.compile(r"windows:([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,83 @@ class Truncation:
         tail_tokens = budget - self.head_tokens
         # Not tokens[-tail_tokens:]: for tail_tokens == 0 that would be the whole list.
         return tokens[: self.head_tokens] + tokens[len(tokens) - tail_tokens :]
+
+    def rows(self, id_lists, max_seq_length: int):
+        """The model's rows for a batch of encoded texts, and which text each belongs to (None: one row each)."""
+        return id_lists, None
+
+    def merge(self, pooled, owners):
+        """Per-text pooled outputs from the rows' (here: the same)."""
+        return pooled
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Long texts read whole: a text longer than max_seq_length becomes windows of max_seq_length - 2 word pieces
+    (each between [CLS] and [SEP]) starting every `stride` pieces, the last one ending at the text's end; the
+    model's pooled outputs of a text's windows are averaged. Written "windows:S" in bundle.json's `long_texts`."""
+
+    stride: int
+
+    def __post_init__(self):
+        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
+            raise BertvinoError(f"windows need a stride of at least 1 word piece, not {self.stride!r}")
+
+    @classmethod
+    def from_string(cls, spec: str) -> "Windows":
+        match = _WINDOWS_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+        if match is None:
+            raise BertvinoError(f"bad long_texts {spec!r}: expected 'truncate' or 'windows:S', e.g. 'windows:128'")
+        return cls(stride=int(match.group(1)))
+
+    def __str__(self) -> str:
+        return f"windows:{self.stride}"
+
+    def check(self, max_seq_length: int) -> int:
+        """The pieces a window holds; raises `BertvinoError` if the stride would skip pieces between windows."""
+        budget = max_seq_length - SPECIAL_TOKENS_PER_TEXT
+        if self.stride > budget:
+            raise BertvinoError(f"long_texts {self}: a stride over {budget} word pieces would skip text between "
+                                f"windows of max_seq_length {max_seq_length}")
+        return budget
+
+    def keep(self, tokens: list, max_seq_length: int) -> list:
+        """Every token: `rows` cuts them into windows."""
+        return list(tokens)
+
+    def rows(self, id_lists, max_seq_length: int):
+        """Each text's windows as rows ([CLS] pieces [SEP], at most max_seq_length) and each row's text index."""
+        budget = self.check(max_seq_length)
+        rows, owners = [], []
+        for owner, ids in enumerate(id_lists):
+            if len(ids) <= max_seq_length:
+                rows.append(ids)
+                owners.append(owner)
+                continue
+            pieces, cls_id, sep_id = ids[1:-1], ids[0], ids[-1]
+            last = len(pieces) - budget
+            for start in [*range(0, last, self.stride), last]:
+                rows.append([cls_id, *pieces[start:start + budget], sep_id])
+                owners.append(owner)
+        return rows, np.asarray(owners)
+
+    def merge(self, pooled, owners):
+        """The mean of each text's rows, [texts, hidden]."""
+        texts = int(owners[-1]) + 1 if len(owners) else 0
+        sums = np.zeros((texts, pooled.shape[1]), dtype=np.float64)
+        np.add.at(sums, owners, pooled)
+        return (sums / np.bincount(owners, minlength=texts)[:, None]).astype(pooled.dtype)
+
+
+def reading(truncation: str, long_texts: str = "truncate", max_seq_length: int | None = None):
+    """How the model reads a text longer than max_seq_length: `Windows` for long_texts "windows:S" (checked
+    against `max_seq_length` when given), else the bundle's `Truncation`."""
+    if long_texts == "truncate":
+        return Truncation.from_string(truncation)
+    windows = Windows.from_string(long_texts)
+    if max_seq_length is not None:
+        windows.check(max_seq_length)
+    return windows
 
 
 def check_max_seq_length(max_seq_length: int) -> None:

@@ -1,7 +1,10 @@
-"""The classifier at run time: WordPiece -> OpenVINO IR (pooled output) -> NumPy head -> softmax -> label.
+"""The classifier at run time: WordPiece -> OpenVINO IR (pooled output) -> NumPy head -> calibration -> softmax.
 
 OpenVINO and NumPy only. The IR stops at BERT's pooler; the head (`weight.npy` [labels, hidden], `bias.npy`)
-is one small matrix product done here, as in the original OpenVINO BERT sample.
+is one small matrix product done here, as in the original OpenVINO BERT sample. A calibrated bundle's logits are
+then divided by its temperature (which may depend on each text's length, see `calibration.py`) before the softmax:
+every path (classify, score, serve, score --ray, the Python API) goes through `probabilities` or `AsyncBatches`,
+so every path gives the same calibrated probabilities.
 """
 
 import dataclasses
@@ -10,7 +13,8 @@ import numpy as np
 
 from ..core.bundle import INFERENCE_PRECISIONS, INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
-from ..core.features import Truncation, encode_batch, pad_batch
+from ..core.features import encode_batch, pad_batch, reading
+from .calibration import Calibration, softmax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,13 +32,18 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY",
-                 precision: str = "auto", threads: int | None = None):
+                 precision: str = "auto", threads: int | None = None, long_texts: str | None = None):
         import openvino as ov
 
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer()
-        self.truncation = Truncation.from_string(bundle.truncation)
+        try:
+            self.reading = reading(bundle.truncation, bundle.long_texts if long_texts is None else long_texts,
+                                   bundle.max_seq_length)
+        except BertvinoError as err:  # the bundle's long_texts names the file; a caller's own value does not
+            raise (err if long_texts is not None else file_error(bundle.path / "bundle.json", str(err))) from None
         self.weight, self.bias = bundle.head()
+        self.calibration = bundle_calibration(bundle)  # None: the model's own probabilities
         core = ov.Core()
         check_device(core, device)
         self.choice = choose_for_device(core, device, bundle, precision)  # which IR, which arithmetic, and why
@@ -56,23 +65,36 @@ class Classifier:
 
     def encode_batch(self, texts) -> list:
         """`encode` of each text, tokenized in one call (by the compiled tokenizer, unless it must fall back)."""
-        return encode_batch(self.tokenizer, texts, self.bundle.max_seq_length, self.truncation)
+        return encode_batch(self.tokenizer, texts, self.bundle.max_seq_length, self.reading)
 
     def pooled(self, id_lists) -> np.ndarray:
-        """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden]."""
-        outputs = self.compiled(pad_batch(id_lists))
-        return outputs[self.compiled.output(OUTPUT_NAME)]
+        """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden] (with windows, each
+        text's windows run as rows of the batch and their pooled outputs are averaged)."""
+        rows, owners = self.reading.rows(id_lists, self.bundle.max_seq_length)
+        outputs = self.compiled(pad_batch(rows))
+        return self.reading.merge(outputs[self.compiled.output(OUTPUT_NAME)], owners)
 
-    def probabilities(self, pooled: np.ndarray) -> np.ndarray:
-        """Head and softmax: pooled [batch, hidden] -> probabilities [batch, labels]."""
-        logits = pooled @ self.weight.T + self.bias
-        logits -= logits.max(axis=-1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=-1, keepdims=True)
+    def lengths(self, id_lists) -> np.ndarray:
+        """The word pieces of each encoded text that one row of the model reads ([CLS] and [SEP] included): what
+        a length-dependent calibration depends on."""
+        return np.minimum([len(ids) for ids in id_lists], self.bundle.max_seq_length)
+
+    def logits(self, pooled: np.ndarray) -> np.ndarray:
+        """The head: pooled [batch, hidden] -> logits [batch, labels], uncalibrated. Linear, so the mean of the
+        windows' pooled outputs gives the mean of their logits."""
+        return pooled @ self.weight.T + self.bias
+
+    def probabilities(self, pooled: np.ndarray, lengths) -> np.ndarray:
+        """Head, calibration and softmax: pooled [batch, hidden] and each text's `lengths` -> probabilities."""
+        logits = self.logits(pooled)
+        if self.calibration is not None:
+            logits = self.calibration.apply(logits, lengths)
+        return softmax(logits)
 
     def predict(self, texts) -> list:
         """Classify a batch of texts together: [Prediction] in the same order."""
-        probabilities = self.probabilities(self.pooled(self.encode_batch(texts)))
+        id_lists = self.encode_batch(texts)
+        probabilities = self.probabilities(self.pooled(id_lists), self.lengths(id_lists))
         return [self.prediction(row) for row in probabilities]
 
     def prediction(self, probabilities_row) -> Prediction:
@@ -98,13 +120,16 @@ class AsyncBatches:
         self.queue.set_callback(self._finished)
         self._done = done
 
-    def _finished(self, request, userdata):
-        pooled = request.get_tensor(OUTPUT_NAME).data
-        self._done(userdata, self.classifier.probabilities(pooled), request.latency / 1000)
+    def _finished(self, request, batch):
+        userdata, owners, lengths = batch
+        classifier = self.classifier
+        pooled = classifier.reading.merge(request.get_tensor(OUTPUT_NAME).data, owners)
+        self._done(userdata, classifier.probabilities(pooled, lengths), request.latency / 1000)
 
     def submit(self, id_lists, userdata):
         """Queue one batch of encoded texts (padded here to its longest); blocks while every request is busy."""
-        self.queue.start_async(pad_batch(id_lists), userdata)
+        rows, owners = self.classifier.reading.rows(id_lists, self.classifier.bundle.max_seq_length)
+        self.queue.start_async(pad_batch(rows), (userdata, owners, self.classifier.lengths(id_lists)))
 
     def __len__(self) -> int:
         """How many batches can run at once (OpenVINO's infer requests)."""
@@ -159,6 +184,14 @@ def check_device(core, device: str):
     if name not in known or (device.split(".")[0] != device and device not in available):
         raise BertvinoError(f"unknown OpenVINO device {device!r}; this machine has: "
                             f"{', '.join(available + sorted(virtual))}")
+
+
+def bundle_calibration(bundle: Bundle) -> Calibration | None:
+    record = bundle.calibration_record
+    try:
+        return None if record is None else Calibration.from_record(record)
+    except BertvinoError as err:
+        raise file_error(bundle.path / "bundle.json", str(err)) from None
 
 
 def _check_model(model, bundle: Bundle, model_xml):

@@ -131,7 +131,7 @@ def occlusions(classifier, texts, method: str = DEFAULT_METHOD) -> list:
             segment_ids = next(pieces)
             ids += segment_ids
             owner += [word] * len(segment_ids)
-        kept = classifier.truncation.keep(list(range(len(ids))), bundle.max_seq_length)
+        kept = classifier.reading.keep(list(range(len(ids))), bundle.max_seq_length)
         kept_ids, kept_owner = [ids[p] for p in kept], [owner[p] for p in kept]
         varied = sorted({word for word in kept_owner if word is not None})
         id_lists = [_framed(vocab, kept_ids)]
@@ -148,7 +148,8 @@ def occlusions(classifier, texts, method: str = DEFAULT_METHOD) -> list:
 def explain(classifier, texts, method: str = DEFAULT_METHOD) -> list:
     """[Explanation] for `texts`: one batched inference per text (its original and all its variants)."""
     labels = classifier.bundle.labels
-    return [occlusion.explanation(classifier.probabilities(classifier.pooled(occlusion.id_lists)), labels, method)
+    return [occlusion.explanation(classifier.probabilities(classifier.pooled(occlusion.id_lists),
+                                                           classifier.lengths(occlusion.id_lists)), labels, method)
             for occlusion in occlusions(classifier, texts, method)]
 
 

@@ -48,7 +48,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..core.bundle import load_bundle
 from ..core.errors import BertvinoError, Interrupted, file_error
 from ..core.files import cannot_write, check_writable
-from ..core.features import Truncation, encode_batch
+from ..core.features import encode_batch, reading
 from .classifier import AsyncBatches, Classifier, Prediction
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews
@@ -448,11 +448,12 @@ _FETCHED = {}
 
 
 def _cached_tokenizer(source: BundleSource):
-    """(tokenizer, max_seq_length, truncation) of the bundle, made once per worker process."""
+    """(tokenizer, max_seq_length, how it reads long texts) of the bundle, made once per worker process."""
     key = (source.path, source.files.hex() if source.files else None)
     if key not in _TOKENIZERS:
         bundle = load_bundle(source.local_path())
-        _TOKENIZERS[key] = (bundle.tokenizer(), bundle.max_seq_length, Truncation.from_string(bundle.truncation))
+        _TOKENIZERS[key] = (bundle.tokenizer(), bundle.max_seq_length, reading(bundle.truncation,
+                                                                                          bundle.long_texts))
     return _TOKENIZERS[key]
 
 
@@ -544,5 +545,5 @@ class ParquetParts:
             if table.column_names != self.columns:
                 raise file_error(part, f"has columns {table.column_names}, this model writes {self.columns}; "
                                        "cannot resume it with another model")
-            rows += table.select(["source", "label", "gold"]).to_pylist()
+            rows += table.to_pylist()  # the probabilities too: the calibration metrics count these rows
         return rows

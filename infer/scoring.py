@@ -34,7 +34,7 @@ from ..core.errors import BertvinoError, Interrupted, file_error
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
 from .explain import occlusions, top_words
-from .metrics import Confusion
+from .metrics import Confusion, row_probabilities
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
@@ -205,7 +205,7 @@ class ScoringRun:
         self.writer, self.output, self.labels = writer, output, writer.labels
         self.confusion = Confusion(self.labels)
         for row in writer.existing_rows:
-            self.confusion.add(row.get("gold") or None, row["label"])
+            self.confusion.add(row.get("gold") or None, row["label"], row_probabilities(row, self.labels))
         self.done_sources = frozenset(row["source"] for row in writer.existing_rows)
         self.skipped = []  # (source, reason)
         self.scored = 0  # rows this run wrote
@@ -241,7 +241,7 @@ class ScoringRun:
                 return
             self.writer.write(rows)
             for _, prediction, gold, *_explanation in rows:
-                self.confusion.add(gold, prediction.label)
+                self.confusion.add(gold, prediction.label, prediction.probabilities)
             self.scored += len(rows)
             self.bar.update(len(rows))
 
@@ -262,9 +262,23 @@ def probabilities_in_order(classifier, texts, batch_size: int, progress: str | N
         batches = tqdm(batches, desc=progress, unit="batch", dynamic_ncols=True)
     result = np.zeros((len(texts), len(classifier.bundle.labels)), dtype=np.float32)
     for batch in batches:
-        result[batch] = classifier.probabilities(classifier.pooled([id_lists[index] for index in batch]))
+        batch_ids = [id_lists[index] for index in batch]
+        result[batch] = classifier.probabilities(classifier.pooled(batch_ids), classifier.lengths(batch_ids))
     return result
 
+
+
+def logits_in_order(classifier, texts, batch_size: int = 64, progress: str | None = None):
+    """(logits [len(texts), labels] uncalibrated, lengths [len(texts)]) in the texts' order: what a calibration is
+    fitted on (`bertvino calibrate`, benchmarks/calibration.py)."""
+    id_lists = classifier.encode_batch(texts)
+    batches = length_sorted_batches(id_lists, batch_size)
+    if progress:
+        batches = tqdm(batches, desc=progress, unit="batch", dynamic_ncols=True, file=sys.stderr)
+    logits = np.zeros((len(texts), len(classifier.bundle.labels)), dtype=np.float32)
+    for batch in batches:
+        logits[batch] = classifier.logits(classifier.pooled([id_lists[index] for index in batch]))
+    return logits, classifier.lengths(id_lists)
 
 class RowWriter:
     """Result rows, CSV or JSONL by the file's extension (CSV on stdout without a file), flushed per batch.

@@ -158,8 +158,11 @@ class Service:
         return JSONResponse({
             "model_spec": {"name": self.model_name, "version": MODEL_VERSION},
             "metadata": {"labels": list(bundle.labels), "max_seq_length": bundle.max_seq_length,
-                         "truncation": bundle.truncation, "do_lower_case": bundle.do_lower_case,
-                         "precision": bundle.precision, "runs": self.classifier.choice.precision,
+                         "truncation": bundle.truncation, "long_texts": str(self.classifier.reading)
+                         if bundle.long_texts != "truncate" else "truncate",
+                         "calibration": self.classifier.calibration.describe()
+                         if self.classifier.calibration is not None else None,
+                         "do_lower_case": bundle.do_lower_case, "precision": bundle.precision, "runs": self.classifier.choice.precision,
                          "device": self.classifier.device,
                          "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
                          "timeouts": dataclasses.asdict(self.timeouts)}})
@@ -520,6 +523,9 @@ OPENAPI = {
                 "metadata": {"type": "object", "properties": {
                     "labels": {"type": "array", "items": {"type": "string"}},
                     "max_seq_length": {"type": "integer"}, "truncation": {"type": "string"},
+                    "long_texts": {"type": "string", "description": "truncate, or windows:S (read whole)"},
+                    "calibration": {"type": ["string", "null"],
+                                    "description": "how the probabilities are calibrated; null: not calibrated"},
                     "do_lower_case": {"type": "boolean"}, "precision": {"type": ["string", "null"]},
                     "runs": {"type": "string", "description": "the path --precision chose: int8, bf16 or f32"},
                     "device": {"type": "string"}, "max_batch_size": {"type": "integer"},

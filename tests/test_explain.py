@@ -113,7 +113,7 @@ class BagOfWords:
     of every word's score are known."""
 
     def __init__(self, real):
-        self.tokenizer, self.bundle, self.truncation = real.tokenizer, real.bundle, real.truncation
+        self.tokenizer, self.bundle, self.reading = real.tokenizer, real.bundle, real.reading
         vocab = real.tokenizer.vocab
         self.good = {vocab[w] for w in ("good", "great", "wonderful")}
         self.bad = {vocab[w] for w in ("bad", "awful", "terrible")}
@@ -122,7 +122,10 @@ class BagOfWords:
         return np.array([[sum(i in self.good for i in ids) - sum(i in self.bad for i in ids)] for ids in id_lists],
                         dtype=np.float32)
 
-    def probabilities(self, pooled):
+    def lengths(self, id_lists):
+        return np.array([len(ids) for ids in id_lists])
+
+    def probabilities(self, pooled, lengths):
         logits = np.concatenate([-pooled, pooled], axis=1)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return exp / exp.sum(axis=1, keepdims=True)

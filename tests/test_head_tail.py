@@ -52,7 +52,7 @@ def expected(bundle) -> dict:
 
     def probabilities(truncation):
         ids = encode(tokenizer, LONG_REVIEW, MAX_SEQ_LENGTH, truncation)
-        return dict(zip(labels, classifier.probabilities(classifier.pooled([ids]))[0].tolist()))
+        return dict(zip(labels, classifier.probabilities(classifier.pooled([ids]), classifier.lengths([ids]))[0].tolist()))
 
     head_tail, head = probabilities(Truncation(head_tokens=HEAD)), probabilities(Truncation())
     assert len(encode(tokenizer, LONG_REVIEW, 512)) > MAX_SEQ_LENGTH  # it is truncated

@@ -60,6 +60,10 @@ def damaged_bundle(fp32_bundle, directory: Path, how: str) -> Path:
         meta["labels"] = ["negative", "neutral", "positive"]
     elif how == "labels not a list":
         meta["labels"] = "negative,positive"
+    elif how == "calibration with a negative temperature":
+        meta["calibration"] = {"method": "temperature", "parameters": {"temperature": -2}}
+    elif how == "long_texts windows wider than the model":
+        meta["long_texts"] = "windows:500"
     meta_file.write_text(json.dumps(meta))
     return bundle
 
@@ -85,7 +89,8 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
                      "--vocab_file", str(pretrained.parent / "vocab.txt"), "--init_checkpoint", str(pretrained),
                      "--output_dir", str(tmp / "run"), "--max_seq_length", "32"],
         damaged={how: damaged_bundle(fp32_bundle, tmp, how)
-                 for how in ("not json", "unknown version", "labels not matching the head", "labels not a list")})
+                 for how in ("not json", "unknown version", "labels not matching the head", "labels not a list",
+                             "calibration with a negative temperature", "long_texts windows wider than the model")})
 
 
 def score(p, *more):
@@ -201,8 +206,30 @@ MISTAKES = [
     row("score: --metrics-json inside a file", MISTAKE,
         lambda p: score(p, "-o", str(p.tmp / "fresh.csv"), "--metrics-json", str(p.a_file / "m.json")),
         lambda p: p.a_file / "m.json"),
+    row("score: --plot without the bench extra", MISTAKE, lambda p: score(p, "--plot", str(p.tmp / "r.png")),
+        "pip install 'bertvino[bench]'", blocked="matplotlib"),
+    row("score: --plot inside a file", MISTAKE, lambda p: score(p, "--plot", str(p.a_file / "r.png")),
+        lambda p: p.a_file / "r.png"),
+    row("score: a bundle whose calibration has a negative temperature", MISTAKE,
+        lambda p: ["score", str(p.reviews), "-m", str(p.damaged["calibration with a negative temperature"])],
+        lambda p: p.damaged["calibration with a negative temperature"] / "bundle.json"),
+    row("score: a bundle whose long_texts windows skip text", MISTAKE,
+        lambda p: ["score", str(p.reviews), "-m", str(p.damaged["long_texts windows wider than the model"]),
+                   "--no-progress", "-o", str(p.tmp / "windows-rows.csv")], "long_texts windows:500"),
     row("score: --ray without the ray extra", MISTAKE, lambda p: score(p, "--ray"),
         "pip install 'bertvino[ray]'", blocked="ray"),
+    # calibrate
+    row("calibrate: no such bundle", MISTAKE, lambda p: ["calibrate", str(p.missing), "--data", str(p.reviews)],
+        lambda p: p.missing),
+    row("calibrate: --data that is not there", MISTAKE, lambda p: ["calibrate", str(p.bundle), "--data", str(p.missing)],
+        lambda p: p.missing),
+    row("calibrate: unlabelled --data", MISTAKE, lambda p: ["calibrate", str(p.bundle), "--data", str(p.a_file),
+                                                   "--no-progress"], lambda p: p.a_file),
+    row("calibrate: an unknown --method", USAGE, lambda p: ["calibrate", str(p.bundle), "--data", str(p.reviews),
+                                                     "--method", "platt"], "--method"),
+    row("calibrate: without --data", USAGE, lambda p: ["calibrate", str(p.bundle)], "--data"),
+    row("calibrate: a frozen bundle without its IR", MISTAKE, lambda p: ["calibrate", str(p.frozen), "--data",
+                                                                str(p.reviews)], lambda p: p.frozen),
     # info
     row("info: no such bundle", MISTAKE, lambda p: ["info", "-m", str(p.missing)], lambda p: p.missing),
     row("info: labels in bundle.json that are not a list", MISTAKE,
@@ -281,7 +308,8 @@ def run_in_a_process(argv, blocked: str | None, disk_bytes: int | None) -> tuple
 
 def test_every_command_has_its_mistakes():
     commands = {mistake.name.split(":")[0] for mistake in MISTAKES}
-    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "info", "bench", "serve"}
+    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "calibrate", "info", "bench",
+                        "serve"}
     assert len({mistake.name for mistake in MISTAKES}) == len(MISTAKES) >= 30
 
 

@@ -65,8 +65,9 @@ def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names
     """
     from ..core.bundle import load_bundle
     from ..core.errors import file_error
+    from ..infer.calibration import softmax
     from ..infer.classifier import Classifier
-    from ..infer.scoring import probabilities_in_order
+    from ..infer.scoring import logits_in_order
 
     bundle = load_bundle(bundle_path)
     if tuple(bundle.labels) != tuple(label_names):
@@ -74,5 +75,8 @@ def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names
                                       f"{','.join(label_names)}")
     # f32, not the per-CPU `auto`: which snippets are kept must not depend on the machine that trains
     classifier = Classifier(bundle, performance_hint="THROUGHPUT", precision="f32")
-    probabilities = probabilities_in_order(classifier, texts, batch_size, progress="teacher")
+    # The model's own probabilities, not its bundle's calibrated ones: --distill_threshold (0.9) was chosen on
+    # those, and a calibrated teacher (the default model since issue 19) gives no one-liner 0.9.
+    logits, _ = logits_in_order(classifier, texts, batch_size, progress="teacher")
+    probabilities = softmax(logits.astype(np.float64))
     return probabilities[np.arange(len(texts)), labels] >= threshold
