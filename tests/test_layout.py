@@ -102,9 +102,13 @@ def test_no_folder_is_named_like_the_package():
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The package installed the way a user does (a built wheel, not editable) into a folder of its own."""
+    import shutil
+    source = tmp_path_factory.mktemp("source") / "checkout"  # setuptools builds in the tree: not in ours
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".ci-venv", ".venv", "build", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache"))
     target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--target", str(target), str(ROOT)], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                    str(source)], check=True, cwd=source)
     return target
 
 
