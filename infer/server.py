@@ -59,8 +59,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.errors import BertvinoError, first_line
+from . import open_inference
 from .batcher import BatcherClosed, DynamicBatcher
 from .connections import protocol_with_header_deadline
+from .refusals import RETRY_AFTER_SECONDS, ApiError, check_texts, come_back_later, json_type
 
 log = logging.getLogger("bertvino.serve")
 
@@ -85,24 +87,6 @@ class Timeouts:
     body: float = 30.0
     keep_alive: float = 5.0
     shutdown: float = 30.0
-
-
-RETRY_AFTER_SECONDS = 1  # what a 503 tells the client to wait: a batch takes well under a second
-
-
-class ApiError(Exception):
-    """A request the service refuses: HTTP `status`, a one-line `message`, a `reason` for the error metric, and
-    the response's extra `headers`."""
-
-    def __init__(self, status: int, message: str, reason: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.reason, self.headers = status, message, reason, headers
-
-
-def come_back_later(message: str, reason: str) -> ApiError:
-    """503 with Retry-After: the request was fine, the service cannot take it right now."""
-    return ApiError(503, f"{message}; retry in {RETRY_AFTER_SECONDS} s", reason,
-                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 class Metrics:
@@ -153,6 +137,7 @@ class Service:
                  max_wait_ms: float):
         self.classifier = classifier
         self.model_name = model_name
+        self.model_version = MODEL_VERSION
         self.limits = limits
         self.timeouts = timeouts
         self.metrics = Metrics(max_batch_size)
@@ -176,10 +161,27 @@ class Service:
 
     async def predict(self, request):
         self._check_model(request.path_params["name"])
-        self._admit()  # before reading the body: an overloaded service does not read what it will refuse
+        texts = await self.receive(request, lambda body: parse_instances(body, self.limits))
+        predictions = await self.classify(texts)
+        return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
+                                             for p in predictions]})
+
+    async def receive(self, request, parse):
+        """`parse(body)` of a request whose texts are to be classified: 503 before its body is read when the
+        service cannot take it (an overloaded service does not read what it will refuse), and again after (others
+        may have come in while the body arrived)."""
+        self._admit()
         body = await self._read_body(request)
-        self._check_capacity()  # again: others may have come in while this body arrived
-        texts = parse_instances(body, self.limits)
+        self._check_capacity()
+        return parse(body)
+
+    async def classify(self, texts: list) -> list:
+        """[Prediction] for checked texts from the shared batcher, counted as one request in flight, whatever
+        protocol brought them; 503 while warming up or at the cap. Once shutdown has begun, texts still go to the
+        batcher, which takes them until it closes: the request was admitted before, and drains."""
+        if not self.ready and not self.shutting_down:
+            raise come_back_later("the model is warming up", "not_ready")
+        self._check_capacity()
         self.in_flight += 1
         self.metrics.requests_in_flight.inc()
         self.metrics.in_progress.inc(len(texts))
@@ -192,13 +194,15 @@ class Service:
             self.metrics.requests_in_flight.dec()
             self.metrics.in_progress.dec(len(texts))
         self.metrics.instances.inc(len(texts))
-        return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
-                                             for p in predictions]})
+        return predictions
 
     async def model_status(self, request):
+        """TF Serving's states: LOADING until warm-up is over (predict answers 503 until then), AVAILABLE, then
+        UNLOADING once shutdown begins."""
         self._check_model(request.path_params["name"])
+        state = "UNLOADING" if self.shutting_down else "AVAILABLE" if self.ready else "LOADING"
         return JSONResponse({"model_version_status": [
-            {"version": MODEL_VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+            {"version": MODEL_VERSION, "state": state, "status": {"error_code": "OK", "error_message": ""}}]})
 
     async def model_metadata(self, request):
         self._check_model(request.path_params["name"])
@@ -323,28 +327,10 @@ def parse_instances(body: bytes, limits: Limits) -> list:
         raise ApiError(400, f'the body has no "instances" list{hint}', "bad_request")
     instances = request["instances"]
     if not isinstance(instances, list):
-        raise ApiError(400, f'"instances" must be a list of strings, not {_json_type(instances)}', "bad_request")
+        raise ApiError(400, f'"instances" must be a list of strings, not {json_type(instances)}', "bad_request")
     if not instances:
         raise ApiError(400, '"instances" is empty: send at least one text', "bad_request")
-    if len(instances) > limits.max_instances:
-        raise ApiError(413, f'{len(instances)} instances in one request is over the limit of '
-                            f'{limits.max_instances}: split them over several requests', "too_many_instances")
-    for index, text in enumerate(instances):
-        if not isinstance(text, str):
-            raise ApiError(400, f"instances[{index}] is not a string but {_json_type(text)}", "bad_instance")
-        if not text.strip():
-            raise ApiError(400, f"instances[{index}] is {'empty' if not text else 'only whitespace'}: there is "
-                                f"nothing to classify", "bad_instance")
-        if len(text) > limits.max_chars:
-            raise ApiError(400, f"instances[{index}] has {len(text)} characters, over the limit of "
-                                f"{limits.max_chars}", "instance_too_long")
-    return instances
-
-
-def _json_type(value) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    return check_texts(instances, limits)
 
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
@@ -386,6 +372,7 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
         route("/v2/health/ready", "ready", service.ready_status, "GET"),
         route("/metrics", "metrics", service.metrics_text, "GET"),
         route("/openapi.json", "openapi", service.openapi, "GET"),
+        *open_inference.routes(service, route),
     ], exception_handlers={HTTPException: service.http_exception}, lifespan=lifespan)
     app.state.service = service
     return app
@@ -566,6 +553,7 @@ OPENAPI = {
             "summary": "This description", "operationId": "openapi",
             "responses": {"200": {"description": "OpenAPI 3.1",
                                   "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        **open_inference.OPENAPI_PATHS,
     },
     "components": {"schemas": {
         "PredictRequest": {
@@ -615,5 +603,6 @@ OPENAPI = {
         "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
         "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        **open_inference.OPENAPI_SCHEMAS,
     }},
 }
