@@ -393,8 +393,14 @@ class ServeOptions:
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
     log_level: str = "info"
+    grpc_port: int | None = None  # the Open Inference Protocol over gRPC too, on this port (0: a free one)
+    api_key: str | None = None  # required as "Authorization: Bearer KEY" on all but the health checks
+    ssl_certfile: str | None = None  # with ssl_keyfile: TLS on both ports
+    ssl_keyfile: str | None = None
 
     def __post_init__(self):
+        if self.grpc_port is not None:
+            _check_options(port=self.grpc_port)
         _check_options(port=self.port, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
                        **dataclasses.asdict(self.limits),
                        **{f"{name}_timeout": value for name, value in dataclasses.asdict(self.timeouts).items()})
@@ -408,11 +414,16 @@ def run(bundle, options: ServeOptions | None = None):
     """
     from .classifier import Classifier
 
+    from . import access
+
     options = options or ServeOptions()
     model_name = options.model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
         raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
     host = options.host
+    tls = access.tls_files(options.ssl_certfile, options.ssl_keyfile)
+    if options.grpc_port:  # a taken port fails fast, before compiling (gRPC binds it once the loop runs)
+        _listen(host, options.grpc_port).close()
     listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
         classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
@@ -420,29 +431,54 @@ def run(bundle, options: ServeOptions | None = None):
     except BaseException:
         listener.close()
         raise
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{listener.getsockname()[1]}"
-    if not _is_loopback(host):
-        log.warning("listening on %s, beyond this machine: the service has no authentication", host)
+    bracketed = host if ':' not in host else f'[{host}]'
+    url = f"{'https' if tls else 'http'}://{bracketed}:{listener.getsockname()[1]}"
+    if not _is_loopback(host) and not options.api_key:
+        log.warning("listening on %s, beyond this machine, with no API key (--api-key)", host)
+    grpc_port = []  # known once the gRPC server has bound its port, before warm-up ends
 
     def ready():
-        print(f"bertvino serve: serving model '{model_name}' on {url} "
+        grpc_part = f" and gRPC on {bracketed}:{grpc_port[0]}{' (TLS)' if tls else ''}" if grpc_port else ""
+        print(f"bertvino serve: serving model '{model_name}' on {url}{grpc_part} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
 
     app = create_app(classifier, model_name, options.limits, options.timeouts, max_batch_size=options.max_batch_size,
                      max_wait_ms=options.max_wait_ms, on_ready=ready)
+    service = app.state.service
+    if options.api_key:
+        app.add_middleware(access.RequireApiKey, key=options.api_key,
+                           on_refused=lambda: service.metrics.errors.labels("auth", "unauthorized").inc())
+    server = uvicorn_server(app, options.timeouts, options.log_level,
+                            **({"ssl_certfile": options.ssl_certfile, "ssl_keyfile": options.ssl_keyfile} if tls else {}))
+
+    async def serve():
+        """uvicorn and, with --grpc-port, the gRPC server, in one event loop: gRPC starts first and stops last,
+        after uvicorn's shutdown has closed the batcher, which first answers every text it accepted."""
+        grpc_server = None
+        if options.grpc_port is not None:
+            from .grpc_inference import start_grpc_server
+            grpc_server, bound = await start_grpc_server(service, host, options.grpc_port, tls, options.api_key)
+            grpc_port.append(bound)
+        try:
+            await server.serve(sockets=[listener])
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(options.timeouts.shutdown)
+
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found; this
     # no-op handler makes that a clean exit (status 0), the normal end of a service.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn_server(app, options.timeouts, options.log_level).run(sockets=[listener])
+        asyncio.run(serve())
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
 
 
-def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: str = "info"):
+def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: str = "info", **config):
     """The uvicorn server for `app`, with the header, keep-alive and shutdown deadlines of `timeouts` (the body's
-    is the app's) and readiness turned off as soon as a signal asks it to stop."""
+    is the app's) and readiness turned off as soon as a signal asks it to stop; `config` is more of
+    uvicorn.Config's settings (ssl_certfile, ssl_keyfile)."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -453,7 +489,7 @@ def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: s
     return Server(uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
                                  http=protocol_with_header_deadline(timeouts.headers),
                                  timeout_keep_alive=timeouts.keep_alive,
-                                 timeout_graceful_shutdown=timeouts.shutdown))
+                                 timeout_graceful_shutdown=timeouts.shutdown, **config))
 
 
 def _check_options(port: int, **positive):
