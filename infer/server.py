@@ -399,8 +399,8 @@ class ServeOptions:
     ssl_keyfile: str | None = None
 
     def __post_init__(self):
-        if self.grpc_port is not None:
-            _check_options(port=self.grpc_port)
+        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
+            raise BertvinoError(f"--grpc-port must be between 0 and 65535, not {self.grpc_port}")
         _check_options(port=self.port, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
                        **dataclasses.asdict(self.limits),
                        **{f"{name}_timeout": value for name, value in dataclasses.asdict(self.timeouts).items()})
