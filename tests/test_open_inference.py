@@ -350,3 +350,15 @@ def test_bad_grpc_requests_get_the_protocols_codes_and_the_same_words(served):
 def test_the_committed_grpc_modules_are_what_the_proto_generates():
     for name, text in grpc_codegen.generate().items():
         assert (grpc_codegen.INFER / name).read_text() == text, f"{name} is stale: run python tests/grpc_codegen.py"
+
+
+def test_bertvinos_own_client_takes_the_key_and_tls(served, expected):
+    from bertvino.client import Client, ServiceError
+    context = ssl.create_default_context(cafile=str(served.cert)) if served.secure else None
+    host = "localhost" if served.secure else "127.0.0.1"
+    client = Client(host, served.http_port, MODEL, api_key=KEY, ssl_context=context)
+    assert [answer["label"] for answer in client.classify(TEXTS)] == [answer["label"] for answer in expected]
+    if served.secure:
+        with pytest.raises(ServiceError) as refused:
+            Client(host, served.http_port, MODEL, ssl_context=context).classify(TEXTS)
+        assert refused.value.status == 401
