@@ -362,3 +362,61 @@ def test_bertvinos_own_client_takes_the_key_and_tls(served, expected):
         with pytest.raises(ServiceError) as refused:
             Client(host, served.http_port, MODEL, ssl_context=context).classify(TEXTS)
         assert refused.value.status == 401
+
+
+# --- SIGTERM drains gRPC too ---------------------------------------------------------------------------------------
+
+# `bertvino serve --grpc-port 0` in its own process with each batch's start slowed down by argv[2] seconds, so that
+# gRPC calls are still queued when SIGTERM arrives.
+SLOW_GRPC_SERVER = """
+import sys, time
+from bertvino.infer.classifier import AsyncBatches
+real_submit = AsyncBatches.submit
+def slow_submit(self, id_lists, userdata):
+    time.sleep(float(sys.argv[2]))
+    real_submit(self, id_lists, userdata)
+AsyncBatches.submit = slow_submit
+from bertvino.cli import main
+sys.exit(main(["serve", "-m", sys.argv[1], "--model-name", "tiny", "--port", "0", "--grpc-port", "0",
+               "--max-batch-size", "1"]))
+"""
+
+
+def test_sigterm_answers_the_grpc_calls_in_flight_then_exits_0(fp32_bundle, tmp_path):
+    log = tmp_path / "server.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", SLOW_GRPC_SERVER, str(fp32_bundle), "0.3"], stderr=stderr)
+    try:
+        http_port, grpc_port = ports_from_log(process, log)
+        served = SimpleNamespace(http_port=http_port, grpc_port=grpc_port, secure=False, cert=None)
+        results = []
+
+        def call(text):
+            try:
+                grpc_client(served).infer(MODEL, [texts_input(triton_grpc, (1,), texts=[text])])
+                results.append("ok")
+            except InferenceServerException as err:
+                results.append(str(err))
+
+        calls = [threading.Thread(target=call, args=(text,)) for text in TEXTS * 2]
+        for thread in calls:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while texts_waiting(served) < 4:  # queued behind the slow batches: something left to drain
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        for thread in calls:
+            thread.join(timeout=60)
+        assert results == ["ok"] * 6, results
+        assert process.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def texts_waiting(served) -> float:
+    status, _, body = rest(served, "GET", "/metrics")
+    samples = {s.name: s.value for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+    return samples["bertvino_instances_in_progress"]

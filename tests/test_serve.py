@@ -300,6 +300,31 @@ def test_client_raises_service_error_with_status_and_message(server):
         Client(port=server.port, model_name=MODEL).classify("a single string")
 
 
+def test_served_connections_have_nagle_off():
+    """`run`'s listening socket says TCP, so asyncio sets TCP_NODELAY on each connection: with Nagle on, every
+    response on a kept-alive connection waited ~40 ms for the client's delayed ACK (56 ms instead of 12 ms per
+    request, measured with http.client against the default model)."""
+    from bertvino.infer.server import _listen
+    listener = _listen("127.0.0.1", 0)
+
+    async def scenario():
+        accepted = asyncio.get_running_loop().create_future()
+
+        def on_connection(reader, writer):
+            accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connection, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        nodelay = await accepted
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return nodelay
+
+    assert asyncio.run(scenario()) != 0
+
+
 def test_run_refuses_bad_options_and_a_taken_port(server, fp32_bundle):
     with pytest.raises(BertvinoError, match="^--max-batch-size must be > 0, not 0$"):
         ServeOptions(port=0, max_batch_size=0)
