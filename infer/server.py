@@ -37,6 +37,10 @@ inference per length bucket on every OpenVINO infer request (`DynamicBatcher.war
 start. On SIGTERM (or Ctrl+C) readiness turns false, uvicorn stops accepting connections and waits up to
 `Timeouts.shutdown` seconds for the requests in progress; then the app's lifespan closes the batcher, which
 finishes whatever is still queued, and the process exits 0. Nothing here imports TensorFlow.
+
+Beside TF Serving's API, the same app serves the Open Inference Protocol's REST routes (infer/open_inference.py),
+`run` starts its gRPC service in the same event loop with --grpc-port (infer/grpc_inference.py), and an API key
+and TLS guard both (infer/access.py); docs/serving-protocols.md describes them.
 """
 
 import asyncio
