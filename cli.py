@@ -125,6 +125,8 @@ def _run_import_hf(args):
 # --- train -------------------------------------------------------------------------------------------------------
 
 def _train_options(p):
+    from .train.options import TrainingOptions as options  # the defaults' one home (imports no TensorFlow)
+
     p.formatter_class = _DefaultsShown  # train's many flags show their defaults
     flag = _flag_adder(p)
     flag("--data", nargs="+", required=True, metavar="PATH",
@@ -135,38 +137,46 @@ def _train_options(p):
     flag("--init_checkpoint", help="checkpoint to start from (prefix or directory): Google's pre-trained "
                                    "bert_model.ckpt, or pass 1's output for --no-dropout")
     flag("--output_dir", required=True, help="where checkpoints, eval_results.txt and train_info.json go")
-    flag("--do_lower_case", type=_boolean, default=True, metavar="BOOL",
+    flag("--do_lower_case", type=_boolean, default=options.do_lower_case, metavar="BOOL",
          help="lower-case text (true for uncased models)")
-    flag("--max_seq_length", type=_positive_int, default=128, help="word pieces per review, [CLS] and [SEP] included")
-    flag("--truncation", default="head", help="'head' keeps the start of long reviews; 'head+tail:H' keeps the "
-                                              "first H and the last max_seq_length-2-H word pieces")
-    flag("--train_batch_size", type=_positive_int, default=32, help="reviews per training step")
-    flag("--eval_batch_size", type=_positive_int, default=32, help="reviews per batch when validating")
-    flag("--learning_rate", type=_positive_float, default=5e-5, help="peak learning rate of AdamWeightDecay")
-    flag("--num_train_epochs", type=_positive_float, default=3.0,
+    flag("--max_seq_length", type=_positive_int, default=options.max_seq_length,
+         help="word pieces per review, [CLS] and [SEP] included")
+    flag("--truncation", default=options.truncation,
+         help="'head' keeps the start of long reviews; 'head+tail:H' keeps the first H and the last "
+              "max_seq_length-2-H word pieces")
+    flag("--train_batch_size", type=_positive_int, default=options.train_batch_size, help="reviews per training step")
+    flag("--eval_batch_size", type=_positive_int, default=options.eval_batch_size,
+         help="reviews per batch when validating")
+    flag("--learning_rate", type=_positive_float, default=options.learning_rate,
+         help="peak learning rate of AdamWeightDecay")
+    flag("--num_train_epochs", type=_positive_float, default=options.num_train_epochs,
          help="passes over the training reviews (fractions allowed); steps = training reviews (after the "
               "validation hold-out) / train_batch_size x epochs")
-    flag("--warmup_proportion", type=_fraction, default=0.1, help="fraction of steps with linear warm-up")
-    flag("--save_checkpoints_steps", type=_positive_int, default=1000, help="save a checkpoint every this many steps")
-    flag("--save_checkpoints_secs", type=float, default=300,
+    flag("--warmup_proportion", type=_fraction, default=options.warmup_proportion,
+         help="fraction of steps with linear warm-up")
+    flag("--save_checkpoints_steps", type=_positive_int, default=options.save_checkpoints_steps,
+         help="save a checkpoint every this many steps")
+    flag("--save_checkpoints_secs", type=float, default=options.save_checkpoints_secs,
          help="also save one every this many seconds (0: by steps only); Ctrl-C or SIGTERM saves one too")
-    flag("--keep_checkpoint_max", type=_positive_int, default=5, help="newest checkpoints kept; older ones are deleted")
+    flag("--keep_checkpoint_max", type=_positive_int, default=options.keep_checkpoint_max,
+         help="newest checkpoints kept; older ones are deleted")
     flag("--eval_data", nargs="+", metavar="PATH", help="validation reviews (else carved from --data)")
     flag("--eval_split", help="only reviews under this folder of --eval_data")
-    flag("--validation_fraction", type=_fraction, default=0.1,
+    flag("--validation_fraction", type=_fraction, default=options.validation_fraction,
          help="share of --data held out for validation (stratified, seeded) when no --eval_data; 0 for none")
     flag("--labels", type=_label_list, help="label names, in the head's order (default: those in --data, sorted; "
                                             "negative,positive for pos/neg, 1/0 or true/false)")
     flag("--no_dropout", action="store_true", help="the second pass: every dropout rate 0, all weights from "
                                                    "--init_checkpoint, a graph without random ops")
-    flag("--seed", type=int, default=12345, help="fixes the validation split and the example order")
-    flag("--snippets", type=int, default=0, metavar="N",
+    flag("--seed", type=int, default=options.seed, help="fixes the validation split and the example order")
+    flag("--snippets", type=int, default=options.snippets, metavar="N",
          help="also train on up to N snippets (1-3 consecutive sentences) cut from each training review, labelled "
               "by their review, batched by length so they cost little: teaches the model short text")
     flag("--distill_from", metavar="BUNDLE", help="a bundle (e.g. an earlier model) that vets the snippets "
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
-    flag("--distill_threshold", type=float, default=0.9, help="teacher probability a snippet needs to be kept")
+    flag("--distill_threshold", type=float, default=options.distill_threshold,
+         help="teacher probability a snippet needs to be kept")
     _add_verbose(p)
 
 
@@ -178,7 +188,8 @@ def _run_train(args):
     --no-dropout it is the second, dropout-free pass: start it from the first pass's checkpoint and write to a
     new directory. Flags take _ or - alike.
     """
-    from .train.finetune import TrainingOptions, train
+    from .train.finetune import train
+    from .train.options import TrainingOptions
     results = train(_dataclass_from_args(TrainingOptions, args))
     for key, value in sorted(results.items()):
         print(f"{key} = {value}")
@@ -250,6 +261,19 @@ def _classify_options(p):
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to classify, or - for one text per stdin line")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per line: {"text", "label", "probabilities"}, or {"text", "error"}')
+    _explain_options(p, "also say which words decided the label: each word's score is how much the label's "
+                        "probability drops when the word is left out (+ supports the label, - speaks against "
+                        "it); coloured on a terminal, word(+0.12) otherwise; with --json a \"words\" list of "
+                        "{\"word\", \"start\", \"end\", \"score\"} (character spans [start, end) of the text)")
+
+
+def _explain_options(p, help_text):
+    from .infer.explain import DEFAULT_METHOD, METHODS
+
+    p.add_argument("--explain", action="store_true", help=help_text)
+    p.add_argument("--explain-method", choices=METHODS, default=DEFAULT_METHOD,
+                   help="how --explain leaves a word out: delete its word pieces, or replace each by [MASK] or "
+                        "[PAD] (default: %(default)s; docs/explain.md compares them)")
 
 
 def _run_classify(args):
@@ -269,6 +293,10 @@ def _run_classify(args):
     if not inputs:
         raise BertvinoError("nothing to classify: stdin was empty")
     failed = sum(1 for _, problem in inputs if problem)
+    if args.explain:
+        from .infer.explain import annotated, coloured, explain
+        # Colours only for a person at a terminal who has not asked for none (https://no-color.org).
+        render = coloured if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else annotated
     classifier = None if failed == len(inputs) else Classifier(
         load_bundle(find_model(args.model)), device=args.device, precision=args.precision)
     for text, problem in inputs:
@@ -277,14 +305,22 @@ def _run_classify(args):
                   f"{'error':<10} {problem}", flush=True)
             continue
         started = time.perf_counter()
-        prediction = classifier.predict([text])[0]
+        if args.explain:
+            explanation = explain(classifier, [text], args.explain_method)[0]
+            prediction = explanation.prediction
+        else:
+            prediction = classifier.predict([text])[0]
         latency_ms = (time.perf_counter() - started) * 1000
         if args.json:
-            print(_escaped(json.dumps({"text": text, "label": prediction.label,
-                                       "probabilities": prediction.probabilities}, ensure_ascii=False)), flush=True)
+            row = {"text": text, "label": prediction.label, "probabilities": prediction.probabilities}
+            if args.explain:
+                row.update(method=explanation.method, words=[word.as_dict() for word in explanation.words])
+            print(_escaped(json.dumps(row, ensure_ascii=False)), flush=True)
         else:
             probabilities = "  ".join(f"{label} {p:.4f}" for label, p in prediction.probabilities.items())
             print(f"{prediction.label:<10} {probabilities}  {latency_ms:6.1f} ms  {_preview(text)}", flush=True)
+            if args.explain:
+                print(f"{'':<10} {render(explanation)}", flush=True)
     if failed == len(inputs):
         raise BertvinoError(f"none of the {_plural(failed, 'input')} could be classified (see the error lines)"
                             if failed > 1 else "the input could not be classified (see the error line)")
@@ -317,14 +353,19 @@ def _checked_text(raw: bytes):
 # --- score -------------------------------------------------------------------------------------------------------
 
 def _score_options(p):
+    from .infer.scoring import BATCH_SIZE  # the default's one home
+
     p.add_argument("paths", nargs="+", metavar="PATH", help="review files or directories")
     p.add_argument("-o", "--output", help="results file, .csv or .jsonl (default: CSV on stdout)")
     p.add_argument("--split", help="only reviews under this folder of each path (e.g. test for aclImdb)")
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="reviews per inference batch (default: 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
+                   help="reviews per inference batch (default: %(default)s)")
     p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _explain_options(p, "add a top_words column: the words that support each review's label most, with how much "
+                        "its probability drops without each (costs about one inference per word; not with --ray)")
     on_ray = p.add_argument_group(
         "Ray (pip install 'bertvino[ray]')",
         "--ray runs the same scoring as a Ray Data pipeline: reading and tokenizing in tasks, classifying in a pool "
@@ -372,13 +413,16 @@ def _run_score(args):
     for output in (args.output, args.metrics_json):  # before the work, not after it
         if output and not (output is args.output and args.ray is not None):  # --ray's may be a directory
             check_writable(output)
+    if args.ray is not None and args.explain:
+        raise BertvinoError("--explain does not run on --ray yet: score without --ray")
     if args.ray is not None:
         summary = _ray_score(args)
     else:
         classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
                                 performance_hint="THROUGHPUT", precision=args.precision)
         summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
-                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress)
+                        batch_size=args.batch_size, split=args.split, progress=not args.no_progress,
+                        explain_method=args.explain_method if args.explain else None)
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -539,9 +583,12 @@ def _run_bench(args):
 # --- serve -------------------------------------------------------------------------------------------------------
 
 def _serve_options(p):
-    p.add_argument("--host", default="127.0.0.1",
+    from .infer.serve_options import Limits as limits, ServeOptions as options, Timeouts as timeouts  # defaults
+
+    p.add_argument("--host", default=options.host,
                    help="address to listen on (default: %(default)s); beyond loopback, set an API key and TLS")
-    p.add_argument("--port", type=int, default=8501, help="TCP port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--port", type=int, default=options.port,
+                   help="TCP port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--grpc-port", type=int, metavar="PORT",
                    help="also serve the Open Inference Protocol over gRPC on this port (0 picks a free one; "
                         "default: no gRPC)")
@@ -553,28 +600,28 @@ def _serve_options(p):
     key.add_argument("--api-key-file", metavar="FILE", help="--api-key read from FILE, which keeps it out of `ps`")
     p.add_argument("--ssl-certfile", metavar="PEM", help="TLS certificate (chain) for both ports; with --ssl-keyfile")
     p.add_argument("--ssl-keyfile", metavar="PEM", help="TLS private key; with --ssl-certfile")
-    p.add_argument("--max-batch-size", type=_positive_int, default=32,
+    p.add_argument("--max-batch-size", type=_positive_int, default=options.max_batch_size,
                    help="most texts classified together (default: %(default)s)")
-    p.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0,
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=options.max_wait_ms,
                    help="longest the first text of a batch waits for others to join it (default: %(default)s); 0 "
                         "batches only what piles up while the device is busy")
-    p.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576,
+    p.add_argument("--max-body-bytes", type=_positive_int, default=limits.max_body_bytes,
                    help="larger request bodies get 413 (default: %(default)s)")
-    p.add_argument("--max-instances", type=_positive_int, default=256,
+    p.add_argument("--max-instances", type=_positive_int, default=limits.max_instances,
                    help="requests with more texts get 413 (default: %(default)s)")
-    p.add_argument("--max-chars", type=_positive_int, default=100_000,
+    p.add_argument("--max-chars", type=_positive_int, default=limits.max_chars,
                    help="a longer text gets 400 (default: %(default)s)")
-    p.add_argument("--max-in-flight", type=_positive_int, default=128,
+    p.add_argument("--max-in-flight", type=_positive_int, default=limits.max_in_flight,
                    help="predict requests received and not yet answered beyond which new ones get 503 with "
                         "Retry-After (default: %(default)s)")
-    p.add_argument("--headers-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+    p.add_argument("--headers-timeout", type=_positive_float, default=timeouts.headers, metavar="SECONDS",
                    help="a connection whose request headers are not complete this long after it opened (or after "
                         "its previous response) is closed (default: %(default)s)")
-    p.add_argument("--body-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--body-timeout", type=_positive_float, default=timeouts.body, metavar="SECONDS",
                    help="a request body not complete this long after its headers gets 408 (default: %(default)s)")
-    p.add_argument("--keep-alive-timeout", type=_positive_float, default=5.0, metavar="SECONDS",
+    p.add_argument("--keep-alive-timeout", type=_positive_float, default=timeouts.keep_alive, metavar="SECONDS",
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
-    p.add_argument("--shutdown-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--shutdown-timeout", type=_positive_float, default=timeouts.shutdown, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
 
 
@@ -584,22 +631,28 @@ def _run_serve(args):
     Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]} (TensorFlow Serving)
     and POST /v2/models/NAME/infer (the Open Inference Protocol, KServe v2, as Triton's and OpenVINO Model
     Server's clients speak it; over gRPC too with --grpc-port), classifying texts from concurrent requests in
-    shared batches. Also GET /v1/models/NAME (LOADING until warmed up, then AVAILABLE), /v1/models/NAME/metadata,
-    /v2, /v2/models/NAME[/ready], /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics
-    (Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM
-    stops it after the requests in progress. See docs/serving-protocols.md. Needs the serve extra:
-    pip install 'bertvino[serve]'.
+    shared batches; POST /v1/models/NAME:explain says which words decided each label, and GET / is a page to try
+    the model in a browser. Also GET /v1/models/NAME (LOADING until warmed up, then AVAILABLE),
+    /v1/models/NAME/metadata, /v2, /v2/models/NAME[/ready], /healthz, /v2/health/live, /v2/health/ready (after
+    warm-up), /metrics (Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with
+    Retry-After. SIGTERM stops it after the requests in progress. See docs/serving-protocols.md. Needs the serve
+    extra: pip install 'bertvino[serve]'.
     """
     from .core.bundle import load_bundle
-    from .infer.access import api_key
-    from .infer.server import Limits, ServeOptions, Timeouts, run
+    from .infer.server import run
     from .models import find_model
+
+    run(load_bundle(find_model(args.model)), _serve_options_from_args(args))
+
+
+def _serve_options_from_args(args):
+    from .infer.access import api_key
+    from .infer.serve_options import Limits, ServeOptions, Timeouts
 
     timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
                         shutdown=args.shutdown_timeout)
-    options = _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts,
-                                   api_key=api_key(args.api_key, args.api_key_file))
-    run(load_bundle(find_model(args.model)), options)
+    return _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts,
+                                api_key=api_key(args.api_key, args.api_key_file))
 
 
 # --- options several commands share, declared once (argparse parent parsers) ------------------------------------

@@ -48,14 +48,23 @@ class Client:
 
     def classify(self, texts) -> list:
         """[{"label": str, "probabilities": {label: p}}] for a list of texts, in order."""
+        return self._per_text("classify", "predict", "predictions", texts)
+
+    def explain(self, texts) -> list:
+        """[{"label", "probabilities", "method", "words": [{"word", "start", "end", "score"}]}] for a list of texts,
+        in order: which words decided each label (docs/explain.md)."""
+        return self._per_text("explain", "explain", "explanations", texts)
+
+    def _per_text(self, name: str, verb: str, key: str, texts) -> list:
+        """POST the texts to :verb; the reply's `key` list, one item per text."""
         if isinstance(texts, str):
-            raise TypeError("classify takes a list of texts; wrap a single text in a list")
+            raise TypeError(f"{name} takes a list of texts; wrap a single text in a list")
         texts = list(texts)
-        reply = self._call("POST", f"{self._model_path()}:predict", {"instances": texts})
-        predictions = reply.get("predictions") if isinstance(reply, dict) else None
-        if not isinstance(predictions, list) or len(predictions) != len(texts):
-            raise ServiceError(None, f"{self.base_url} answered without one prediction per text")
-        return predictions
+        reply = self._call("POST", f"{self._model_path()}:{verb}", {"instances": texts})
+        answers = reply.get(key) if isinstance(reply, dict) else None
+        if not isinstance(answers, list) or len(answers) != len(texts):
+            raise ServiceError(None, f"{self.base_url} answered without one {key[:-1]} per text")
+        return answers
 
     def metadata(self) -> dict:
         """The model's labels, max_seq_length, precision and the server's request limits."""

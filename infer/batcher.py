@@ -54,9 +54,10 @@ class DynamicBatcher:
     of its texts waited since it was tokenized; `on_inference(seconds)` as each batch finishes, with the seconds
     OpenVINO spent on it. The compiled tokenizer already uses every core for a request's texts, so more
     `tokenizer_threads` would not tokenize faster; two keep one huge request from stalling the rest.
+    `max_batch_size` and `max_wait_ms` have no defaults here: the service's options declare them (ServeOptions).
     """
 
-    def __init__(self, classifier: Classifier, max_batch_size: int = 32, max_wait_ms: float = 5.0,
+    def __init__(self, classifier: Classifier, *, max_batch_size: int, max_wait_ms: float,
                  on_batch=None, on_inference=None, tokenizer_threads: int = 2):
         self.classifier = classifier
         self.max_batch_size = max_batch_size
@@ -83,17 +84,23 @@ class DynamicBatcher:
 
     async def classify(self, texts) -> list:
         """[Prediction] for `texts`, in order, computed in batches shared with other callers."""
+        predictions, _ = await self.run(lambda: (self.classifier.encode_batch(texts), None))
+        return predictions
+
+    async def run(self, encode) -> tuple:
+        """`encode()` -> (id lists, anything) in the tokenizer pool, then ([Prediction] of the id lists in order,
+        that anything): how callers with their own inputs (explanations' variants) share the batches."""
         if not self._accepting:
             raise BatcherClosed("the service is shutting down")
         self._calls_in_progress += 1
         self._no_calls.clear()
         try:
-            id_lists = await self._loop.run_in_executor(self._tokenizers, self.classifier.encode_batch, texts)
+            id_lists, extra = await self._loop.run_in_executor(self._tokenizers, encode)
             arrived = self._loop.time()
             futures = [self._loop.create_future() for _ in id_lists]
             self._pending.extend(_Pending(ids, future, arrived) for ids, future in zip(id_lists, futures))
             self._arrived.set()
-            return list(await asyncio.gather(*futures))
+            return list(await asyncio.gather(*futures)), extra
         finally:
             self._calls_in_progress -= 1
             if self._calls_in_progress == 0:

@@ -40,17 +40,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from tqdm import tqdm
 
 from ..core.bundle import load_bundle
 from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write, check_writable
 from ..core.features import Truncation, encode_batch
 from .classifier import AsyncBatches, Classifier, Prediction
-from .metrics import Confusion
 from ..core.labels import gold_label
-from ..core.reviews import count_reviews
-from .scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
+from .scoring import (BATCH_SIZE, WINDOW_BATCHES, RowWriter, ScoreSummary, ScoringRun, check_batch_size, check_inputs,
+                      reviews_to_score, submit_sorted)
 from .precision import PRECISION_CHOICES
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
@@ -152,9 +150,8 @@ def _read_paths(batch: dict, split, done_sources):
     done = _cached_get(done_sources[0]) if done_sources else frozenset()
     for path in batch["path"]:
         chunk, skipped = [], []
-        for review in _reviews([path], split, skipped, lambda source, reason: skipped.append((source, reason))):
-            if review.source not in done:
-                chunk.append((review.source, review.text, review.label, None))
+        for review in reviews_to_score([path], split, done, lambda source, reason: skipped.append((source, reason))):
+            chunk.append((review.source, review.text, review.label, None))
             if len(chunk) == READ_CHUNK:
                 yield _review_table(chunk)
                 chunk = []
@@ -186,9 +183,9 @@ def _tokenize(table: pa.Table, source: BundleSource, text_column: str, keep_text
 
 
 class ClassifyBlocks:
-    """A Ray Data actor: the bundle compiled once, then a block at a time sorted by length, batched and run."""
+    """A Ray Data actor: the bundle compiled once, then a block at a time as `score` runs a window (`submit_sorted`)."""
 
-    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=32, precision="auto"):
+    def __init__(self, source: BundleSource, device="CPU", threads=None, batch_size=BATCH_SIZE, precision="auto"):
         self.classifier = Classifier(load_bundle(source.local_path()), device=device, performance_hint="THROUGHPUT",
                                      precision=precision, threads=threads)
         self.labels = self.classifier.bundle.labels
@@ -201,11 +198,9 @@ class ClassifyBlocks:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         ids = table.column("_ids").to_pylist()
-        rows = sorted((row for row in range(len(ids)) if ids[row]), key=lambda row: len(ids[row]))
+        rows = [row for row in range(len(ids)) if ids[row]]  # rows without ids stay unlabelled
         self.probabilities = np.full((len(ids), len(self.labels)), np.nan, dtype=np.float32)
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start:start + self.batch_size]
-            self.runner.submit([ids[row] for row in batch], batch)
+        submit_sorted(self.runner, [ids[row] for row in rows], rows, self.batch_size)
         self.runner.wait()
         labelled = ~np.isnan(self.probabilities[:, 0])
         predicted = [self.labels[i] if ok else None for i, ok in zip(self.probabilities.argmax(axis=1), labelled)]
@@ -215,7 +210,7 @@ class ClassifyBlocks:
         return table
 
 
-def classify_dataset(ds, model=None, text_column="text", actors=None, threads=None, batch_size=32,
+def classify_dataset(ds, model=None, text_column="text", actors=None, threads=None, batch_size=BATCH_SIZE,
                      device="CPU", precision="auto", bundle="auto"):
     """Label every row of a Ray Dataset: adds `label` and `p_<label>` per label, keeping the other columns.
 
@@ -293,88 +288,60 @@ class RayOptions:
     block_rows: int | None = None  # None: a window of `score`
 
 
-def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False, batch_size=32,
-              split=None, progress=True, device="CPU", precision="auto", say=print,
+def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False,
+              batch_size=BATCH_SIZE, split=None, progress=True, device="CPU", precision="auto", say=print,
               on_block=None) -> ScoreSummary:
     """`score` on Ray; `say` hears one line on how the bundle reaches the workers, `on_block(rows)` (if given)
     hears of each block of results as it is written (benchmarks time the blocks with it)."""
-    if batch_size < 1:
-        raise BertvinoError("--batch-size must be at least 1")
+    check_batch_size(batch_size)
     check_inputs(paths, split)
     bundle = load_bundle(model_path)
-    labels = bundle.labels
     if precision not in PRECISION_CHOICES:  # a bad option fails here, not in every actor
         raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
-    writer = open_writer(output, labels, resume=resume, overwrite=overwrite)
-    try:
+    with open_writer(output, bundle.labels, resume=resume, overwrite=overwrite) as writer:
         started_ray = connect(options.address, options.num_cpus)
         try:
             source = bundle_source(bundle.path, options.bundle)
             say(f"bundle {bundle.path} reaches the workers " + (
                 "through Ray's object store (not every node can read its path)" if source.shipped else
                 "by its path (every node reads it there)"))
-            summary = _score(paths, source, options, writer, labels, batch_size, split, progress, device,
-                             precision, on_block or (lambda rows: None))
+            with ScoringRun(paths, split, writer, output, progress) as run:
+                _score(paths, source, options, run, batch_size, split, device, precision,
+                       on_block or (lambda rows: None))
         finally:
             if started_ray:
                 ray.shutdown()
-    finally:
-        writer.close()
-    if writer.error:
-        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
-                                 "are whole: make room and run the same command with --resume to finish")
-    return summary
+    return run.summary()
 
 
-def _score(paths, source, options, writer, labels, batch_size, split, progress, device, precision,
-           on_block):
-    confusion = Confusion(labels)
-    for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"])
-    written = {row["source"] for row in writer.existing_rows}
-    already_done = len(written)
-    done_ref = ray.put(frozenset(written))
+def _score(paths, source, options, run: ScoringRun, batch_size, split, device, precision, on_block):
+    """The distributed part of `score --ray`: the pipeline, and its rows handed to `run` as they arrive."""
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # score draws its own bar, counted in rows written
     context.print_on_execution_start = False
     for chatter in ("ray.data._internal.progress", "ray.data._internal.execution.streaming_executor"):
         logging.getLogger(chatter).setLevel(logging.ERROR)  # "progress bars disabled", "execution finished in"
-    started = time.perf_counter()
     reviews = ray.data.from_items([{"path": str(path)} for path in paths], override_num_blocks=len(paths))
-    reviews = reviews.map_batches(_read_paths, fn_kwargs={"split": split, "done_sources": (done_ref,)},
+    reviews = reviews.map_batches(_read_paths, fn_kwargs={"split": split, "done_sources": (ray.put(run.done_sources),)},
                                   batch_size=1, batch_format="numpy", num_cpus=0,
                                   compute=ray.data.TaskPoolStrategy(size=_light_tasks()),
                                   label_selector={"ray.io/node-id": ray.get_runtime_context().get_node_id()})
     blocks = _in_blocks(reviews, options.block_rows or batch_size * WINDOW_BATCHES)
     results = _classify(blocks, source, options.actors, options.threads, batch_size, device, precision)
-    skipped, scored = [], 0
-    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
-               initial=already_done, disable=not progress, dynamic_ncols=True, file=sys.stderr)  # as score's bar
-    try:
-        for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
-            rows = []
-            for row in table.to_pylist():
-                if row["skipped"] is not None:
-                    skipped.append((row["source"], row["skipped"]))
-                    bar.update(1)
-                elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
-                    written.add(row["source"])
-                    probabilities = {label: row[f"p_{label}"] for label in labels}
-                    gold = gold_label(row["gold"], labels)
-                    rows.append((row["source"], Prediction(row["label"], probabilities), gold))
-                    confusion.add(gold, row["label"])
-            if rows:
-                writer.write(rows)
-                if writer.error:  # nothing more is written after a failed write, so that --resume can trust it
-                    break
-            scored += len(rows)
-            bar.update(len(rows))
-            on_block(len(rows))
-    finally:
-        bar.close()
-    return ScoreSummary(scored=scored, already_done=already_done, skipped=sorted(skipped),
-                        seconds=time.perf_counter() - started,
-                        metrics=confusion.report() if confusion.total else None)
+    written = set(run.done_sources)
+    for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
+        rows = []
+        for row in table.to_pylist():
+            if row["skipped"] is not None:
+                run.skip(row["source"], row["skipped"])
+            elif row["source"] not in written:  # a retried task can deliver a row twice; it is written once
+                written.add(row["source"])
+                prediction = Prediction(row["label"], {label: row[f"p_{label}"] for label in run.labels})
+                rows.append((row["source"], prediction, gold_label(row["gold"], run.labels)))
+        run.write(rows)
+        if run.write_failed:
+            break
+        on_block(len(rows))
 
 
 def _cached_get(ref):
@@ -465,6 +432,12 @@ class ParquetParts:
 
     def close(self):
         pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
 
     def _read_existing(self, parts) -> list:
         rows = []

@@ -10,10 +10,15 @@ review, not to max_seq_length; the rows therefore come out in a different order 
 torn last line) and scores only the sources not among them, so a killed run, started again, scores every review
 exactly once. A write that fails (a full disk) stops the run with an error that says so; the rows before it stay
 as they are, and `--resume` finishes the job once there is room.
+
+`score --ray` (infer/ray_scoring.py) is the same run with the reading, tokenizing and classifying spread over Ray;
+what the two share is here, once: the checks, `reviews_to_score` (resume and skips), `submit_sorted` (a window or
+a block into length-sorted batches) and `ScoringRun` (metrics, progress bar, skips, rows written, the summary).
 """
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import sys
@@ -27,10 +32,13 @@ from tqdm import tqdm
 from ..core.errors import BertvinoError, file_error
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
+from .explain import occlusions, top_words
 from .metrics import Confusion
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
+BATCH_SIZE = 32  # reviews per inference batch, the default of score, score --ray and classify_dataset
+TOP_WORDS = 5  # words in score --explain's top_words column
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
 EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
 
@@ -48,80 +56,109 @@ class ScoreSummary:
         return self.scored / self.seconds if self.seconds else 0.0
 
 
-def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
-          progress=True) -> ScoreSummary:
+def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=BATCH_SIZE,
+          split=None, progress=True, explain_method=None) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
     A path that does not exist (or is no kind of review input) is an error before anything is written; a path that
     turns out unreadable while reading, or a single bad review or row, is skipped and reported in the summary. The
     progress bar has a total (and so an ETA) when the inputs are folders, archives or .txt files: counting those
-    first is cheap."""
+    first is cheap.
+
+    `explain_method` (one of `bertvino.infer.explain.METHODS`) adds a `top_words` column: the words that support
+    each review's label most. Each review then runs as its own batches of variants (its words + 1 rows, cut into
+    `batch_size` pieces), so this costs about (words seen + 1) times the inference of plain scoring."""
+    check_batch_size(batch_size)
+    check_inputs(paths, split)
+    explained, collecting = explain_method is not None, threading.Lock()
+    with RowWriter(output, classifier.bundle.labels, resume=resume, overwrite=overwrite,
+                   explained=explained) as writer, ScoringRun(paths, split, writer, output, progress) as run:
+
+        def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
+            if explained:
+                collected, start = batch
+                with collecting:
+                    explanation = collected.add(start, probabilities)
+                if explanation is not None:  # the review's last variants: its row
+                    run.write([(collected.source, explanation.prediction, collected.gold, explanation)])
+                return
+            run.write([(source, classifier.prediction(row), gold) for (source, gold), row in zip(batch, probabilities)])
+
+        runner = AsyncBatches(classifier, finished)
+        submit = functools.partial(_submit_explained, method=explain_method) if explained else _submit
+        window = []
+        try:
+            for review in reviews_to_score(paths, split, run.done_sources, run.skip):
+                window.append((review.source, gold_label(review.label, run.labels), review.text))
+                if len(window) == batch_size * WINDOW_BATCHES:
+                    if run.write_failed:
+                        break
+                    submit(runner, classifier, window, batch_size)
+                    window = []
+            else:
+                submit(runner, classifier, window, batch_size)
+        finally:
+            runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
+    return run.summary()
+
+
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int):
+    """Tokenize a window of (source, gold, text) in one call and queue it in length-sorted batches."""
+    submit_sorted(runner, classifier.encode_batch([text for _, _, text in window]),
+                  [(source, gold) for source, gold, _ in window], batch_size)
+
+
+def _submit_explained(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, method: str):
+    """`_submit` for score --explain: each review's variants, in batches of at most `batch_size`. A review's variants
+    are made only when its turn comes (submit blocks while OpenVINO is busy), so memory holds the variants of the
+    reviews in flight, not of the whole window (hundreds of variants per IMDB review)."""
+    for source, gold, text in window:
+        occlusion = occlusions(classifier, [text], method)[0]
+        collected = _Collected(source, gold, occlusion, method, classifier.bundle.labels)
+        for start in range(0, len(occlusion.id_lists), batch_size):
+            runner.submit(occlusion.id_lists[start:start + batch_size], (collected, start))
+
+
+class _Collected:
+    """One review's variant probabilities as their batches finish (in any order), and its explanation once all
+    have. Called under score's lock."""
+
+    def __init__(self, source, gold, occlusion, method, labels):
+        self.source, self.gold, self.occlusion, self.method, self.labels = source, gold, occlusion, method, labels
+        self.probabilities = np.zeros((len(occlusion.id_lists), len(labels)), dtype=np.float32)
+        self.missing = len(occlusion.id_lists)
+
+    def add(self, start: int, probabilities):
+        self.probabilities[start:start + len(probabilities)] = probabilities
+        self.missing -= len(probabilities)
+        return self.occlusion.explanation(self.probabilities, self.labels, self.method) if not self.missing else None
+
+
+# --- what score and score --ray share ----------------------------------------------------------------------------
+
+def check_batch_size(batch_size: int):
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
-    skipped, lock = [], threading.Lock()
-
-    def skip(source, reason):
-        with lock:
-            skipped.append((source, reason))
-            bar.update(1)
-
-    check_inputs(paths, split)
-    labels = classifier.bundle.labels
-    writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
-    confusion = Confusion(labels)
-    for row in writer.existing_rows:
-        confusion.add(row.get("gold") or None, row["label"])
-    done_sources = {row["source"] for row in writer.existing_rows}
-    bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
-               disable=not progress, dynamic_ncols=True, file=sys.stderr)
-
-    def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
-        predictions = [classifier.prediction(row) for row in probabilities]
-        with lock:
-            if writer.error:  # nothing more is written after a failed write, so that --resume can trust the file
-                return
-            writer.write([(source, prediction, gold) for (source, gold), prediction in zip(batch, predictions)])
-            for (_, gold), prediction in zip(batch, predictions):
-                confusion.add(gold, prediction.label)
-            bar.update(len(batch))
-
-    runner = AsyncBatches(classifier, finished)
-    started, window = time.perf_counter(), []
-    scored = 0
-    try:
-        for review in _reviews(paths, split, skipped, skip):
-            if review.source in done_sources:
-                with lock:
-                    bar.update(1)
-                continue
-            window.append((review.source, gold_label(review.label, labels), review.text))
-            if len(window) == batch_size * WINDOW_BATCHES:
-                if writer.error:
-                    break
-                scored += _submit(runner, classifier, window, batch_size)
-                window = []
-        else:
-            scored += _submit(runner, classifier, window, batch_size)
-    finally:
-        runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
-        bar.close()
-        writer.close()
-    if writer.error:
-        raise file_error(output, f"cannot write ({writer.error.strerror or writer.error}); the rows already in it "
-                                 "are whole: make room and run the same command with --resume to finish")
-    seconds = time.perf_counter() - started
-    return ScoreSummary(scored=scored, already_done=len(done_sources), skipped=skipped, seconds=seconds,
-                        metrics=confusion.report() if confusion.total else None)
 
 
-def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
-    """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
-    many reviews were queued."""
-    id_lists = classifier.encode_batch([text for _, _, text in window])
-    for batch in length_sorted_batches(id_lists, batch_size):
-        runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
-    return len(window)
+def check_inputs(paths, split):
+    """Raise for a path that does not exist or is no kind of review input, before anything is written or scored."""
+    read_reviews(paths, split=split)  # checks every path when called; reads nothing until iterated
+
+
+def reviews_to_score(paths, split, done_sources, on_skip):
+    """Every review of every path whose source is not in `done_sources` (rows a resumed output already holds).
+
+    `on_skip(source, reason)` hears of every review that cannot be read, and of every path that fails part-way (a
+    corrupt archive, a CSV without a text column): neither is fatal, the other reviews are still scored."""
+    for path in paths:
+        try:
+            for review in read_reviews(path, split=split, on_skip=on_skip):
+                if review.source not in done_sources:
+                    yield review
+        except BertvinoError as err:
+            on_skip(str(path), str(err).removeprefix(f"{path}: "))
 
 
 def length_sorted_batches(id_lists: list, batch_size: int) -> list:
@@ -129,6 +166,71 @@ def length_sorted_batches(id_lists: list, batch_size: int) -> list:
     batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
     order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def submit_sorted(runner: AsyncBatches, id_lists: list, tags: list, batch_size: int):
+    """Queue encoded reviews on `runner` in `length_sorted_batches`, each batch with its reviews' tags (what its
+    `done` callback gets back): a window of `score`, a block of `score --ray`."""
+    for batch in length_sorted_batches(id_lists, batch_size):
+        runner.submit([id_lists[index] for index in batch], [tags[index] for index in batch])
+
+
+class ScoringRun:
+    """One scoring run's bookkeeping, the same with or without Ray: the metrics (seeded from the rows a resumed
+    output already holds), the progress bar, the skipped inputs, the rows written, the summary.
+
+    `write` may be called from any thread. Once a write has failed nothing more is written, so that `--resume`
+    can trust the file; leaving the `with` block then raises an error that says so.
+    """
+
+    def __init__(self, paths, split, writer, output, progress=True):
+        self.writer, self.output, self.labels = writer, output, writer.labels
+        self.confusion = Confusion(self.labels)
+        for row in writer.existing_rows:
+            self.confusion.add(row.get("gold") or None, row["label"])
+        self.done_sources = frozenset(row["source"] for row in writer.existing_rows)
+        self.skipped = []  # (source, reason)
+        self.scored = 0  # rows this run wrote
+        self._lock = threading.Lock()
+        self.bar = tqdm(desc="score", unit=" reviews", total=count_reviews(paths, split) if progress else None,
+                        initial=len(self.done_sources), disable=not progress, dynamic_ncols=True, file=sys.stderr)
+        self.started = time.perf_counter()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, *_):
+        self.bar.close()
+        if error_type is None and self.write_failed:
+            raise file_error(self.output, f"cannot write ({self.writer.error.strerror or self.writer.error}); the "
+                                          "rows already in it are whole: make room and run the same command with "
+                                          "--resume to finish")
+
+    @property
+    def write_failed(self) -> bool:
+        return self.writer.error is not None
+
+    def skip(self, source: str, reason: str):
+        with self._lock:
+            self.skipped.append((source, reason))
+            self.bar.update(1)
+
+    def write(self, rows: list):
+        """rows: (source, Prediction, gold) triples, gold None where the input gives none; with score --explain,
+        (source, Prediction, gold, Explanation)."""
+        with self._lock:
+            if not rows or self.write_failed:
+                return
+            self.writer.write(rows)
+            for _, prediction, gold, *_explanation in rows:
+                self.confusion.add(gold, prediction.label)
+            self.scored += len(rows)
+            self.bar.update(len(rows))
+
+    def summary(self) -> ScoreSummary:
+        return ScoreSummary(scored=self.scored, already_done=len(self.done_sources), skipped=sorted(self.skipped),
+                            seconds=time.perf_counter() - self.started,
+                            metrics=self.confusion.report() if self.confusion.total else None)
 
 
 def probabilities_in_order(classifier, texts, batch_size: int, progress: str | None = None) -> np.ndarray:
@@ -145,30 +247,19 @@ def probabilities_in_order(classifier, texts, batch_size: int, progress: str | N
     return result
 
 
-def check_inputs(paths, split):
-    """Raise for a path that does not exist or is no kind of review input, before anything is written or scored."""
-    read_reviews(paths, split=split)  # checks every path when called; reads nothing until iterated
-
-
-def _reviews(paths, split, skipped, on_skip):
-    """Every review of every path; a path that fails part-way (a corrupt archive, a CSV without a text column) is
-    reported and skipped, not fatal: the reviews of the other paths are still scored."""
-    for path in paths:
-        try:
-            yield from read_reviews(path, split=split, on_skip=on_skip)
-        except BertvinoError as err:
-            skipped.append((str(path), str(err).removeprefix(f"{path}: ")))
-
-
 class RowWriter:
     """Result rows, CSV or JSONL by the file's extension (CSV on stdout without a file), flushed per batch.
 
-    Columns: source, label, p_<label> for each label, gold (empty where the input gives none).
+    Columns: source, label, p_<label> for each label, gold (empty where the input gives none), and with
+    `explained` top_words: in CSV "word(+0.41) word(+0.12) ...", in JSONL a list of {"word", "start", "end",
+    "score"}, the words that support the label most, best first.
     """
 
-    def __init__(self, path, labels, resume=False, overwrite=False):
+    def __init__(self, path, labels, resume=False, overwrite=False, explained=False):
         self.labels = labels
         self.columns = ["source", "label", *[f"p_{label}" for label in labels], "gold"]
+        if explained:
+            self.columns.append("top_words")
         self.existing_rows = []
         self.error = None  # the OSError that stopped writing to a file (a full disk), if one did
         if path is None:
@@ -194,14 +285,18 @@ class RowWriter:
             self._write_text(_csv_line(self.columns))
 
     def write(self, rows):
-        """rows: (source, Prediction, gold) triples."""
+        """rows: (source, Prediction, gold) triples, or (source, Prediction, gold, Explanation) for top_words."""
         lines = []
-        for source, prediction, gold in rows:
+        for source, prediction, gold, *explanation in rows:
             values = [source, prediction.label, *[prediction.probabilities[label] for label in self.labels],
                       gold or ""]
+            words = explanation[0].top(TOP_WORDS) if explanation else None
             if self.format == "csv":
-                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1]]))
+                top = [top_words(explanation[0], TOP_WORDS)] if explanation else []
+                lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1], *top]))
             else:
+                if explanation:
+                    values.append([word.as_dict() for word in words])
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
         if self.file is sys.stdout:
             self._write_text("".join(lines))
@@ -223,6 +318,12 @@ class RowWriter:
     def close(self):
         if self.file is not sys.stdout:
             self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
 
     def _read_existing(self, path: Path) -> list:
         """The complete rows of an earlier run; a torn last line (killed mid-write) is cut off the file."""

@@ -10,6 +10,7 @@
     GET  /v2/health/ready          KServe v2 readiness: 200 {"ready": true} once warmed up, else 503
     GET  /metrics                  Prometheus text format, from a registry of this app's own
     GET  /openapi.json             an OpenAPI 3.1 description of all of the above
+    POST /v1/models/NAME:explain   which words decided each label; GET / a page to try it (infer/explain_routes.py)
 
 Starlette + uvicorn rather than FastAPI: a request is one JSON list, validated by hand so that a message can name
 the bad instance, and FastAPI would add pydantic without saving any code. Only TF Serving's row form
@@ -49,7 +50,6 @@ import dataclasses
 import ipaddress
 import json
 import logging
-import math
 import signal
 import socket
 import sys
@@ -63,34 +63,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.errors import BertvinoError, first_line
-from . import open_inference
+from . import explain_routes, open_inference
 from .batcher import BatcherClosed, DynamicBatcher
 from .connections import protocol_with_header_deadline
 from .refusals import RETRY_AFTER_SECONDS, ApiError, check_texts, come_back_later, json_type
+from .serve_options import Limits, ServeOptions, Timeouts
 
 log = logging.getLogger("bertvino.serve")
 
 MODEL_VERSION = "1"  # one model, one version: TF Serving clients expect a version string
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """What one request may ask for; see the module docstring for the status each one answers with."""
-
-    max_body_bytes: int = 1_048_576
-    max_instances: int = 256
-    max_chars: int = 100_000
-    max_in_flight: int = 128  # predict requests past their body at once; more get 503
-
-
-@dataclasses.dataclass(frozen=True)
-class Timeouts:
-    """Seconds a client, or a shutdown, may take; see the module docstring."""
-
-    headers: float = 10.0
-    body: float = 30.0
-    keep_alive: float = 5.0
-    shutdown: float = 30.0
 
 
 class Metrics:
@@ -243,7 +226,7 @@ class Service:
     # --- request checks ------------------------------------------------------------------------------------------
 
     def _check_model(self, name: str):
-        if name == f"{self.model_name}:predict":
+        if name in (f"{self.model_name}:predict", f"{self.model_name}:explain"):
             raise ApiError(405, f"use POST for /v1/models/{name}", "wrong_method")
         if name != self.model_name:
             raise ApiError(404, f"model '{name}' is not served here; this server serves '{self.model_name}'",
@@ -338,7 +321,8 @@ def parse_instances(body: bytes, limits: Limits) -> list:
 
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
-               max_batch_size: int = 32, max_wait_ms: float = 5.0, on_ready=None) -> Starlette:
+               max_batch_size: int = ServeOptions.max_batch_size, max_wait_ms: float = ServeOptions.max_wait_ms,
+               on_ready=None) -> Starlette:
     """The ASGI app for a `Classifier` compiled with performance_hint="THROUGHPUT". `on_ready()` is called once
     warm-up is over and the service is ready. `app.state.service` is the `Service`, for tests."""
     service = Service(classifier, model_name, limits, timeouts, max_batch_size, max_wait_ms)
@@ -368,6 +352,7 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
 
     app = Starlette(routes=[
         route("/v1/models/{name}:predict", "predict", service.predict, "POST"),
+        *explain_routes.routes(service, route),  # :explain and the page at /
         route("/v1/models", "models", service.models, "GET"),
         route("/v1/models/{name}", "model_status", service.model_status, "GET"),
         route("/v1/models/{name}/metadata", "model_metadata", service.model_metadata, "GET"),
@@ -380,34 +365,6 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
     ], exception_handlers={HTTPException: service.http_exception}, lifespan=lifespan)
     app.state.service = service
     return app
-
-
-@dataclasses.dataclass(frozen=True)
-class ServeOptions:
-    """How `run` serves a bundle: the flags of `bertvino serve`, by the same names, with the per-request limits and
-    the timeouts grouped. Checked when made, so a bad value fails before a model is loaded."""
-
-    host: str = "127.0.0.1"
-    port: int = 8501  # 0 picks a free port
-    model_name: str | None = None  # None: the bundle directory's name
-    device: str = "CPU"
-    precision: str = "auto"  # --precision: auto, int8, bf16 or f32
-    max_batch_size: int = 32
-    max_wait_ms: float = 5.0  # 0: batch only what piles up while the device is busy
-    limits: Limits = Limits()
-    timeouts: Timeouts = Timeouts()
-    log_level: str = "info"
-    grpc_port: int | None = None  # the Open Inference Protocol over gRPC too, on this port (0: a free one)
-    api_key: str | None = None  # required as "Authorization: Bearer KEY" on all but the health checks
-    ssl_certfile: str | None = None  # with ssl_keyfile: TLS on both ports
-    ssl_keyfile: str | None = None
-
-    def __post_init__(self):
-        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
-            raise BertvinoError(f"--grpc-port must be between 0 and 65535, not {self.grpc_port}")
-        _check_options(port=self.port, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
-                       **dataclasses.asdict(self.limits),
-                       **{f"{name}_timeout": value for name, value in dataclasses.asdict(self.timeouts).items()})
 
 
 def run(bundle, options: ServeOptions | None = None):
@@ -494,15 +451,6 @@ def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: s
                                  http=protocol_with_header_deadline(timeouts.headers),
                                  timeout_keep_alive=timeouts.keep_alive,
                                  timeout_graceful_shutdown=timeouts.shutdown, **config))
-
-
-def _check_options(port: int, **positive):
-    if not 0 <= port <= 65535:
-        raise BertvinoError(f"--port must be between 0 and 65535, not {port}")
-    for name, value in positive.items():
-        may_be_zero = name == "max_wait_ms"
-        if not (value >= 0 if may_be_zero else value > 0) or not math.isfinite(value):  # NaN fails both
-            raise BertvinoError(f"--{name.replace('_', '-')} must be {'>= 0' if may_be_zero else '> 0'}, not {value}")
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -648,3 +596,5 @@ OPENAPI = {
         **open_inference.OPENAPI_SCHEMAS,
     }},
 }
+OPENAPI["paths"].update(explain_routes.OPENAPI_PATHS)
+OPENAPI["components"]["schemas"].update(explain_routes.OPENAPI_SCHEMAS)

@@ -6,6 +6,7 @@ hypothesis-generated text, then whole model inputs after truncation.
 """
 
 import random
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -113,20 +114,63 @@ def test_ascii_never_falls_back(tokenizers):
     assert_same_ids(fast, reference, [text, text[::-1], text.upper()])
 
 
-def test_seeded_random_unicode(tokenizers):
-    """Random strings drawn mostly from ranges where the two pipelines could disagree."""
-    rng = random.Random(20261124)
-    ranges = [(0x20, 0x7e), (0x80, 0x24f), (0x300, 0x36f), (0x370, 0x52f), (0x2000, 0x206f), (0x3000, 0x30ff),
-              (0x4e00, 0x4e20), (0xac00, 0xac20), (0xe000, 0xe010), (0xfe00, 0xff65), (0x1f300, 0x1f64f),
-              (0x2b800, 0x2b940), (0x0, 0x10ffff)]
+# Ranges where the two pipelines could disagree, and the whole of Unicode.
+RANDOM_RANGES = [(0x20, 0x7e), (0x80, 0x24f), (0x300, 0x36f), (0x370, 0x52f), (0x2000, 0x206f), (0x3000, 0x30ff),
+                 (0x4e00, 0x4e20), (0xac00, 0xac20), (0xe000, 0xe010), (0xfe00, 0xff65), (0x1f300, 0x1f64f),
+                 (0x2b800, 0x2b940), (0x0, 0x10ffff)]
+
+
+def random_texts(count: int, keep=lambda char: True, seed=20261124) -> list:
+    """`count` seeded random strings of up to 24 characters from RANDOM_RANGES (and some plain ones), with only the
+    characters `keep` accepts."""
+    rng = random.Random(seed)
     texts = []
-    for _ in range(600):
+    for _ in range(count):
         chars = []
         for _ in range(rng.randint(0, 24)):
-            low, high = rng.choice(ranges)
-            chars.append(chr(rng.randint(low, high)) if rng.random() < 0.6 else rng.choice(" ,.'aZé"))
+            low, high = rng.choice(RANDOM_RANGES)
+            char = chr(rng.randint(low, high)) if rng.random() < 0.6 else rng.choice(" ,.'aZé")
+            if keep(char):
+                chars.append(char)
         texts.append("".join(chars))
-    assert_same_ids(*tokenizers, texts)
+    return texts
+
+
+def known_to_differ(char: str, do_lower_case: bool) -> bool:
+    """The characters on which core/fast_tokenization.py's docstring says the compiled pipeline may part from
+    Google's, worked out here from that list, not by asking `FastTokenizer`: private use, surrogates, the CJK block
+    Hugging Face's range misses, and when lower-casing the capital sigma and characters whose decomposition holds a
+    combining mark that is not non-spacing."""
+    if unicodedata.category(char) in ("Co", "Cs") or 0x2B820 <= ord(char) <= 0x2B91F:
+        return True
+    if not do_lower_case:
+        return False
+    parts = unicodedata.normalize("NFD", char) + unicodedata.normalize("NFD", char.lower())
+    return char == "\u03a3" or any(unicodedata.combining(part) and unicodedata.category(part) != "Mn"
+                                   for part in parts)
+
+
+def test_seeded_random_unicode_goes_through_the_compiled_tokenizer(tokenizers):
+    """Random strings without the characters known to differ: every one is tokenized by the compiled tokenizer
+    (none falls back, so none compares the reference with itself), with Google's ids."""
+    fast, reference = tokenizers
+    texts = random_texts(600, keep=lambda char: not known_to_differ(char, fast.do_lower_case))
+    assert len({char for text in texts for char in text if not char.isascii()}) > 1500  # a wide draw
+    before = fast.fallback_texts
+    assert_same_ids(fast, reference, texts)
+    assert fast.fallback_texts - before == 0
+
+
+def test_seeded_random_unicode_falls_back_exactly_where_expected(tokenizers):
+    """The same draw with every character: the texts holding a character known to differ (about 61 %) go to the
+    Python tokenizer whole, and only they; the others through the compiled one."""
+    fast, reference = tokenizers
+    texts = random_texts(600)
+    differing = sum(any(known_to_differ(char, fast.do_lower_case) for char in text) for text in texts)
+    assert 300 < differing < 450
+    before = fast.fallback_texts
+    assert_same_ids(fast, reference, texts)
+    assert fast.fallback_texts - before == 2 * differing  # assert_same_ids tokenizes each text twice
 
 
 @settings(max_examples=300, derandomize=True, deadline=None, database=None)  # same examples every run

@@ -1,6 +1,7 @@
 """Training on sentence snippets (`train --snippets`, `--distill_from`) and the short-text validation set."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,52 @@ def test_teacher_keeps_snippets_it_agrees_with(fp32_bundle):
         teacher_keeps(fp32_bundle, texts, labels, ("bad", "good"), threshold=0.5)
 
 
+def _labelled_texts(directory: Path) -> tuple:
+    texts, labels = [], []
+    for label, folder in enumerate(("neg", "pos")):
+        for file in sorted((directory / folder).iterdir()):
+            texts.append(file.read_text())
+            labels.append(label)
+    return texts, np.array(labels, dtype=np.int32)
+
+
+def test_the_teacher_keeps_exactly_the_snippets_at_or_above_its_threshold(fp32_bundle, multi_sentence_reviews,
+                                                                          capsys):
+    """Training's snippet step, with and without the teacher: the snippets kept are those (and only those) whose
+    review's label the teacher gives at least the threshold, computed here one snippet at a time. The threshold
+    sits in the widest gap among the probabilities above 0.5, so the teacher must reject snippets it labels
+    right but not surely enough, as well as those it labels wrong."""
+    pytest.importorskip("tensorflow")
+    from bertvino.infer.classifier import Classifier
+    from bertvino.core.bundle import load_bundle
+    from bertvino.train.finetune import _with_snippets
+    from bertvino.train.options import TrainingOptions
+
+    label_names = ("negative", "positive")
+    texts, labels = _labelled_texts(multi_sentence_reviews)
+
+    def snippets(**teacher):
+        options = TrainingOptions(bert_config_file="", vocab_file="", output_dir="", data=[], labels=label_names,
+                                  snippets=2, **teacher)
+        all_texts, all_labels = _with_snippets(options, texts, labels)
+        return all_texts[len(texts):], all_labels[len(texts):]
+
+    cut, cut_labels = snippets()
+    classifier = Classifier(load_bundle(fp32_bundle), precision="f32")
+    p = np.array([classifier.predict([text])[0].probabilities[label_names[label]]
+                  for text, label in zip(cut, cut_labels)])
+    agreeing = np.sort(p[p > 0.5])  # the snippets the teacher labels as their reviews are
+    gap = int(np.argmax(np.diff(agreeing)))
+    assert agreeing[gap + 1] - agreeing[gap] > 1e-4  # no snippet near the threshold, where rounding could decide
+    threshold = float(agreeing[gap] + agreeing[gap + 1]) / 2  # rejects some of them: the threshold decides
+
+    kept, kept_labels = snippets(distill_from=str(fp32_bundle), distill_threshold=threshold)
+    assert kept == [text for text, probability in zip(cut, p) if probability >= threshold]
+    assert kept_labels.tolist() == [label for label, probability in zip(cut_labels, p) if probability >= threshold]
+    assert 0 < len(kept) < len(cut)
+    assert f"kept {len(kept)} of {len(cut)} snippets (p >= {threshold}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("teacher", [False, True])
 def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_checkpoint, multi_sentence_reviews,
                                                          fp32_bundle, capsys, teacher):
@@ -91,9 +138,15 @@ def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_ch
         args += ["--distill_from", str(fp32_bundle), "--distill_threshold", "0.5"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert ("Teacher" in out and "snippets" in out) if teacher else "Adding" in out
+    if teacher:
+        kept, cut = map(int, re.search(r"Teacher .* kept (\d+) of (\d+) snippets", out).groups())
+        assert 0 < kept < cut  # it filtered some out, and kept some
+    else:
+        assert re.search(r"Adding \d+ snippets", out)
     results = dict(line.split(" = ") for line in (tmp_path / "run" / "eval_results.txt").read_text().splitlines())
-    assert 0 <= float(results["short_eval_accuracy"]) <= 1 and int(results["short_eval_examples"]) > 0
+    accuracy, examples = float(results["short_eval_accuracy"]), int(results["short_eval_examples"])
+    assert examples > 0 and 0 <= accuracy <= 1
+    assert abs(accuracy * examples - round(accuracy * examples)) < 1e-6  # right answers over the examples
     info = json.loads((tmp_path / "run" / "train_info.json").read_text())
     assert info["snippets"] == 2 and bool(info["distill_from"]) == teacher
 

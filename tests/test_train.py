@@ -146,15 +146,16 @@ def test_no_dropout_needs_a_fine_tuned_checkpoint(tmp_path, pretrained_checkpoin
     assert pretrained_checkpoint in err and "no classifier head" in err
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--max_seq_length", "2", "at least 3"),
-    ("--learning_rate", "0", "must be above 0"),
-    ("--warmup_proportion", "1.5", "at least 0 and below 1"),
-    ("--train_batch_size", "0", "at least 1"),
+@pytest.mark.parametrize("flag, value, message, status", [
+    ("--max_seq_length", "2", "at least 3", 1),  # a whole number, as the flag's type asks: train itself refuses it
+    ("--learning_rate", "0", "must be above 0", 2),  # the flag's parser refuses these: usage
+    ("--warmup_proportion", "1.5", "at least 0 and below 1", 2),
+    ("--train_batch_size", "0", "at least 1", 2),
 ])
 def test_bad_flag_values_are_one_line_errors(tmp_path, pretrained_checkpoint, reviews_dir, capsys, flag, value,
-                                             message):
-    """Caught by train itself (status 1) or, most of them, already by the flag's parser (status 2)."""
+                                             message, status):
+    """Caught by train itself (status 1, a mistake) or, most of them, already by the flag's parser (status 2,
+    usage), as the README promises."""
     folder = Path(pretrained_checkpoint).parent
     try:
         code = main(["train", "--data", str(reviews_dir), "--bert_config_file", str(folder / "bert_config.json"),
@@ -163,7 +164,7 @@ def test_bad_flag_values_are_one_line_errors(tmp_path, pretrained_checkpoint, re
     except SystemExit as usage_error:
         code = usage_error.code
     err = capsys.readouterr().err.strip()
-    assert code in (1, 2) and len(err.splitlines()) == 1 and message in err and flag in err
+    assert code == status and len(err.splitlines()) == 1 and message in err and flag in err
 
 
 def test_unlabelled_training_data_is_refused(tmp_path, pretrained_checkpoint):

@@ -2,8 +2,8 @@
 
     reviews -> WordPiece ids -> BERT + head (graph mode) -> AdamWeightDecay steps -> model.ckpt-N -> eval
 
-Read top to bottom: the options, then `train()`, which loads the data, builds one graph, restores what it
-should, runs the steps and evaluates. The two passes differ only in the graph:
+Read top to bottom: `train()` (its options, `TrainingOptions`, are in train/options.py) loads the data, builds
+one graph, restores what it should, runs the steps and evaluates. The two passes differ only in the graph:
 - pass 1 (`no_dropout=False`): dropout on, starts from a pretrained or fine-tuned checkpoint; a head it lacks is
   initialised at random.
 - pass 2 (`no_dropout=True`): every dropout rate 0 and every variable initialised from pass 1's checkpoint
@@ -37,6 +37,7 @@ from ..core.labels import check_labels, labels_from_data, match_label
 from ..core.reviews import read_reviews
 from ..core.tokenization import FullTokenizer
 from . import modeling, optimization
+from .options import TrainingOptions
 from .snippets import cut_snippets, teacher_keeps
 from .validation import held_out_mask, short_texts
 from .checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
@@ -44,43 +45,6 @@ from .checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unre
 from .run_files import TRAIN_INFO_FILE, read_train_info, write_eval_results, write_train_info
 
 tf1 = tf.compat.v1
-
-
-@dataclasses.dataclass
-class TrainingOptions:
-    """The flags of `bertvino train`; names as `run_classifier.py`'s where it has them."""
-
-    bert_config_file: str
-    vocab_file: str
-    output_dir: str
-    data: list
-    init_checkpoint: str | None = None
-    do_lower_case: bool = True
-    max_seq_length: int = 128
-    truncation: str = "head"
-    train_batch_size: int = 32
-    eval_batch_size: int = 32
-    learning_rate: float = 5e-5
-    num_train_epochs: float = 3.0
-    warmup_proportion: float = 0.1
-    save_checkpoints_steps: int = 1000
-    save_checkpoints_secs: float = 300.0  # 0: by steps only
-    keep_checkpoint_max: int = 5
-    split: str | None = None
-    eval_data: list | None = None
-    eval_split: str | None = None
-    validation_fraction: float = 0.1
-    labels: tuple | None = None  # None: the labels found in --data (bertvino.core.labels.labels_from_data)
-    no_dropout: bool = False
-    seed: int = 12345
-    snippets: int = 0
-    distill_from: str | None = None
-    distill_threshold: float = 0.9
-
-    # The options that must not change when a run is resumed: they fix the data order and the schedule.
-    RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
-                   "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
-                   "no_dropout", "do_lower_case", "snippets", "distill_from", "distill_threshold")
 
 
 def train(options: TrainingOptions) -> dict:

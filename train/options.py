@@ -1,0 +1,41 @@
+"""The options of `bertvino train` and their defaults, declared once: the CLI's flags read their defaults here, and
+this module imports no TensorFlow, so building the parser never does."""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class TrainingOptions:
+    """The flags of `bertvino train`; names as `run_classifier.py`'s where it has them."""
+
+    bert_config_file: str
+    vocab_file: str
+    output_dir: str
+    data: list
+    init_checkpoint: str | None = None
+    do_lower_case: bool = True
+    max_seq_length: int = 128
+    truncation: str = "head"
+    train_batch_size: int = 32
+    eval_batch_size: int = 32
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    save_checkpoints_steps: int = 1000
+    save_checkpoints_secs: float = 300  # 0: by steps only
+    keep_checkpoint_max: int = 5
+    split: str | None = None
+    eval_data: list | None = None
+    eval_split: str | None = None
+    validation_fraction: float = 0.1
+    labels: tuple | None = None  # None: the labels found in --data (bertvino.core.labels.labels_from_data)
+    no_dropout: bool = False
+    seed: int = 12345
+    snippets: int = 0
+    distill_from: str | None = None
+    distill_threshold: float = 0.9
+
+    # The options that must not change when a run is resumed: they fix the data order and the schedule.
+    RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
+                   "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
+                   "no_dropout", "do_lower_case", "snippets", "distill_from", "distill_threshold")
