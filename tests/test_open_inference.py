@@ -402,9 +402,10 @@ def test_sigterm_answers_the_grpc_calls_in_flight_then_exits_0(fp32_bundle, tmp_
         for thread in calls:
             thread.start()
         deadline = time.monotonic() + 30
-        while texts_waiting(served) < 4:  # queued behind the slow batches: something left to drain
+        while (texts := accepted_and_waiting(served))[0] < 6:  # every call accepted (later ones are refused)
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.02)
+        assert texts[1] >= 2, "the calls finished before SIGTERM: nothing left to drain"
         process.send_signal(signal.SIGTERM)
         for thread in calls:
             thread.join(timeout=60)
@@ -416,7 +417,9 @@ def test_sigterm_answers_the_grpc_calls_in_flight_then_exits_0(fp32_bundle, tmp_
             process.wait()
 
 
-def texts_waiting(served) -> float:
+def accepted_and_waiting(served) -> tuple:
+    """(texts the server has accepted, texts still waiting for their answer)."""
     status, _, body = rest(served, "GET", "/metrics")
     samples = {s.name: s.value for family in text_string_to_metric_families(body.decode()) for s in family.samples}
-    return samples["bertvino_instances_in_progress"]
+    waiting = samples["bertvino_instances_in_progress"]
+    return samples["bertvino_instances_total"] + waiting, waiting
