@@ -660,11 +660,20 @@ def _serve_options(p):
     from .infer.serve_options import Limits as limits, ServeOptions as options, Timeouts as timeouts  # defaults
 
     p.add_argument("--host", default=options.host,
-                   help="address to listen on (default: %(default)s); the service has no authentication, so keep "
-                        "it on loopback or behind a proxy")
+                   help="address to listen on (default: %(default)s); beyond loopback, set an API key and TLS")
     p.add_argument("--port", type=_port, default=options.port,
                    help="TCP port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--grpc-port", type=_port, metavar="PORT",
+                   help="also serve the Open Inference Protocol over gRPC on this port (0 picks a free one; "
+                        "default: no gRPC)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--api-key", metavar="KEY",
+                     help="require 'Authorization: Bearer KEY' (gRPC: the same metadata) on every request but the "
+                          "health checks; also from the environment variable BERTVINO_API_KEY (default: none)")
+    key.add_argument("--api-key-file", metavar="FILE", help="--api-key read from FILE, which keeps it out of `ps`")
+    p.add_argument("--ssl-certfile", metavar="PEM", help="TLS certificate (chain) for both ports; with --ssl-keyfile")
+    p.add_argument("--ssl-keyfile", metavar="PEM", help="TLS private key; with --ssl-certfile")
     p.add_argument("--max-batch-size", type=_positive_int, default=options.max_batch_size,
                    help="most texts classified together (default: %(default)s)")
     p.add_argument("--max-wait-ms", type=_non_negative_float, default=options.max_wait_ms,
@@ -691,14 +700,17 @@ def _serve_options(p):
 
 
 def _run_serve(args):
-    """serve a bundle over HTTP with dynamic batching (TensorFlow Serving's REST API, text in)
+    """serve a bundle over HTTP and gRPC with dynamic batching (TF Serving REST, Open Inference Protocol)
 
-    Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]}, classifying texts
-    from concurrent requests in shared batches; POST /v1/models/NAME:explain says which words decided each label,
-    and GET / is a page to try the model in a browser. Also GET /v1/models/NAME, /v1/models/NAME/metadata,
-    /healthz, /v2/health/live, /v2/health/ready (after warm-up), /metrics (Prometheus) and /openapi.json.
-    Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM stops it after the requests in
-    progress. Needs the serve extra: pip install 'bertvino[serve]'.
+    Serve the classifier at POST /v1/models/NAME:predict with {"instances": ["text", ...]} (TensorFlow Serving)
+    and POST /v2/models/NAME/infer (the Open Inference Protocol, KServe v2, as Triton's and OpenVINO Model
+    Server's clients speak it; over gRPC too with --grpc-port), classifying texts from concurrent requests in
+    shared batches; POST /v1/models/NAME:explain says which words decided each label, and GET / is a page to try
+    the model in a browser. Also GET /v1/models/NAME (LOADING until warmed up, then AVAILABLE),
+    /v1/models/NAME/metadata, /v2, /v2/models/NAME[/ready], /healthz, /v2/health/live, /v2/health/ready (after
+    warm-up), /metrics (Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with
+    Retry-After. SIGTERM stops it after the requests in progress. See docs/serving-protocols.md. Needs the serve
+    extra: pip install 'bertvino[serve]'.
     """
     from .core.bundle import load_bundle
     from .infer.server import run
@@ -708,11 +720,13 @@ def _run_serve(args):
 
 
 def _serve_options_from_args(args):
+    from .infer.access import api_key
     from .infer.serve_options import Limits, ServeOptions, Timeouts
 
     timeouts = Timeouts(headers=args.headers_timeout, body=args.body_timeout, keep_alive=args.keep_alive_timeout,
                         shutdown=args.shutdown_timeout)
-    return _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts)
+    return _dataclass_from_args(ServeOptions, args, limits=_dataclass_from_args(Limits, args), timeouts=timeouts,
+                                api_key=api_key(args.api_key, args.api_key_file))
 
 
 # --- options several commands share, declared once (argparse parent parsers) ------------------------------------

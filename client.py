@@ -10,7 +10,9 @@ model, so there is nothing to choose. Pass the name to save that round trip, or 
 another model. Every failure raises `ServiceError`: `status` is the HTTP status, or None when there was no HTTP
 answer (nothing listening, a timeout), `message` is the server's one-line reason, and `retry_after` the seconds a
 503 (warming up, overloaded, shutting down) asks the client to wait before trying again. Proxy settings from the
-environment are ignored: the client talks to the host it is given.
+environment are ignored: the client talks to the host it is given. For a server started with `--api-key`, pass
+`api_key`; for one with TLS, `ssl_context` (e.g. `ssl.create_default_context(cafile="cert.pem")`), which makes the
+URL https.
 """
 
 import json
@@ -36,12 +38,16 @@ class Client:
     """Classifies texts on a running `bertvino serve`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
-                 timeout: float = 30, wait: float = 0):
-        """`wait` > 0 waits up to that many seconds for the server to be ready (see `wait_until_ready`)."""
-        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+                 timeout: float = 30, wait: float = 0, api_key: str | None = None, ssl_context=None):
+        """`wait` > 0 waits up to that many seconds for the server to be ready (see `wait_until_ready`); `api_key`
+        is sent as `Authorization: Bearer KEY`; an `ssl_context` makes it HTTPS."""
+        scheme = "https" if ssl_context is not None else "http"
+        self.base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
         self.model_name = model_name
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        handlers = [urllib.request.HTTPSHandler(context=ssl_context)] if ssl_context is not None else []
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), *handlers)
         if wait > 0:
             self.wait_until_ready(wait)
 
@@ -98,7 +104,8 @@ class Client:
         url = self.base_url + path
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
+                                         headers={**self._headers,
+                                                  **({"Content-Type": "application/json"} if data else {})})
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 payload = response.read()

@@ -40,8 +40,8 @@ class Interrupted(Exception):
 
 # The optional packages, by the extra of pyproject.toml that installs them.
 EXTRAS = {"tensorflow": "train", "safetensors": "train", "nncf": "train",
-          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "ray": "ray", "pyarrow": "ray",
-          "matplotlib": "bench"}
+          "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "grpc": "serve",
+          "ray": "ray", "pyarrow": "ray", "matplotlib": "bench"}
 
 
 def missing_extra(err: ImportError) -> BertvinoError | None:

@@ -42,8 +42,14 @@ class ServeOptions:
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
     log_level: str = "info"
+    grpc_port: int | None = None  # the Open Inference Protocol over gRPC too, on this port (0: a free one)
+    api_key: str | None = None  # required as "Authorization: Bearer KEY" on all but the health checks
+    ssl_certfile: str | None = None  # with ssl_keyfile: TLS on both ports
+    ssl_keyfile: str | None = None
 
     def __post_init__(self):
+        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
+            raise BertvinoError(f"--grpc-port must be between 0 and 65535, not {self.grpc_port}")
         _check_options(port=self.port, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
                        **dataclasses.asdict(self.limits),
                        **{f"{name}_timeout": value for name, value in dataclasses.asdict(self.timeouts).items()})

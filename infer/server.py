@@ -8,6 +8,10 @@ can name the bad instance, and FastAPI would add pydantic without saving any cod
 request still being read has deadlines instead: `Timeouts`, and `infer/connections.py` for the headers), so a slow
 client holds a socket, never a worker. Readiness turns true only after `DynamicBatcher.warm_up`; on SIGTERM it
 turns false, uvicorn drains the requests in progress, and the lifespan closes the batcher. No TensorFlow here.
+
+Beside TF Serving's API, the same app serves the Open Inference Protocol's REST routes (infer/open_inference.py),
+`run` starts its gRPC service in the same event loop with --grpc-port (infer/grpc_inference.py), and an API key
+and TLS guard both (infer/access.py); docs/serving-protocols.md describes them.
 """
 
 import asyncio
@@ -29,9 +33,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.errors import BertvinoError, first_line
+from . import explain_routes, open_inference
 from .batcher import BatcherClosed, DynamicBatcher
 from .connections import protocol_with_header_deadline
-from . import explain_routes
+from .refusals import RETRY_AFTER_SECONDS, ApiError, check_texts, come_back_later, json_type
 from .serve_options import Limits, ServeOptions, Timeouts
 
 log = logging.getLogger("bertvino.serve")
@@ -39,22 +44,6 @@ log = logging.getLogger("bertvino.serve")
 MODEL_VERSION = "1"  # one model, one version: TF Serving clients expect a version string
 
 
-RETRY_AFTER_SECONDS = 1  # what a 503 tells the client to wait: a batch takes well under a second
-
-
-class ApiError(Exception):
-    """A request the service refuses: HTTP `status`, a one-line `message`, a `reason` for the error metric, and
-    the response's extra `headers`."""
-
-    def __init__(self, status: int, message: str, reason: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.reason, self.headers = status, message, reason, headers
-
-
-def come_back_later(message: str, reason: str) -> ApiError:
-    """503 with Retry-After: the request was fine, the service cannot take it right now."""
-    return ApiError(503, f"{message}; retry in {RETRY_AFTER_SECONDS} s", reason,
-                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 class Metrics:
@@ -105,6 +94,7 @@ class Service:
                  max_wait_ms: float):
         self.classifier = classifier
         self.model_name = model_name
+        self.model_version = MODEL_VERSION
         self.limits = limits
         self.timeouts = timeouts
         self.metrics = Metrics(max_batch_size)
@@ -128,10 +118,27 @@ class Service:
 
     async def predict(self, request):
         self._check_model(request.path_params["name"])
-        self._admit()  # before reading the body: an overloaded service does not read what it will refuse
+        texts = await self.receive(request, lambda body: parse_instances(body, self.limits))
+        predictions = await self.classify(texts)
+        return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
+                                             for p in predictions]})
+
+    async def receive(self, request, parse):
+        """`parse(body)` of a request whose texts are to be classified: 503 before its body is read when the
+        service cannot take it (an overloaded service does not read what it will refuse), and again after (others
+        may have come in while the body arrived)."""
+        self._admit()
         body = await self._read_body(request)
-        self._check_capacity()  # again: others may have come in while this body arrived
-        texts = parse_instances(body, self.limits)
+        self._check_capacity()
+        return parse(body)
+
+    async def classify(self, texts: list) -> list:
+        """[Prediction] for checked texts from the shared batcher, counted as one request in flight, whatever
+        protocol brought them; 503 while warming up or at the cap. Once shutdown has begun, texts still go to the
+        batcher, which takes them until it closes: the request was admitted before, and drains."""
+        if not self.ready and not self.shutting_down:
+            raise come_back_later("the model is warming up", "not_ready")
+        self._check_capacity()
         self.in_flight += 1
         self.metrics.requests_in_flight.inc()
         self.metrics.in_progress.inc(len(texts))
@@ -144,13 +151,15 @@ class Service:
             self.metrics.requests_in_flight.dec()
             self.metrics.in_progress.dec(len(texts))
         self.metrics.instances.inc(len(texts))
-        return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
-                                             for p in predictions]})
+        return predictions
 
     async def model_status(self, request):
+        """TF Serving's states: LOADING until warm-up is over (predict answers 503 until then), AVAILABLE, then
+        UNLOADING once shutdown begins."""
         self._check_model(request.path_params["name"])
+        state = "UNLOADING" if self.shutting_down else "AVAILABLE" if self.ready else "LOADING"
         return JSONResponse({"model_version_status": [
-            {"version": MODEL_VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+            {"version": MODEL_VERSION, "state": state, "status": {"error_code": "OK", "error_message": ""}}]})
 
     async def model_metadata(self, request):
         self._check_model(request.path_params["name"])
@@ -278,28 +287,10 @@ def parse_instances(body: bytes, limits: Limits) -> list:
         raise ApiError(400, f'the body has no "instances" list{hint}', "bad_request")
     instances = request["instances"]
     if not isinstance(instances, list):
-        raise ApiError(400, f'"instances" must be a list of strings, not {_json_type(instances)}', "bad_request")
+        raise ApiError(400, f'"instances" must be a list of strings, not {json_type(instances)}', "bad_request")
     if not instances:
         raise ApiError(400, '"instances" is empty: send at least one text', "bad_request")
-    if len(instances) > limits.max_instances:
-        raise ApiError(413, f'{len(instances)} instances in one request is over the limit of '
-                            f'{limits.max_instances}: split them over several requests', "too_many_instances")
-    for index, text in enumerate(instances):
-        if not isinstance(text, str):
-            raise ApiError(400, f"instances[{index}] is not a string but {_json_type(text)}", "bad_instance")
-        if not text.strip():
-            raise ApiError(400, f"instances[{index}] is {'empty' if not text else 'only whitespace'}: there is "
-                                f"nothing to classify", "bad_instance")
-        if len(text) > limits.max_chars:
-            raise ApiError(400, f"instances[{index}] has {len(text)} characters, over the limit of "
-                                f"{limits.max_chars}", "instance_too_long")
-    return instances
-
-
-def _json_type(value) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    return check_texts(instances, limits)
 
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
@@ -343,6 +334,7 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
         route("/v2/health/ready", "ready", service.ready_status, "GET"),
         route("/metrics", "metrics", service.metrics_text, "GET"),
         route("/openapi.json", "openapi", service.openapi, "GET"),
+        *open_inference.routes(service, route),
     ], exception_handlers={HTTPException: service.http_exception}, lifespan=lifespan)
     app.state.service = service
     return app
@@ -356,11 +348,16 @@ def run(bundle, options: ServeOptions | None = None):
     """
     from .classifier import Classifier
 
+    from . import access
+
     options = options or ServeOptions()
     model_name = options.model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
         raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
     host = options.host
+    tls = access.tls_files(options.ssl_certfile, options.ssl_keyfile)
+    if options.grpc_port:  # a taken port fails fast, before compiling (gRPC binds it once the loop runs)
+        _listen(host, options.grpc_port).close()
     listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
         classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
@@ -368,29 +365,54 @@ def run(bundle, options: ServeOptions | None = None):
     except BaseException:
         listener.close()
         raise
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{listener.getsockname()[1]}"
-    if not _is_loopback(host):
-        log.warning("listening on %s, beyond this machine: the service has no authentication", host)
+    bracketed = host if ':' not in host else f'[{host}]'
+    url = f"{'https' if tls else 'http'}://{bracketed}:{listener.getsockname()[1]}"
+    if not _is_loopback(host) and not options.api_key:
+        log.warning("listening on %s, beyond this machine, with no API key (--api-key)", host)
+    grpc_port = []  # known once the gRPC server has bound its port, before warm-up ends
 
     def ready():
-        print(f"bertvino serve: serving model '{model_name}' on {url} "
+        grpc_part = f" and gRPC on {bracketed}:{grpc_port[0]}{' (TLS)' if tls else ''}" if grpc_port else ""
+        print(f"bertvino serve: serving model '{model_name}' on {url}{grpc_part} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
 
     app = create_app(classifier, model_name, options.limits, options.timeouts, max_batch_size=options.max_batch_size,
                      max_wait_ms=options.max_wait_ms, on_ready=ready)
+    service = app.state.service
+    if options.api_key:
+        app.add_middleware(access.RequireApiKey, key=options.api_key,
+                           on_refused=lambda: service.metrics.errors.labels("auth", "unauthorized").inc())
+    server = uvicorn_server(app, options.timeouts, options.log_level,
+                            **({"ssl_certfile": options.ssl_certfile, "ssl_keyfile": options.ssl_keyfile} if tls else {}))
+
+    async def serve():
+        """uvicorn and, with --grpc-port, the gRPC server, in one event loop: gRPC starts first and stops last,
+        after uvicorn's shutdown has closed the batcher, which first answers every text it accepted."""
+        grpc_server = None
+        if options.grpc_port is not None:
+            from .grpc_inference import start_grpc_server
+            grpc_server, bound = await start_grpc_server(service, host, options.grpc_port, tls, options.api_key)
+            grpc_port.append(bound)
+        try:
+            await server.serve(sockets=[listener])
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(options.timeouts.shutdown)
+
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found; this
     # no-op handler makes that a clean exit (status 0), the normal end of a service.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn_server(app, options.timeouts, options.log_level).run(sockets=[listener])
+        asyncio.run(serve())
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
 
 
-def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: str = "info"):
+def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: str = "info", **config):
     """The uvicorn server for `app`, with the header, keep-alive and shutdown deadlines of `timeouts` (the body's
-    is the app's) and readiness turned off as soon as a signal asks it to stop."""
+    is the app's) and readiness turned off as soon as a signal asks it to stop; `config` is more of
+    uvicorn.Config's settings (ssl_certfile, ssl_keyfile)."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -401,14 +423,16 @@ def uvicorn_server(app: Starlette, timeouts: Timeouts = Timeouts(), log_level: s
     return Server(uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
                                  http=protocol_with_header_deadline(timeouts.headers),
                                  timeout_keep_alive=timeouts.keep_alive,
-                                 timeout_graceful_shutdown=timeouts.shutdown))
+                                 timeout_graceful_shutdown=timeouts.shutdown, **config))
 
 
 def _listen(host: str, port: int) -> socket.socket:
     """A listening socket, made here so that a taken port is a one-line error and port 0 works."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not left 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP, and
+        # with Nagle on, a kept-alive connection waited ~40 ms per response for the client's delayed ACK.
+        listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
         listener.listen(2048)
@@ -492,6 +516,7 @@ OPENAPI = {
             "summary": "This description", "operationId": "openapi",
             "responses": {"200": {"description": "OpenAPI 3.1",
                                   "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        **open_inference.OPENAPI_PATHS,
     },
     "components": {"schemas": {
         "PredictRequest": {
@@ -544,6 +569,7 @@ OPENAPI = {
         "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
         "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        **open_inference.OPENAPI_SCHEMAS,
     }},
 }
 OPENAPI["paths"].update(explain_routes.OPENAPI_PATHS)

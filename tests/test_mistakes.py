@@ -78,10 +78,12 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
     empty_dir.mkdir()
     existing_csv = tmp / "existing.csv"
     existing_csv.write_text("source,label\n")
+    empty = tmp / "empty.txt"
+    empty.write_text("\n")
     pretrained = Path(pretrained_checkpoint)
     from test_import_hf import write_hf_dir  # a tiny Hugging Face BERT directory
     return SimpleNamespace(
-        tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty_dir=empty_dir, existing_csv=existing_csv,
+        tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty=empty, empty_dir=empty_dir, existing_csv=existing_csv,
         hf_dir=write_hf_dir(tmp / "hf"), bundle=fp32_bundle, frozen=frozen_bundle,
         frozen_copy=Path(shutil.copytree(frozen_bundle, tmp / "frozen")), checkpoint=finetuned_checkpoint,
         reviews=reviews_dir,
@@ -254,6 +256,27 @@ MISTAKES = [
         "--body-timeout"),
     row("serve: no such bundle", MISTAKE, lambda p: ["serve", "-m", str(p.missing), "--port", "0"],
         lambda p: p.missing),
+    row("serve: the gRPC port is taken", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--port", "0", "--grpc-port", str(p.taken_port)],
+        lambda p: f"127.0.0.1:{p.taken_port}"),
+    row("serve: --grpc-port out of range", USAGE, lambda p: ["serve", "-m", str(p.bundle), "--grpc-port", "-1"],
+        "--grpc-port"),
+    row("serve: no such --api-key-file", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--api-key-file", str(p.missing)], lambda p: p.missing),
+    row("serve: an empty --api-key-file", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--api-key-file", str(p.empty)], lambda p: p.empty),
+    row("serve: an API key with a space", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--api-key", "two words"], "API key"),
+    row("serve: --api-key and --api-key-file", USAGE,
+        lambda p: ["serve", "-m", str(p.bundle), "--api-key", "k", "--api-key-file", str(p.a_file)], "--api-key"),
+    row("serve: --ssl-certfile without --ssl-keyfile", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ssl-certfile", str(p.a_file)], "--ssl-keyfile"),
+    row("serve: no such --ssl-keyfile", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ssl-certfile", str(p.a_file), "--ssl-keyfile", str(p.missing)],
+        lambda p: p.missing),
+    row("serve: --ssl-certfile is not a certificate", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ssl-certfile", str(p.a_file), "--ssl-keyfile", str(p.a_file)],
+        lambda p: p.a_file),
     row("serve: without the serve extra", MISTAKE, lambda p: ["serve", "-m", str(p.bundle)],
         "pip install 'bertvino[serve]'", blocked="starlette"),
 ]
