@@ -76,12 +76,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=1, help="runs per path, alternating; the best is kept")
     args = parser.parse_args()
 
-    from bertvino.infer.precision import choose_precision, detect_capabilities
+    import openvino as ov
+    from bertvino.infer.precision import choose_for_device
 
     bundle = load_bundle(find_model(args.model))
-    auto = choose_precision(detect_capabilities(), bundle)
-    precisions = {"no flag (auto)": auto.precision, "--precision f32": "f32"}
-    results = {"bundle": str(bundle.path.resolve()), "auto": {"precision": auto.precision, "why": auto.reason},
+    auto = choose_for_device(ov.Core(), "CPU", bundle, "auto", measure=True)  # as score: measured here, cached
+    precisions = {"no flag (auto)": auto.path, "--precision f32": "f32"}
+    results = {"bundle": str(bundle.path.resolve()), "auto": {"precision": auto.path, "why": auto.reason},
                "batch_size": args.batch_size, "paths": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "reviews"
@@ -112,7 +113,7 @@ def main():
     machine = results["machine"]
     lines = [f"`bertvino score` on {results['reviews']} IMDB test reviews, each path in a fresh process; machine: "
              f"{machine['cpu']}, {machine['cores']} cores ({', '.join(machine['cpu_flags'])}). No flag takes "
-             f"**{auto.precision}** here: {auto.reason}.", "",
+             f"**{auto.path}** here: {auto.reason}.", "",
              "| path | wall (s) | scoring (s) | engine alone (s) | scoring % of engine | accuracy |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {name} ({run['precision']}) | {run['wall_s']} | {run['scoring_s']} | {run['engine_s']} | "

@@ -24,6 +24,9 @@ SPECIAL_TOKENS_PER_TEXT = 2
 
 # [PAD] is the first line of Google's vocab files, and padding positions are masked out anyway.
 DEFAULT_PAD_ID = 0
+# The most tokens (padding included: texts x the longest's length) `score` puts in one batch: the activations a
+# batch holds grow with its tokens, not its texts, so 32 long reviews would hold 32x what 32 snippets hold.
+MAX_BATCH_TOKENS = 4096
 
 _HEAD_TAIL_SPEC = re.compile(r"head\+tail:([0-9]+)")
 

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from ..core.bundle import INFERENCE_PRECISIONS, INPUT_NAMES, OUTPUT_NAME, Bundle
+from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
 from ..core.features import Truncation, encode_batch, pad_batch
 
@@ -28,8 +28,12 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY",
-                 precision: str = "auto", threads: int | None = None):
+                 precision: str | None = None, threads: int | None = None, measure: bool = False):
+        """`precision`: a path (f32, bf16, int8), auto, or None for $BERTVINO_PRECISION else auto; `measure`: auto
+        may time the paths now when this machine has no measurement cached (seconds: not for one classify)."""
         import openvino as ov
+
+        from .precision import choose_for_device
 
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer()
@@ -37,17 +41,15 @@ class Classifier:
         self.weight, self.bias = bundle.head()
         core = ov.Core()
         check_device(core, device)
-        self.choice = choose_for_device(core, device, bundle, precision)  # which IR, which arithmetic, and why
+        self.choice = choose_for_device(core, device, bundle, precision, measure)  # which path, IR, and why
         model_xml = self.choice.model_xml
-        try:
-            model = core.read_model(str(model_xml))
+        try:  # from the file, so that OpenVINO's model cache can skip reading it too
+            self.compiled = core.compile_model(str(model_xml), device,
+                                               compile_config(device, performance_hint, self.choice.hint, threads))
         except RuntimeError as err:
             raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
                                         f"re-run `bertvino convert {bundle.path}`") from None
-        _check_model(model, bundle, model_xml)
-        self.compiled = core.compile_model(model, device, compile_config(device, performance_hint,
-                                                                         self.choice.inference_precision,
-                                                                         threads))
+        _check_model(self.compiled, bundle, model_xml)
         self.device = device
 
     def encode(self, text: str) -> list:
@@ -115,18 +117,7 @@ class AsyncBatches:
         self.queue.wait_all()
 
 
-def choose_for_device(core, device: str, bundle: Bundle, precision: str):
-    """`choose_precision` for the CPU; other devices (GPU, AUTO, ...) have no INT8/bf16 choice made here: auto is
-    the float IR in the device's own default arithmetic."""
-    from .precision import Choice, choose_precision, detect_capabilities
-
-    if device.split(".")[0] != "CPU" and precision == "auto":
-        return Choice("default", bundle.model_xml, "auto", f"device {device}: the float IR in the device's own "
-                                                           "default arithmetic")
-    return choose_precision(detect_capabilities(core), bundle, precision)
-
-
-def compile_config(device: str, performance_hint: str, inference_precision: str, threads: int | None = None) -> dict:
+def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None) -> dict:
     """OpenVINO properties for compiling the IR.
 
     `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
@@ -136,15 +127,22 @@ def compile_config(device: str, performance_hint: str, inference_precision: str,
     moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
     ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.infer.precision` decides which); "auto" leaves the
     device's own default (for GPUs and virtual devices).
+
+    On the CPU, OpenVINO's model cache (CACHE_DIR, in bertvino's cache directory) keeps each compiled model, so a
+    second `classify` loads it instead of compiling again; where the cache cannot be written, nothing is cached.
     """
-    if inference_precision not in INFERENCE_PRECISIONS:
-        raise BertvinoError(f"unknown inference precision {inference_precision!r}: choose one of "
-                            f"{', '.join(INFERENCE_PRECISIONS)}")
+    from .autotune import writable_cache
+    from .precision import ARITHMETIC_HINTS
+
+    if arithmetic_hint not in ARITHMETIC_HINTS:
+        raise BertvinoError(f"unknown arithmetic hint {arithmetic_hint!r}: choose one of {', '.join(ARITHMETIC_HINTS)}")
     config = {"PERFORMANCE_HINT": performance_hint}
-    if inference_precision != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
-        config["INFERENCE_PRECISION_HINT"] = inference_precision
+    if arithmetic_hint != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
+        config["INFERENCE_PRECISION_HINT"] = arithmetic_hint
     if threads is not None and device == "CPU":
         config["INFERENCE_NUM_THREADS"] = threads
+    if device == "CPU" and (model_cache := writable_cache("openvino")) is not None:
+        config["CACHE_DIR"] = str(model_cache)
     return config
 
 
@@ -162,7 +160,8 @@ def check_device(core, device: str):
 
 
 def _check_model(model, bundle: Bundle, model_xml):
-    """The IR must have our three inputs and a [batch, hidden] pooled output that fits the head."""
+    """The IR (a compiled model) must have our three inputs and a [batch, hidden] pooled output that fits the
+    head."""
     input_names = {name for port in model.inputs for name in port.get_names()}
     missing = [name for name in INPUT_NAMES if name not in input_names]
     output_names = {name for port in model.outputs for name in port.get_names()}

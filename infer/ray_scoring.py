@@ -51,7 +51,7 @@ from .metrics import Confusion
 from ..core.labels import gold_label
 from ..core.reviews import count_reviews
 from .scoring import WINDOW_BATCHES, RowWriter, ScoreSummary, _reviews, check_inputs
-from .precision import PRECISION_CHOICES
+from .precision import requested_path
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
 READ_CHUNK = 256  # reviews per batch a reading task emits (re-cut into blocks of block_rows after)
@@ -294,7 +294,7 @@ class RayOptions:
 
 
 def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False, batch_size=32,
-              split=None, progress=True, device="CPU", precision="auto", say=print,
+              split=None, progress=True, device="CPU", precision=None, say=print,
               on_block=None) -> ScoreSummary:
     """`score` on Ray; `say` hears one line on how the bundle reaches the workers, `on_block(rows)` (if given)
     hears of each block of results as it is written (benchmarks time the blocks with it)."""
@@ -303,8 +303,7 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
     check_inputs(paths, split)
     bundle = load_bundle(model_path)
     labels = bundle.labels
-    if precision not in PRECISION_CHOICES:  # a bad option fails here, not in every actor
-        raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
+    precision, _ = requested_path(precision)  # a bad option (or $BERTVINO_PRECISION) fails here, not in every actor
     writer = open_writer(output, labels, resume=resume, overwrite=overwrite)
     try:
         started_ray = connect(options.address, options.num_cpus)

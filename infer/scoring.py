@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..core.errors import BertvinoError, file_error
+from ..core.errors import EXIT_SKIPPED, BertvinoError, file_error  # noqa: F401  (EXIT_SKIPPED: score's status)
+from ..core.features import MAX_BATCH_TOKENS
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
 from .metrics import Confusion
@@ -32,7 +33,6 @@ from ..core.labels import gold_label
 from ..core.reviews import count_reviews, read_reviews
 
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
-EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
 
 
 @dataclasses.dataclass
@@ -49,7 +49,7 @@ class ScoreSummary:
 
 
 def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
-          progress=True) -> ScoreSummary:
+          progress=True, max_batch_tokens=MAX_BATCH_TOKENS) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
@@ -99,10 +99,10 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
             if len(window) == batch_size * WINDOW_BATCHES:
                 if writer.error:
                     break
-                scored += _submit(runner, classifier, window, batch_size)
+                scored += _submit(runner, classifier, window, batch_size, max_batch_tokens)
                 window = []
         else:
-            scored += _submit(runner, classifier, window, batch_size)
+            scored += _submit(runner, classifier, window, batch_size, max_batch_tokens)
     finally:
         runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
         bar.close()
@@ -115,20 +115,29 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                         metrics=confusion.report() if confusion.total else None)
 
 
-def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int) -> int:
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, max_batch_tokens: int) -> int:
     """Tokenize a window of (source, gold, text) in one call, sort it by length and queue it as batches; returns how
     many reviews were queued."""
     id_lists = classifier.encode_batch([text for _, _, text in window])
-    for batch in length_sorted_batches(id_lists, batch_size):
+    for batch in length_sorted_batches(id_lists, batch_size, max_batch_tokens):
         runner.submit([id_lists[index] for index in batch], [window[index][:2] for index in batch])
     return len(window)
 
 
-def length_sorted_batches(id_lists: list, batch_size: int) -> list:
-    """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches: the
-    batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
+def length_sorted_batches(id_lists: list, batch_size: int, max_tokens: int | None = None) -> list:
+    """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches of at
+    most `batch_size` reviews and `max_tokens` tokens as padded (reviews x the longest's length; a review longer
+    than the budget goes alone): the batches `score` runs, which benchmarks/score_speedup.py replays on the engine
+    alone. A budget rather than a count bounds the activations a batch holds, which grow with its tokens."""
     order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches, batch = [], []
+    for index in order:  # ascending lengths: the review being added is the batch's longest
+        if batch and (len(batch) == batch_size or
+                      (max_tokens is not None and (len(batch) + 1) * len(id_lists[index]) > max_tokens)):
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    return batches + [batch] if batch else batches
 
 
 def probabilities_in_order(classifier, texts, batch_size: int, progress: str | None = None) -> np.ndarray:

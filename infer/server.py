@@ -207,7 +207,7 @@ class Service:
             "model_spec": {"name": self.model_name, "version": MODEL_VERSION},
             "metadata": {"labels": list(bundle.labels), "max_seq_length": bundle.max_seq_length,
                          "truncation": bundle.truncation, "do_lower_case": bundle.do_lower_case,
-                         "precision": bundle.precision, "runs": self.classifier.choice.precision,
+                         "precision": bundle.precision, "runs": self.classifier.choice.path or "device default",
                          "device": self.classifier.device,
                          "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
                          "timeouts": dataclasses.asdict(self.timeouts)}})
@@ -400,7 +400,7 @@ class ServeOptions:
     port: int = 8501  # 0 picks a free port
     model_name: str | None = None  # None: the bundle directory's name
     device: str = "CPU"
-    precision: str = "auto"  # --precision: auto, int8, bf16 or f32
+    precision: str | None = None  # --precision: auto, int8, bf16 or f32; None: $BERTVINO_PRECISION, else auto
     max_batch_size: int = 32
     max_wait_ms: float = 5.0  # 0: batch only what piles up while the device is busy
     limits: Limits = Limits()
@@ -429,7 +429,8 @@ def run(bundle, options: ServeOptions | None = None):
     listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
         classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
-                                precision=options.precision)
+                                precision=options.precision, measure=True)
+        print(f"bertvino serve: {classifier.choice.line()}", file=sys.stderr, flush=True)
     except BaseException:
         listener.close()
         raise
