@@ -202,7 +202,8 @@ def markdown(results: dict, machine: dict | None = None) -> str:
     peaks = ", ".join(f"{name} {value} G{_ops(name)}/s" for name, value in results["peaks"].items())
     lines += [f"Bundle: `{results['bundle']}`; throughput at batch {results['batch_size']}; OpenVINO MatMul peaks "
               f"measured in this run: {peaks}; `--precision auto` here: {results['auto']['precision']}; cold start "
-              f"of `bertvino classify` {results['classify_cold_start_s']} s.", "",
+              f"of `bertvino classify` {results['classify_cold_start_s']} s; peak RSS of the bench process "
+              f"{results.get('peak_rss_mb', '?')} MB.", "",
               "| path | tokens | latency p50 (ms) | p95 (ms) | engine (seq/s) | pipeline (seq/s) | pipeline % of "
               "engine | % of own peak |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
-from ..core.features import Truncation, encode_batch, pad_batch
+from ..core.features import Truncation, encode_batch, pad_batch, stepped_length
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +105,11 @@ class AsyncBatches:
         self._done(userdata, self.classifier.probabilities(pooled), request.latency / 1000)
 
     def submit(self, id_lists, userdata):
-        """Queue one batch of encoded texts (padded here to its longest); blocks while every request is busy."""
-        self.queue.start_async(pad_batch(id_lists), userdata)
+        """Queue one batch of encoded texts, padded to its longest rounded up to a multiple of LENGTH_STEP (few
+        distinct shapes keep OpenVINO's per-shape memory small); blocks while every request is busy."""
+        longest = max(len(ids) for ids in id_lists)
+        self.queue.start_async(pad_batch(id_lists, stepped_length(longest, self.classifier.bundle.max_seq_length)),
+                               userdata)
 
     def __len__(self) -> int:
         """How many batches can run at once (OpenVINO's infer requests)."""

@@ -39,6 +39,7 @@ FAST_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # /proc/cpuinfo names
 AMX_FLAGS = ("amx_bf16", "amx_int8")
 MAX_ACCURACY_LOSS = 0.003  # 0.3 points
 MIN_AGREEMENT = 0.99
+MIN_REVIEWS = 1000  # fewer cannot show 99 % agreement or a 0.3-point loss with any confidence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +122,8 @@ def guard(bundle: Bundle, path: str) -> tuple:
     loss, agreement = test["float_accuracy"] - test["accuracy"], test["agreement"]
     measured = (f"{100 * test['accuracy']:.2f} % vs {100 * test['float_accuracy']:.2f} % f32 on "
                 f"{test.get('reviews', '?')} reviews, {100 * agreement:.2f} % same labels")
+    if test.get("reviews", 0) < MIN_REVIEWS:
+        return False, f"measured on too few reviews (the guard needs {MIN_REVIEWS:,}): {measured}"
     if loss > MAX_ACCURACY_LOSS + 1e-9:  # the tolerance keeps exactly 0.3 points (0.9118 - 0.9088) inside
         return False, f"it loses {100 * loss:.2f} points (> {100 * MAX_ACCURACY_LOSS:.1f}): {measured}"
     if agreement < MIN_AGREEMENT - 1e-9:
@@ -200,7 +203,9 @@ def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str 
         return Choice(path, *path_ir(bundle, path), f"{why}{guard_note}{note}", measured=measured)
     path, why = capability_rule(capabilities, usable)
     guard_note = ", accuracy guard passed" if path != "f32" else ""
-    return Choice(path, *path_ir(bundle, path), f"{unmeasured_why}, so by this CPU's flags ({why}){guard_note}")
+    not_run = "".join(f"; not {other}: {reason}" for other, reason in refused.items())
+    return Choice(path, *path_ir(bundle, path), f"{unmeasured_why}, so by this CPU's flags ({why}){guard_note}"
+                                                f"{not_run}")
 
 
 def choose_for_device(core, device: str, bundle: Bundle, requested: str | None = None,

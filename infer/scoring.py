@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.errors import EXIT_SKIPPED, BertvinoError, file_error  # noqa: F401  (EXIT_SKIPPED: score's status)
-from ..core.features import MAX_BATCH_TOKENS
+from ..core.features import MAX_BATCH_TOKENS, stepped_length
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
 from .metrics import Confusion
@@ -126,14 +126,14 @@ def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_si
 
 def length_sorted_batches(id_lists: list, batch_size: int, max_tokens: int | None = None) -> list:
     """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches of at
-    most `batch_size` reviews and `max_tokens` tokens as padded (reviews x the longest's length; a review longer
-    than the budget goes alone): the batches `score` runs, which benchmarks/score_speedup.py replays on the engine
+    most `batch_size` reviews and `max_tokens` tokens as padded (reviews x the longest's length rounded up as
+    `AsyncBatches.submit` pads it; a review longer than the budget goes alone): the batches `score` runs, which benchmarks/score_speedup.py replays on the engine
     alone. A budget rather than a count bounds the activations a batch holds, which grow with its tokens."""
     order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
     batches, batch = [], []
     for index in order:  # ascending lengths: the review being added is the batch's longest
         if batch and (len(batch) == batch_size or
-                      (max_tokens is not None and (len(batch) + 1) * len(id_lists[index]) > max_tokens)):
+                      (max_tokens is not None and (len(batch) + 1) * stepped_length(len(id_lists[index])) > max_tokens)):
             batches.append(batch)
             batch = []
         batch.append(index)
