@@ -401,10 +401,11 @@ def _run_score(args):
     else:
         classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
                                 performance_hint="THROUGHPUT", precision=args.precision, measure=True)
-        print(f"bertvino score: {classifier.choice.line()}", file=sys.stderr, flush=True)
         summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
                         batch_size=args.batch_size, split=args.split, progress=not args.no_progress,
-                        max_batch_tokens=args.max_batch_tokens)
+                        max_batch_tokens=args.max_batch_tokens,  # the path's line once the output is open:
+                        on_start=lambda: print(f"bertvino score: {classifier.choice.line()}", file=sys.stderr,
+                                               flush=True))  # a mistake in -o stays one line
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -535,7 +536,7 @@ def _validate_and_report(bundle_path, data, split, paths, device, command, progr
 
     results = validate(load_bundle(bundle_path), data, paths, split=split, device=device, progress=progress,
                        command=" ".join(["bertvino", *sys.argv[1:]]) if sys.argv[1:2] == [command] else None,
-                       say=lambda line: print(f"bertvino {command}: {line}", file=sys.stderr, flush=True))
+                       say=lambda line: progress and print(f"bertvino {command}: {line}", file=sys.stderr, flush=True))
     for path, (record, passed, why) in results.items():
         print(f"{path}: {100 * record['accuracy']:.2f} % vs f32 {100 * record['float_accuracy']:.2f} % on "
               f"{record['reviews']:,} reviews, {100 * record['agreement']:.2f} % same labels: guard "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.bundle import load_bundle, record_path_accuracy
 from ..core.errors import BertvinoError
+from ..core.reviews import read_reviews
 from .classifier import Classifier
 from .precision import guard, path_ir
 from .scoring import score
@@ -35,9 +36,6 @@ def path_labels(bundle, path: str, data, split=None, device="CPU", progress=True
 def compare(path_rows: dict, f32_rows: dict) -> dict:
     """Accuracy of a path and of f32 over the same labelled reviews, and how often their labels agree."""
     sources = sorted(source for source, (_, gold) in f32_rows.items() if gold)
-    if not sources:
-        raise BertvinoError("none of the reviews has a gold label: validate needs labelled reviews (aclImdb pos/neg "
-                            "folders, or CSV/JSONL with a label column)")
     correct = lambda rows: sum(rows[s][0] == rows[s][1] for s in sources) / len(sources)  # noqa: E731
     return {"reviews": len(sources), "accuracy": round(correct(path_rows), 5),
             "float_accuracy": round(correct(f32_rows), 5),
@@ -55,6 +53,9 @@ def validate(bundle, data, paths, split=None, device="CPU", command=None, progre
             raise BertvinoError(f"{bundle.path} has no INT8 IR ({model_xml.name}) to validate: make one with "
                                 f"`bertvino convert {bundle.path} --precision int8 --calibration TRAIN_REVIEWS`")
     data = [data] if isinstance(data, (str, Path)) else list(data)
+    if not any(review.label for review in read_reviews(data, split=split, on_skip=lambda *_: None)):
+        raise BertvinoError(f"{', '.join(map(str, data))}: no review there has a label: validate needs labelled "
+                            "reviews (aclImdb pos/neg folders, or CSV/JSONL with a label column)")
     say("scoring with f32, the reference")
     f32_rows = path_labels(bundle, "f32", data, split, device, progress)
     results = {}

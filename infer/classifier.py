@@ -31,24 +31,30 @@ class Classifier:
                  precision: str | None = None, threads: int | None = None, measure: bool = False):
         """`precision`: a path (f32, bf16, int8), auto, or None for $BERTVINO_PRECISION else auto; `measure`: auto
         may time the paths now when this machine has no measurement cached (seconds: not for one classify)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         import openvino as ov
 
         from .precision import choose_for_device
 
         self.bundle = bundle
-        self.tokenizer = bundle.tokenizer()
         self.truncation = Truncation.from_string(bundle.truncation)
         self.weight, self.bias = bundle.head()
         core = ov.Core()
         check_device(core, device)
         self.choice = choose_for_device(core, device, bundle, precision, measure)  # which path, IR, and why
         model_xml = self.choice.model_xml
-        try:  # from the file, so that OpenVINO's model cache can skip reading it too
-            self.compiled = core.compile_model(str(model_xml), device,
-                                               compile_config(device, performance_hint, self.choice.hint, threads))
-        except RuntimeError as err:
-            raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
-                                        f"re-run `bertvino convert {bundle.path}`") from None
+        # The tokenizer loads (Python) while OpenVINO compiles or loads the model from its cache (C++, without the
+        # GIL): a one-text classify waits for the longer of the two, not their sum.
+        with ThreadPoolExecutor(1) as loader:
+            tokenizer = loader.submit(bundle.tokenizer)
+            try:  # from the file, so that OpenVINO's model cache can skip reading it too
+                self.compiled = core.compile_model(str(model_xml), device, compile_config(
+                    device, performance_hint, self.choice.hint, threads))
+            except RuntimeError as err:
+                raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
+                                            f"re-run `bertvino convert {bundle.path}`") from None
+            self.tokenizer = tokenizer.result()
         _check_model(self.compiled, bundle, model_xml)
         self.device = device
 

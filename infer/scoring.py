@@ -49,14 +49,14 @@ class ScoreSummary:
 
 
 def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=32, split=None,
-          progress=True, max_batch_tokens=MAX_BATCH_TOKENS) -> ScoreSummary:
+          progress=True, max_batch_tokens=MAX_BATCH_TOKENS, on_start=None) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
     A path that does not exist (or is no kind of review input) is an error before anything is written; a path that
     turns out unreadable while reading, or a single bad review or row, is skipped and reported in the summary. The
     progress bar has a total (and so an ETA) when the inputs are folders, archives or .txt files: counting those
-    first is cheap."""
+    first is cheap. `on_start()` is called once the output is open, before the first review is read."""
     if batch_size < 1:
         raise BertvinoError("--batch-size must be at least 1")
     skipped, lock = [], threading.Lock()
@@ -69,6 +69,8 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     check_inputs(paths, split)
     labels = classifier.bundle.labels
     writer = RowWriter(output, labels, resume=resume, overwrite=overwrite)
+    if on_start:
+        on_start()
     confusion = Confusion(labels)
     for row in writer.existing_rows:
         confusion.add(row.get("gold") or None, row["label"])

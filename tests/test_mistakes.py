@@ -142,6 +142,8 @@ MISTAKES = [
         lambda p: p.damaged["not json"] / "bundle.json"),
     row("convert: the disk fills up", lambda p: ["convert", str(p.frozen_copy)], lambda p: p.frozen_copy,
         disk_bytes=5_000),
+    row("convert: --validate without --precision int8", lambda p: ["convert", str(p.frozen), "--validate",
+                                                                    str(p.reviews)], "--validate"),
     row("convert: int8 without the train extra", lambda p: ["convert", str(p.frozen), "--precision", "int8",
                                                             "--calibration", str(p.reviews)],
         "pip install 'bertvino[train]'", blocked="nncf"),
@@ -182,6 +184,21 @@ MISTAKES = [
         lambda p: p.a_file / "m.json"),
     row("score: --ray without the ray extra", lambda p: score(p, "--ray"), "pip install 'bertvino[ray]'",
         blocked="ray"),
+    row("score: --max-batch-tokens 0", lambda p: score(p, "--max-batch-tokens", "0"), "--max-batch-tokens"),
+    # validate
+    row("validate: no such bundle", lambda p: ["validate", "-m", str(p.missing), "--data", str(p.reviews)],
+        lambda p: p.missing),
+    row("validate: --data that is not there", lambda p: ["validate", "-m", str(p.bundle), "--data", str(p.missing)],
+        lambda p: p.missing),
+    row("validate: reviews without labels", lambda p: ["validate", "-m", str(p.bundle), "--data", str(p.a_file),
+                                                       "--precision", "bf16", "--no-progress"], lambda p: p.a_file),
+    row("validate: int8 of a bundle without an INT8 IR", lambda p: ["validate", "-m", str(p.bundle), "--data",
+                                                                    str(p.reviews), "--precision", "int8"],
+        lambda p: p.bundle),
+    row("validate: an unknown precision", lambda p: ["validate", "-m", str(p.bundle), "--data", str(p.reviews),
+                                                     "--precision", "fp8"], "--precision"),
+    # tune
+    row("tune: no such bundle", lambda p: ["tune", "-m", str(p.missing)], lambda p: p.missing),
     # info
     row("info: no such bundle", lambda p: ["info", "-m", str(p.missing)], lambda p: p.missing),
     row("info: labels in bundle.json that are not a list",
@@ -257,7 +274,8 @@ def run_in_a_process(argv, blocked: str | None, disk_bytes: int | None) -> tuple
 
 def test_every_command_has_its_mistakes():
     commands = {mistake.name.split(":")[0] for mistake in MISTAKES}
-    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "info", "bench", "serve"}
+    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "validate", "info", "tune",
+                        "bench", "serve"}
     assert len({mistake.name for mistake in MISTAKES}) == len(MISTAKES) >= 30
 
 
@@ -275,8 +293,8 @@ def test_a_full_disk_during_score_keeps_the_rows_written_and_resume_finishes(pat
                str(output), "--batch-size", "4", "--no-progress"]
     full = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size(2000))
     assert full.returncode == 1, full.stderr
-    error = full.stderr.strip()
-    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    path_line, error = full.stderr.strip().splitlines()  # which path runs, then the one error line
+    assert path_line.startswith("bertvino score: f32 (model.xml): ") and "Traceback" not in error, full.stderr
     assert error.startswith(f"bertvino score: error: {output}: cannot write (File too large)") and "--resume" in error
     assert 0 < output.stat().st_size <= 2000
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
