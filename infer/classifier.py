@@ -158,6 +158,8 @@ def compile_config(device: str, performance_hint: str, arithmetic_hint: str, thr
 
 def check_device(core, device: str):
     """An unknown device gets an error listing the ones this machine has."""
+    if device == "CPU":  # always there; listing the devices probes every plugin (GPU, NPU): ~0.1 s of start-up
+        return
     available = core.available_devices
     # Virtual devices ("AUTO", "MULTI:CPU,GPU", "HETERO:GPU,CPU", "BATCH:...") name real ones after a colon.
     name = device.split(":")[0].split(".")[0]

@@ -131,10 +131,6 @@ def guard(bundle: Bundle, path: str) -> tuple:
     return True, measured
 
 
-def int8_guard(bundle: Bundle) -> tuple:
-    return guard(bundle, "int8")
-
-
 def usable_paths(capabilities: Capabilities, bundle: Bundle) -> tuple:
     """([paths auto may run, most accurate first], {path: why not} for the others)."""
     usable, refused = ["f32"], {}
@@ -198,7 +194,7 @@ def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str 
     if measured and set(usable) <= set(measured):
         from .autotune import pick
         path, why = pick({p: measured[p] for p in usable})
-        note = f"; not {', '.join(refused)}" if refused else ""
+        note = f"; {' and '.join(refused)} not run (see `bertvino info`)" if refused else ""
         guard_note = "; accuracy guard passed" if path != "f32" else ""
         return Choice(path, *path_ir(bundle, path), f"{why}{guard_note}{note}", measured=measured)
     path, why = capability_rule(capabilities, usable)
