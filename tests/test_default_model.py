@@ -61,3 +61,11 @@ def test_its_int8_ir_was_calibrated_on_train_reviews_and_passes_the_accuracy_gua
     test, short = record["accuracy"]["test"], record["accuracy"]["short_text"]
     assert test["reviews"] >= 10000 and "int8_accuracy.py" in record["accuracy"]["command"]
     assert short["float_accuracy"] - short["accuracy"] <= 0.003  # no more lost on a sentence than on a review
+
+
+def test_its_bf16_path_passed_the_accuracy_guard_on_the_validation_split():
+    """Recorded by `bertvino validate --precision bf16` on benchmarks/validation_split.py's 5,000 reviews."""
+    bundle = load_bundle(find_model(None))
+    test = bundle.path_accuracy("bf16")["test"]
+    assert test["reviews"] == 5000 and test["data"] == "aclImdb-train-validation"
+    assert guard(bundle, "bf16")[0]
