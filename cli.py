@@ -548,7 +548,7 @@ def _validate_and_report(bundle_path, data, split, paths, device, command, progr
 # --- tune --------------------------------------------------------------------------------------------------------
 
 def _tune_options(p):
-    pass
+    """tune has only -m: auto measures the CPU (on other devices it leaves the arithmetic to the device)."""
 
 
 def _run_tune(args):
@@ -576,7 +576,7 @@ def _run_tune(args):
     if usable == ["f32"]:
         print("f32 is the only path auto may run here: nothing to measure")
         return 0
-    table, where = measure_and_save(bundle, capabilities, usable, core, args.device)
+    table, where = measure_and_save(bundle, capabilities, usable, core, "CPU")
     for path, speed in table["seq_per_s"].items():
         lengths = ", ".join(f"{n} tokens {v}" for n, v in table["by_length"][path].items())
         print(f"{path}: {speed} seq/s (batch {table['batch']}; {lengths})")
@@ -772,7 +772,7 @@ COMMANDS = (
     ("score", _run_score, [RUNTIME], _score_options),
     ("validate", _run_validate, [MODEL, DEVICE], _validate_options),
     ("info", _run_info, [MODEL], _info_options),
-    ("tune", _run_tune, [MODEL, DEVICE], _tune_options),
+    ("tune", _run_tune, [MODEL], _tune_options),
     ("bench", _run_bench, [MODEL, DEVICE, CALIBRATION], _bench_options),
     ("serve", _run_serve, [RUNTIME], _serve_options),
 )
