@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 
 from ..core.bundle import FLOAT_IR, INT8_IR, Bundle
-from ..core.errors import BertvinoError
+from ..core.errors import BertvinoError, first_line
 
 PATHS = ("f32", "bf16", "int8")  # most accurate first: the order auto prefers among paths equally fast
 PATH_CHOICES = ("auto", *PATHS)  # what --precision accepts
@@ -228,6 +228,9 @@ def choose_for_device(core, device: str, bundle: Bundle, requested: str | None =
         if autotune.writable_cache("auto") is None:
             unmeasured_why = f"the cache {autotune.cache_dir()} is not writable, so not measured"
         else:
-            entry, _ = autotune.measure_and_save(bundle, capabilities, usable, core, device)
-            measured = entry["seq_per_s"]
+            try:
+                entry, _ = autotune.measure_and_save(bundle, capabilities, usable, core, device)
+                measured = entry["seq_per_s"]
+            except RuntimeError as err:  # OpenVINO could not compile or run a path: the rule, not a crash
+                unmeasured_why = f"measuring failed ({first_line(err)})"
     return choose_precision(capabilities, bundle, requested, measured=measured, unmeasured_why=unmeasured_why)
