@@ -203,3 +203,20 @@ def test_validate_records_bf16s_accuracy_where_the_guard_reads_it(fp32_bundle, c
     assert record["agreement"] >= 0.99 and record["float_path"] == "model.xml in f32 arithmetic"
     assert guard(bundle, "bf16")[0] and not bundle.path_accuracy("int8")
     assert choose_precision(BF16_NO_VNNI, bundle).path == "bf16"  # now trusted
+
+
+def test_convert_int8_with_validate_records_the_guard_in_one_command(fp32_bundle, copy_bundle, reviews_dir, capsys,
+                                                                       monkeypatch):
+    pytest.importorskip("nncf")
+    import bertvino.infer.precision as precision
+    monkeypatch.setattr(precision, "MIN_REVIEWS", 10)  # the tiny review set has 48
+    path = copy_bundle(fp32_bundle)
+    code = main(["convert", str(path), "--precision", "int8", "--calibration", str(reviews_dir),
+                 "--calibration-size", "16", "--validate", str(reviews_dir)])
+    assert code in (0, 3)  # 3: the tiny random model's INT8 IR may miss the guard, which is then said
+    out = capsys.readouterr().out
+    bundle = load_bundle(path)
+    record = bundle.path_accuracy("int8")["test"]
+    assert record["reviews"] == 48 and record["data"] == reviews_dir.name
+    passed = guard(bundle, "int8")[0]
+    assert (code == 0) is passed and ("int8: " in out and ("guard passed" if passed else "NOT passed") in out)
