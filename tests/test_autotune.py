@@ -1,5 +1,5 @@
-"""auto by measurement: the cache (its key, a changed IR, an unwritable directory), picking from a table, and score's
-token budget."""
+"""auto by measurement: the cache (its key, a changed IR, an unwritable directory) and picking from a table; and
+score's batches: the token budget and the few padded lengths that keep its memory down."""
 
 import json
 import os
@@ -113,3 +113,12 @@ def test_score_batches_never_exceed_the_token_budget(budget):
         assert budget is None or len(batch) * padded <= budget or len(batch) == 1  # a longer review goes alone
     if budget == 64:
         assert [lengths[i] for i in batches[-1]] == [200]
+
+
+def test_score_pads_to_few_lengths_never_past_max_seq_length():
+    """Few distinct shapes keep OpenVINO's per-shape kernels and buffers (score's memory) small."""
+    from bertvino.core.features import LENGTH_STEP, stepped_length
+    assert LENGTH_STEP == 32
+    assert [stepped_length(n) for n in (1, 32, 33, 250)] == [32, 32, 64, 256]
+    assert [stepped_length(n, 40) for n in (5, 33, 40)] == [32, 40, 40]  # capped at max_seq_length
+    assert len({stepped_length(n, 256) for n in range(3, 257)}) == 8
