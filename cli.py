@@ -7,7 +7,9 @@
     classify text                        -> label and probabilities   (OpenVINO + NumPy)
     score    review files                -> CSV/JSONL rows + metrics  (OpenVINO + NumPy)
     calibrate bundle + labelled reviews  -> calibration in bundle.json (OpenVINO + NumPy)
-    info     bundle                      -> its metadata and provenance
+    validate bundle + labelled reviews   -> bf16/int8 accuracy against f32, recorded for auto's guard
+    info     bundle                      -> its metadata and provenance, and the path auto runs here
+    tune     bundle                      -> auto's paths timed on this machine, cached
     bench    bundle                      -> latency, throughput, % of the compute floor
     serve    bundle                      -> HTTP service with dynamic batching (OpenVINO; serve extra)
 
@@ -30,10 +32,11 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .core.bundle import PRECISIONS
-from .core.errors import BertvinoError, Interrupted, missing_extra
+from .core.bundle import WEIGHT_FORMATS
+from .core.errors import EXIT_SKIPPED, BertvinoError, Interrupted, missing_extra
+from .core.features import MAX_BATCH_TOKENS
 from .core.files import CANNOT_WRITE
-from .infer.precision import PRECISION_CHOICES
+from .infer.precision import PATH_CHOICES
 
 EXIT_ERROR = 1
 
@@ -245,10 +248,15 @@ def _run_freeze(args):
 
 def _convert_options(p):
     p.add_argument("bundle", help="a bundle directory written by `bertvino freeze` (or a converted one, for int8)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 or fp16 weights for the float IR (fp16 halves them on disk; outputs differ by "
-                        "~1e-3); int8 quantizes the float IR with NNCF, calibrated on --calibration reviews "
-                        "(faster only on CPUs with VNNI/AMX); default: %(default)s")
+    p.add_argument("--precision", choices=WEIGHT_FORMATS, default="fp32",
+                   help="the IR's weight format: fp32 or fp16 weights for the float IR (fp16 halves them on disk; "
+                        "outputs differ by ~1e-3); int8 quantizes the float IR with NNCF, calibrated on "
+                        "--calibration reviews (faster only on CPUs with VNNI/AMX); default: %(default)s")
+    p.add_argument("--validate", metavar="PATH", nargs="+",
+                   help="with --precision int8: then measure the INT8 IR's accuracy against f32 on these labelled "
+                        "reviews (held out: never the calibration reviews) and record it for auto's guard, as "
+                        "`bertvino validate` does")
+    p.add_argument("--validate-split", help="only reviews under this folder of --validate (e.g. test)")
     p.add_argument("--calibration-size", type=_positive_int, default=300,
                    help="reviews sampled for calibration (default: %(default)s)")
 
@@ -260,11 +268,21 @@ def _run_convert(args):
     inputs input_ids, input_mask, segment_ids (int32, [batch, seq], dynamic) and output pooled_output. With
     --precision int8, quantize the bundle's float IR with NNCF into model-int8.xml/.bin beside it (no frozen.pb
     needed, so the shipped model can be quantized too); `--precision auto` at inference uses it once its
-    accuracy is recorded (benchmarks/int8_accuracy.py --record). Needs no TensorFlow; INT8 needs NNCF.
+    accuracy is recorded: --validate HELD_OUT measures and records it (or `bertvino validate` later). Needs no
+    TensorFlow; INT8 needs NNCF.
     """
     from .convert.ir import convert
+
+    if args.validate and args.precision != "int8":
+        raise BertvinoError("--validate measures an INT8 IR: use it with --precision int8 (bf16 needs no new IR: "
+                            "`bertvino validate -m BUNDLE --data REVIEWS --precision bf16`)")
+    if args.validate:
+        from .infer.scoring import check_inputs
+        check_inputs(args.validate, args.validate_split)  # a mistyped path fails now, not after quantizing
     convert(args.bundle, precision=args.precision, calibration=args.calibration,
             calibration_size=args.calibration_size, calibration_split=args.calibration_split)
+    if args.validate:
+        _validate_and_report(args.bundle, args.validate, args.validate_split, ("int8",), "CPU", "convert")
 
 
 # --- classify ----------------------------------------------------------------------------------------------------
@@ -298,7 +316,6 @@ def _run_classify(args):
     """
     from .core.bundle import load_bundle
     from .infer.classifier import Classifier
-    from .infer.scoring import EXIT_SKIPPED
     from .models import find_model
 
     inputs = list(_classify_inputs(args.texts))
@@ -311,6 +328,8 @@ def _run_classify(args):
         render = coloured if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else annotated
     classifier = None if failed == len(inputs) else Classifier(
         load_bundle(find_model(args.model)), device=args.device, precision=args.precision)
+    if classifier:
+        print(f"bertvino classify: {classifier.choice.line()}", file=sys.stderr, flush=True)
     for text, problem in inputs:
         if problem:
             print(_escaped(json.dumps({"text": text, "error": problem}, ensure_ascii=False)) if args.json else
@@ -373,8 +392,12 @@ def _score_options(p):
     p.add_argument("--resume", action="store_true", help="continue --output: skip the sources already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
-                   help="reviews per inference batch (default: %(default)s)")
-    p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed and metrics to this file")
+                   help="most reviews per inference batch (default: %(default)s)")
+    p.add_argument("--max-batch-tokens", type=_positive_int, default=MAX_BATCH_TOKENS, metavar="N",
+                   help="most tokens per batch, padding included (reviews x the longest's length), so a batch of "
+                        "long reviews holds no more activations than one of snippets (default: %(default)s)")
+    p.add_argument("--metrics-json", metavar="FILE", help="also write counts, speed, peak memory and metrics to "
+                                                          "this file")
     p.add_argument("--plot", metavar="PNG", help="draw the reliability diagram (accuracy and count per confidence "
                                                  "bin) beside the confusion matrix (needs the bench extra)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -418,10 +441,11 @@ def _run_score(args):
     input was skipped.
     """
     from .core.bundle import load_bundle
+    from .core.files import check_writable, write_json_atomically
+    from .infer.bench import peak_rss_mb
     from .infer.classifier import Classifier
     from .infer.metrics import format_report
-    from .core.files import check_writable, write_json_atomically
-    from .infer.scoring import EXIT_SKIPPED, check_inputs, score
+    from .infer.scoring import check_inputs, score
     from .models import find_model
 
     check_inputs(args.paths, args.split)  # a mistyped path fails now, not after the model is compiled
@@ -436,10 +460,13 @@ def _run_score(args):
         summary = _ray_score(args)
     else:
         classifier = Classifier(load_bundle(find_model(args.model)), device=args.device,
-                                performance_hint="THROUGHPUT", precision=args.precision)
+                                performance_hint="THROUGHPUT", precision=args.precision, measure=True)
         summary = score(args.paths, classifier, output=args.output, resume=args.resume, overwrite=args.overwrite,
                         batch_size=args.batch_size, split=args.split, progress=not args.no_progress,
-                        explain_method=args.explain_method if args.explain else None)
+                        explain_method=args.explain_method if args.explain else None,
+                        max_batch_tokens=args.max_batch_tokens,  # the path's line once the output is open:
+                        on_start=lambda: print(f"bertvino score: {classifier.choice.line()}", file=sys.stderr,
+                                               flush=True))  # a mistake in -o stays one line
     for source, reason in summary.skipped:
         print(f"bertvino score: skipped {source}: {reason}", file=sys.stderr)
     if summary.skipped and not summary.scored and not summary.already_done:
@@ -453,7 +480,7 @@ def _run_score(args):
     if args.metrics_json:
         write_json_atomically(args.metrics_json, {
             "scored": summary.scored, "already_done": summary.already_done, "seconds": round(summary.seconds, 3),
-            "reviews_per_s": round(summary.reviews_per_s, 2),
+            "reviews_per_s": round(summary.reviews_per_s, 2), "peak_rss_mb": peak_rss_mb(),
             "skipped": [{"source": source, "reason": reason} for source, reason in summary.skipped],
             "metrics": summary.metrics})
     if args.plot:
@@ -558,14 +585,121 @@ def _calibration_summary(bundle) -> str:
 
 
 def _path_on_this_cpu(bundle) -> dict:
-    """What `--precision auto` runs on this machine's CPU, and why."""
-    from .infer.precision import choose_precision, detect_capabilities
+    """What `--precision auto` runs on this machine's CPU, and why: the measured table it picks from (if any), the
+    guard of each path."""
+    import openvino as ov
 
-    capabilities = detect_capabilities()
-    choice = choose_precision(capabilities, bundle)
-    return {"precision_auto": choice.precision, "ir": choice.model_xml.name,
-            "arithmetic": choice.inference_precision, "why": choice.reason,
-            "fast_int8": list(capabilities.fast_int8) or "none", "native_bf16": capabilities.native_bf16}
+    from .infer.autotune import cached
+    from .infer.precision import choose_for_device, detect_capabilities, guard
+
+    core = ov.Core()
+    capabilities = detect_capabilities(core)
+    choice = choose_for_device(core, "CPU", bundle, "auto")
+    entry = cached(bundle, capabilities) or {}
+    return {"precision_auto": choice.path, "ir": choice.model_xml.name, "arithmetic": choice.hint,
+            "why": choice.reason,
+            "measured_seq_per_s": {path: f"{speed} (by length: {entry['by_length'][path]})"
+                                   for path, speed in entry["seq_per_s"].items()} if entry else
+                                  "not yet (score, serve, bench or `bertvino tune` measure it)",
+            "measured_at": entry.get("measured_at", "never"),
+            "guard": {path: ("passed: " if passed else "not passed: ") + why
+                      for path in ("bf16", "int8") for passed, why in [guard(bundle, path)]},
+            "fast_int8": list(capabilities.fast_int8) or "none", "amx": list(capabilities.amx) or "none",
+            "native_bf16": capabilities.native_bf16}
+
+
+# --- validate ----------------------------------------------------------------------------------------------------
+
+def _validate_options(p):
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH",
+                   help="labelled reviews the model was neither trained nor calibrated on: any input `score` reads "
+                        "(an aclImdb directory or .tar.gz, pos/neg folders, CSV/JSONL with a label column)")
+    p.add_argument("--split", help="only reviews under this folder of --data (e.g. test)")
+    p.add_argument("--precision", type=_precision_list, metavar="PATHS",
+                   help="paths to measure against f32, comma-separated from bf16, int8 (default: bf16 where this CPU "
+                        "has it natively, and int8 when the bundle has an INT8 IR)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_validate(args):
+    """measure bf16's and int8's accuracy against f32 on labelled reviews, and record it for auto's guard
+
+    Score every review of --data with f32 and with each path (as `score` does), and write each path's accuracy,
+    f32's accuracy on the same reviews and the share of identical labels into the bundle's bundle.json. auto runs
+    a bf16 or int8 path only once this record shows it within 0.3 points of f32 and agreeing with f32 on 99 % of
+    reviews. Exit status 0 when every measured path passed, 3 when one did not.
+    """
+    from .infer.precision import detect_capabilities
+    from .infer.scoring import check_inputs
+    from .core.bundle import load_bundle
+    from .models import find_model
+
+    check_inputs(args.data, args.split)
+    bundle = load_bundle(find_model(args.model))
+    paths = args.precision
+    if paths is None:
+        paths = tuple(path for path, usable in (("bf16", detect_capabilities().native_bf16),
+                                                ("int8", bundle.has_int8_ir)) if usable)
+        if not paths:
+            raise BertvinoError(f"nothing to validate: this CPU has no native bf16 and {bundle.path} no INT8 IR "
+                                "(pass --precision bf16 to measure emulated bf16 anyway)")
+    return _validate_and_report(bundle.path, args.data, args.split, paths, args.device, "validate",
+                                progress=not args.no_progress)
+
+
+def _validate_and_report(bundle_path, data, split, paths, device, command, progress=True) -> int:
+    """validate (for `validate` and `convert --validate`): one line per path, whether its guard passed."""
+    from .core.bundle import load_bundle
+    from .infer.accuracy import validate
+
+    results = validate(load_bundle(bundle_path), data, paths, split=split, device=device, progress=progress,
+                       command=" ".join(["bertvino", *sys.argv[1:]]) if sys.argv[1:2] == [command] else None,
+                       say=lambda line: progress and print(f"bertvino {command}: {line}", file=sys.stderr, flush=True))
+    for path, (record, passed, why) in results.items():
+        print(f"{path}: {100 * record['accuracy']:.2f} % vs f32 {100 * record['float_accuracy']:.2f} % on "
+              f"{record['reviews']:,} reviews, {100 * record['agreement']:.2f} % same labels: guard "
+              f"{'passed' if passed else 'NOT passed'}" + ("" if passed else f" ({why})"))
+    print(f"Recorded in {Path(bundle_path) / 'bundle.json'}")
+    return 0 if all(passed for _, passed, _ in results.values()) else EXIT_SKIPPED
+
+
+# --- tune --------------------------------------------------------------------------------------------------------
+
+def _tune_options(p):
+    """tune has only -m: auto measures the CPU (on other devices it leaves the arithmetic to the device)."""
+
+
+def _run_tune(args):
+    """time the paths auto may run on this machine, and cache the result (a few seconds)
+
+    Compile each path auto may run (f32; bf16 where native and int8 where the bundle has an INT8 IR, each once its
+    accuracy guard passed), time them interleaved at two of the bundle's lengths, and cache the table in bertvino's
+    cache directory ($BERTVINO_CACHE_DIR, else $XDG_CACHE_HOME/bertvino or ~/.cache/bertvino) for this CPU,
+    OpenVINO version and IR. classify, score and serve then pick from it; score and serve measure by themselves
+    when no table is cached, classify does not. `bertvino bench` refreshes it too.
+    """
+    import openvino as ov
+
+    from .core.bundle import load_bundle
+    from .infer.autotune import measure_and_save
+    from .infer.precision import choose_precision, detect_capabilities, usable_paths
+    from .models import find_model
+
+    bundle = load_bundle(find_model(args.model))
+    core = ov.Core()
+    capabilities = detect_capabilities(core)
+    usable, refused = usable_paths(capabilities, bundle)
+    for path, why in refused.items():
+        print(f"{path}: not measured: {why}")
+    if usable == ["f32"]:
+        print("f32 is the only path auto may run here: nothing to measure")
+        return 0
+    table, where = measure_and_save(bundle, capabilities, usable, core, "CPU")
+    for path, speed in table["seq_per_s"].items():
+        lengths = ", ".join(f"{n} tokens {v}" for n, v in table["by_length"][path].items())
+        print(f"{path}: {speed} seq/s (batch {table['batch']}; {lengths})")
+    print(f"auto: {choose_precision(capabilities, bundle, 'auto', measured=table['seq_per_s']).line()}")
+    print(f"Measured in {table['seconds']} s; {where}")
 
 
 def _print_field(key, value, indent=0):
@@ -749,10 +883,11 @@ def _device_option(p):
 def _precision_option(p):
     """--precision (alias --inference-precision, its name before INT8 IRs): which IR and arithmetic to run."""
     p.add_argument(
-        "--precision", "--inference-precision", dest="precision", choices=PRECISION_CHOICES, default="auto",
-        help="auto (default): the bundle's INT8 IR on CPUs with VNNI/AMX if its measured accuracy passed the "
-             "guard, else bf16 arithmetic where the CPU has it natively, else f32 (`bertvino info` says which "
-             "and why); int8, bf16, f32 force one; f32 is the float IR in f32 arithmetic, equal to TensorFlow's")
+        "--precision", "--inference-precision", dest="precision", choices=PATH_CHOICES, default=None,
+        help="the path to run. auto (default; or $BERTVINO_PRECISION): the fastest path measured on this machine "
+             "among f32 and those whose accuracy passed the guard (bf16 where native, the bundle's INT8 IR); "
+             "before a measurement, by the CPU's flags (`bertvino info` says which and why); int8, bf16, f32 "
+             "force one; f32 is the float IR in f32 arithmetic, equal to TensorFlow's")
 
 
 def _calibration_options(p):
@@ -777,7 +912,9 @@ COMMANDS = (
     ("classify", _run_classify, [RUNTIME], _classify_options),
     ("score", _run_score, [RUNTIME], _score_options),
     ("calibrate", _run_calibrate, [DEVICE], _calibrate_options),
+    ("validate", _run_validate, [MODEL, DEVICE], _validate_options),
     ("info", _run_info, [MODEL], _info_options),
+    ("tune", _run_tune, [MODEL], _tune_options),
     ("bench", _run_bench, [MODEL, DEVICE, CALIBRATION], _bench_options),
     ("serve", _run_serve, [RUNTIME], _serve_options),
 )
@@ -914,8 +1051,8 @@ def _int_list(value: str) -> tuple:
 
 def _precision_list(value: str) -> tuple:
     paths = tuple(part.strip() for part in value.split(","))
-    if not paths or any(path not in PRECISION_CHOICES for path in paths):
-        raise argparse.ArgumentTypeError(f"expected comma-separated paths from {', '.join(PRECISION_CHOICES)}, "
+    if not paths or any(path not in PATH_CHOICES for path in paths):
+        raise argparse.ArgumentTypeError(f"expected comma-separated paths from {', '.join(PATH_CHOICES)}, "
                                          f"not {value!r}")
     return paths
 

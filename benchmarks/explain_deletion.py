@@ -59,7 +59,7 @@ def main():
     draws = [[rng.choice(len(word_spans(text)), REMOVED, replace=False) for _ in range(RANDOM_DRAWS)]
              for text in texts]
 
-    results = {"model": str(classifier.bundle.path), "precision": classifier.choice.precision,
+    results = {"model": str(classifier.bundle.path), "precision": classifier.choice.path,
                "reviews": len(texts), "min_words": args.min_words, "removed_words": REMOVED, "methods": {}}
     for method in METHODS:  # first untimed, so that no method pays for OpenVINO preparing the batch shapes
         explain(classifier, texts, method)

@@ -93,7 +93,7 @@ def main():
 
     results = {
         "text": text, "words": len(word_spans(text)), "word_pieces": tokens, "batch_rows": len(word_spans(text)) + 1,
-        "precision": classifier.choice.precision,
+        "precision": classifier.choice.path,
         "in_process": {"classify": ms(plain), "explain": ms(explained),
                        "ratio_best": round(min(explained) / min(plain), 2),
                        "ratio_median": round(statistics.median(explained) / statistics.median(plain), 2)},

@@ -10,7 +10,7 @@ share of reviews on which the two give the same label. `--float-rows` reuses the
 (and `--int8-rows` those of `--precision int8`), so the two long passes can run while other work goes on.
 Short text: the last sentence (>= 4 words) of a seeded random sample of `--short-texts` reviews of the split,
 labelled by its review, through both paths. `--record` writes it all into bundle.json's `irs` entry for the
-INT8 IR, where `bertvino.infer.precision.int8_guard` reads it. Never run it on the reviews INT8 was calibrated on.
+INT8 IR, where `bertvino.infer.precision.guard` reads it (`bertvino validate` does this for any labelled reviews). Never run it on the reviews INT8 was calibrated on.
 """
 
 import argparse

@@ -37,7 +37,7 @@ def main():
         classifier = Classifier(bundle, performance_hint="LATENCY", precision=args.precision)
         latency = review_latency_ms(classifier, texts)
         # The path that ran (IR and arithmetic), not the bundle's float precision: auto may run its INT8 IR.
-        ran = f"{classifier.choice.precision} ({classifier.choice.model_xml.name})"
+        ran = f"{classifier.choice.path} ({classifier.choice.model_xml.name})"
         rows.append({"bundle": path, "max_seq_length": bundle.max_seq_length, "truncation": bundle.truncation,
                      "precision": ran, **latency})
         print(f"{path}: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms", flush=True)

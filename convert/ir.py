@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..core.bundle import (FLOAT_IR, INPUT_NAMES, INT8_IR, OUTPUT_NAME, PRECISIONS, load_bundle,
+from ..core.bundle import (FLOAT_IR, INPUT_NAMES, INT8_IR, OUTPUT_NAME, WEIGHT_FORMATS, load_bundle,
                              update_ir_record, update_metadata)
 from ..core.errors import BertvinoError, file_error, first_line
 
@@ -29,8 +29,8 @@ def convert(bundle_path, precision: str = "fp32", calibration=None, calibration_
             calibration_split=None) -> Path:
     """Make the bundle's float IR from frozen.pb (fp32, fp16), or its INT8 IR from the float IR (int8;
     `calibration`: review files, as `score` reads; `calibration_split` picks e.g. aclImdb's train/ folder)."""
-    if precision not in PRECISIONS:
-        raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision not in WEIGHT_FORMATS:
+        raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(WEIGHT_FORMATS)}")
     if precision == "int8":
         return quantize(bundle_path, calibration, calibration_size, calibration_split)
     import openvino as ov

@@ -20,10 +20,16 @@ from .labels import check_labels
 
 FORMAT_VERSION = 1
 METADATA_FILE = "bundle.json"
-PRECISIONS = ("fp32", "fp16", "int8")  # how the IR stores its weights (convert --precision)
-INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")  # how the device computes (INFERENCE_PRECISION_HINT)
+# "Precision" means three things in bertvino, each with its own name, declared once: the WEIGHT FORMAT of an IR
+# (here), the PATH a classifier runs (infer/precision.py PATHS, what `--precision` picks), and the ARITHMETIC HINT
+# OpenVINO computes the float ops in (infer/precision.py ARITHMETIC_HINTS).
+WEIGHT_FORMATS = ("fp32", "fp16", "int8")  # how an IR stores its weights (convert --precision)
 FLOAT_IR = "model.xml"
 INT8_IR = "model-int8.xml"
+# Where bundle.json keeps each path's measured accuracy: (the IR it runs, the key in that IR's `irs` entry). bf16
+# runs the float IR, so its record sits in the float IR's entry and goes with it when the float IR is remade.
+ACCURACY_RECORDS = {"f32": (FLOAT_IR, "accuracy"), "bf16": (FLOAT_IR, "bf16_accuracy"),
+                    "int8": (INT8_IR, "accuracy")}
 
 # The model contract, the names every stage agrees on: training builds the graph with them, freeze cuts it and
 # reads the head by them, convert names the IR's ports by them, and inference feeds and reads those ports.
@@ -81,6 +87,11 @@ class Bundle:
         """What bundle.json says about one IR (`FLOAT_IR` or `INT8_IR`): how it was made, its accuracy; {} if
         nothing is recorded."""
         return dict((self.metadata.get("irs") or {}).get(xml_name) or {})
+
+    def path_accuracy(self, path: str) -> dict:
+        """The accuracy recorded for a path ("f32", "bf16", "int8"), as `bertvino validate` writes it; {} if none."""
+        xml_name, key = ACCURACY_RECORDS[path]
+        return dict(self.ir_record(xml_name).get(key) or {})
 
     def head(self):
         """(weight [labels, hidden], bias [labels]) as float32, checked against the labels and hidden size."""
@@ -141,7 +152,7 @@ def _read_metadata(path: Path) -> dict:
         check_labels(meta["labels"])
     except BertvinoError as err:
         raise file_error(meta_path, str(err)) from None
-    if meta.get("precision") not in (None, *PRECISIONS):
+    if meta.get("precision") not in (None, *WEIGHT_FORMATS):
         raise file_error(meta_path, f"unknown precision {meta.get('precision')!r}")
     if not isinstance(meta.get("calibration", {}), dict):
         raise file_error(meta_path, f"'calibration' must be an object, not {meta['calibration']!r}")
@@ -220,3 +231,9 @@ def update_ir_record(bundle: Bundle, xml_name: str, record: dict, replace: bool 
     write_json_atomically(bundle.path / METADATA_FILE, metadata)
     return metadata
 
+
+
+def record_path_accuracy(bundle: Bundle, path: str, record: dict) -> dict:
+    """Write a path's measured accuracy where `Bundle.path_accuracy` (and so auto's guard) reads it."""
+    xml_name, key = ACCURACY_RECORDS[path]
+    return update_ir_record(bundle, xml_name, {key: record})

@@ -12,6 +12,9 @@ class BertvinoError(Exception):
     """A user-facing error: `str(err)` is the whole one-line message."""
 
 
+EXIT_SKIPPED = 3  # a command finished, but some inputs could not be used (each reported on stderr)
+
+
 def file_error(path, problem: str) -> BertvinoError:
     """`BertvinoError` whose message starts with the file it is about: "path: problem"."""
     return BertvinoError(f"{path}: {problem}")

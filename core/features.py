@@ -28,6 +28,13 @@ SPECIAL_TOKENS_PER_TEXT = 2
 
 # [PAD] is the first line of Google's vocab files, and padding positions are masked out anyway.
 DEFAULT_PAD_ID = 0
+# The most tokens (padding included: texts x the padded length) `score` puts in one batch: the activations a batch
+# holds grow with its tokens, not its texts, so 32 long reviews would hold 32x what 32 snippets hold.
+MAX_BATCH_TOKENS = 2048
+# `score` pads a batch up to a multiple of LENGTH_STEP tokens. OpenVINO's CPU plugin keeps kernels and buffers for
+# every input shape it has run, so a window's hundreds of distinct lengths grew `score` to 500-660 MB; rounded up
+# to 32, a 256-token model sees at most 8 lengths (see docs/precision-and-speed.md for the measurements).
+LENGTH_STEP = 32
 
 _HEAD_TAIL_SPEC = re.compile(r"head\+tail:([0-9]+)")
 _WINDOWS_SPEC = re.compile(r"windows:([0-9]+)")
@@ -192,6 +199,12 @@ def encode_batch(tokenizer, texts, max_seq_length: int, truncation: Truncation =
     check_max_seq_length(max_seq_length)
     cls_id, sep_id = tokenizer.vocab[CLS_TOKEN], tokenizer.vocab[SEP_TOKEN]
     return [[cls_id, *truncation.keep(ids, max_seq_length), sep_id] for ids in tokenizer.piece_ids(texts)]
+
+
+def stepped_length(length: int, max_seq_length: int | None = None) -> int:
+    """`length` rounded up to a multiple of LENGTH_STEP, but never past max_seq_length (nor below `length`)."""
+    stepped = -(-length // LENGTH_STEP) * LENGTH_STEP
+    return max(length, min(stepped, max_seq_length)) if max_seq_length else stepped
 
 
 def pad_batch(id_lists, pad_to: int | None = None, pad_id: int = DEFAULT_PAD_ID) -> dict[str, np.ndarray]:

@@ -39,11 +39,11 @@ import numpy as np
 from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, load_bundle
 from ..core.config import BertConfig
 from ..core.errors import missing_extra
+from .precision import PATHS
 
 
 # --- the bench command -------------------------------------------------------------------------------------------
 
-PATHS = ("f32", "bf16", "int8")
 ARITHMETIC = {"f32": "f32", "bf16": "bf16", "int8": "int8", "TensorFlow": "f32"}  # the peak each path is held to
 
 
@@ -55,14 +55,21 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
     with_tensorflow = open_frozen_graph is not None
     import openvino as ov
 
+    from . import autotune
     from .classifier import Classifier
-    from .precision import choose_precision, detect_capabilities
+    from .precision import choose_precision, detect_capabilities, usable_paths
 
     bundle = original = load_bundle(bundle_dir)
     core = ov.Core()
     capabilities, notes, rows = detect_capabilities(core), [], []
     auto = choose_precision(capabilities, bundle)
-    paths = [auto.precision if path == "auto" else path for path in paths]
+    if device == "CPU" and len(usable := usable_paths(capabilities, bundle)[0]) > 1:  # bench refreshes auto's table
+        progress(f"measuring auto's paths ({', '.join(usable)}) for the cache")
+        table, where = autotune.measure_and_save(bundle, capabilities, usable, core, device)
+        auto = choose_precision(capabilities, bundle, measured=table["seq_per_s"])
+        notes.append(f"auto's table refreshed ({where}): " + ", ".join(f"{path} {speed} seq/s" for path, speed
+                                                                       in table["seq_per_s"].items()))
+    paths = [auto.path if path == "auto" else path for path in paths]
     paths = list(dict.fromkeys(paths))  # "auto,int8" on a machine where auto is int8: measure it once
     if "bf16" in paths and not capabilities.native_bf16:
         paths.remove("bf16")
@@ -103,8 +110,8 @@ def run(bundle_dir, lengths=(64, 128, 256, 512), paths=PATHS, batch_size=8, seco
 
     return {"bundle": str(original.path.resolve()), "bundle_precision": original.precision, "device": device,
             "batch_size": batch_size, "peaks": {k: round(v, 1) for k, v in peaks.items()},
-            "auto": {"precision": auto.precision, "why": auto.reason}, "rows": rows,
-            "classify_cold_start_s": _cold_start(original.path), "notes": notes}
+            "auto": {"precision": auto.path, "why": auto.reason}, "rows": rows,
+            "classify_cold_start_s": _cold_start(original.path), "peak_rss_mb": peak_rss_mb(), "notes": notes}
 
 
 def _with_int8_ir(bundle, quantize, calibration, calibration_split, tmp, notes, progress):
@@ -195,7 +202,8 @@ def markdown(results: dict, machine: dict | None = None) -> str:
     peaks = ", ".join(f"{name} {value} G{_ops(name)}/s" for name, value in results["peaks"].items())
     lines += [f"Bundle: `{results['bundle']}`; throughput at batch {results['batch_size']}; OpenVINO MatMul peaks "
               f"measured in this run: {peaks}; `--precision auto` here: {results['auto']['precision']}; cold start "
-              f"of `bertvino classify` {results['classify_cold_start_s']} s.", "",
+              f"of `bertvino classify` {results['classify_cold_start_s']} s; peak RSS of the bench process "
+              f"{results.get('peak_rss_mb', '?')} MB.", "",
               "| path | tokens | latency p50 (ms) | p95 (ms) | engine (seq/s) | pipeline (seq/s) | pipeline % of "
               "engine | % of own peak |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -381,9 +389,15 @@ def texts_of_length(tokenizer, seq_len: int, count: int, seed: int = 0) -> list:
     return [" ".join(rng.choice(words, seq_len - 2)) for _ in range(count)]
 
 
-def compile_for(core, model_xml, device: str, hint: str, inference_precision: str):
+def compile_for(core, model_xml, device: str, performance_hint: str, arithmetic_hint: str):
     from .classifier import compile_config
-    return core.compile_model(str(model_xml), device, compile_config(device, hint, inference_precision))
+    return core.compile_model(str(model_xml), device, compile_config(device, performance_hint, arithmetic_hint))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports ru_maxrss in KiB)."""
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def openvino_runner(compiled):

@@ -59,7 +59,7 @@ def calibrate(bundle_path, data, split=None, method="length_temperature", device
     record = {**fitted.to_record(), "description": fitted.describe(),
               "fitted_on": {"data": [str(path) for path in data], "split": split, "texts": len(texts),
                             "median_length": int(np.median(lengths)), "skipped": len(skipped),
-                            "logits": f"{classifier.choice.model_xml.name}, {classifier.choice.inference_precision} "
+                            "logits": f"{classifier.choice.model_xml.name}, {classifier.choice.hint} "
                                       "arithmetic"},
               "before": before, "after": after,
               "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

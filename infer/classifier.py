@@ -11,9 +11,9 @@ import dataclasses
 
 import numpy as np
 
-from ..core.bundle import INFERENCE_PRECISIONS, INPUT_NAMES, OUTPUT_NAME, Bundle
+from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
-from ..core.features import encode_batch, pad_batch, reading
+from ..core.features import encode_batch, pad_batch, reading, stepped_length
 from .calibration import Calibration, softmax
 
 
@@ -32,11 +32,18 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, device: str = "CPU", performance_hint: str = "LATENCY",
-                 precision: str = "auto", threads: int | None = None, long_texts: str | None = None):
+                 precision: str | None = None, threads: int | None = None, long_texts: str | None = None,
+                 measure: bool = False):
+        """`precision`: a path (f32, bf16, int8), auto, or None for $BERTVINO_PRECISION else auto; `long_texts`
+        overrides the bundle's; `measure`: auto may time the paths now when this machine has no measurement cached
+        (seconds: not for one classify)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         import openvino as ov
 
+        from .precision import choose_for_device
+
         self.bundle = bundle
-        self.tokenizer = bundle.tokenizer()
         try:
             self.reading = reading(bundle.truncation, bundle.long_texts if long_texts is None else long_texts,
                                    bundle.max_seq_length)
@@ -46,17 +53,20 @@ class Classifier:
         self.calibration = bundle_calibration(bundle)  # None: the model's own probabilities
         core = ov.Core()
         check_device(core, device)
-        self.choice = choose_for_device(core, device, bundle, precision)  # which IR, which arithmetic, and why
+        self.choice = choose_for_device(core, device, bundle, precision, measure)  # which path, IR, and why
         model_xml = self.choice.model_xml
-        try:
-            model = core.read_model(str(model_xml))
-        except RuntimeError as err:
-            raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
-                                        f"re-run `bertvino convert {bundle.path}`") from None
-        _check_model(model, bundle, model_xml)
-        self.compiled = core.compile_model(model, device, compile_config(device, performance_hint,
-                                                                         self.choice.inference_precision,
-                                                                         threads))
+        # The tokenizer loads (Python) while OpenVINO compiles or loads the model from its cache (C++, without the
+        # GIL): a one-text classify waits for the longer of the two, not their sum.
+        with ThreadPoolExecutor(1) as loader:
+            tokenizer = loader.submit(bundle.tokenizer)
+            try:  # from the file, so that OpenVINO's model cache can skip reading it too
+                self.compiled = core.compile_model(str(model_xml), device, compile_config(
+                    device, performance_hint, self.choice.hint, threads))
+            except RuntimeError as err:
+                raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
+                                            f"re-run `bertvino convert {bundle.path}`") from None
+            self.tokenizer = tokenizer.result()
+        _check_model(self.compiled, bundle, model_xml)
         self.device = device
 
     def encode(self, text: str) -> list:
@@ -127,9 +137,14 @@ class AsyncBatches:
         self._done(userdata, classifier.probabilities(pooled, lengths), request.latency / 1000)
 
     def submit(self, id_lists, userdata):
-        """Queue one batch of encoded texts (padded here to its longest); blocks while every request is busy."""
-        rows, owners = self.classifier.reading.rows(id_lists, self.classifier.bundle.max_seq_length)
-        self.queue.start_async(pad_batch(rows), (userdata, owners, self.classifier.lengths(id_lists)))
+        """Queue one batch of encoded texts (each text's windows as rows, with long_texts windows), padded to its
+        longest rounded up to a multiple of LENGTH_STEP (few distinct shapes keep OpenVINO's per-shape memory small);
+        blocks while every request is busy."""
+        max_seq_length = self.classifier.bundle.max_seq_length
+        rows, owners = self.classifier.reading.rows(id_lists, max_seq_length)
+        longest = max(len(ids) for ids in rows)
+        self.queue.start_async(pad_batch(rows, stepped_length(longest, max_seq_length)),
+                               (userdata, owners, self.classifier.lengths(id_lists)))
 
     def __len__(self) -> int:
         """How many batches can run at once (OpenVINO's infer requests)."""
@@ -140,18 +155,7 @@ class AsyncBatches:
         self.queue.wait_all()
 
 
-def choose_for_device(core, device: str, bundle: Bundle, precision: str):
-    """`choose_precision` for the CPU; other devices (GPU, AUTO, ...) have no INT8/bf16 choice made here: auto is
-    the float IR in the device's own default arithmetic."""
-    from .precision import Choice, choose_precision, detect_capabilities
-
-    if device.split(".")[0] != "CPU" and precision == "auto":
-        return Choice("default", bundle.model_xml, "auto", f"device {device}: the float IR in the device's own "
-                                                           "default arithmetic")
-    return choose_precision(detect_capabilities(core), bundle, precision)
-
-
-def compile_config(device: str, performance_hint: str, inference_precision: str, threads: int | None = None) -> dict:
+def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None) -> dict:
     """OpenVINO properties for compiling the IR.
 
     `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
@@ -161,21 +165,30 @@ def compile_config(device: str, performance_hint: str, inference_precision: str,
     moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
     ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.infer.precision` decides which); "auto" leaves the
     device's own default (for GPUs and virtual devices).
+
+    On the CPU, OpenVINO's model cache (CACHE_DIR, in bertvino's cache directory) keeps each compiled model, so a
+    second `classify` loads it instead of compiling again; where the cache cannot be written, nothing is cached.
     """
-    if inference_precision not in INFERENCE_PRECISIONS:
-        raise BertvinoError(f"unknown inference precision {inference_precision!r}: choose one of "
-                            f"{', '.join(INFERENCE_PRECISIONS)}")
+    from .autotune import writable_cache
+    from .precision import ARITHMETIC_HINTS
+
+    if arithmetic_hint not in ARITHMETIC_HINTS:
+        raise BertvinoError(f"unknown arithmetic hint {arithmetic_hint!r}: choose one of {', '.join(ARITHMETIC_HINTS)}")
     config = {"PERFORMANCE_HINT": performance_hint}
-    if inference_precision != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
-        config["INFERENCE_PRECISION_HINT"] = inference_precision
+    if arithmetic_hint != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
+        config["INFERENCE_PRECISION_HINT"] = arithmetic_hint
     if threads is not None and device == "CPU":
         config["INFERENCE_NUM_THREADS"] = threads
+    if device == "CPU" and (model_cache := writable_cache("openvino")) is not None:
+        config["CACHE_DIR"] = str(model_cache)
     return config
 
 
 
 def check_device(core, device: str):
     """An unknown device gets an error listing the ones this machine has."""
+    if device == "CPU":  # always there; listing the devices probes every plugin (GPU, NPU): ~0.1 s of start-up
+        return
     available = core.available_devices
     # Virtual devices ("AUTO", "MULTI:CPU,GPU", "HETERO:GPU,CPU", "BATCH:...") name real ones after a colon.
     name = device.split(":")[0].split(".")[0]
@@ -195,7 +208,8 @@ def bundle_calibration(bundle: Bundle) -> Calibration | None:
 
 
 def _check_model(model, bundle: Bundle, model_xml):
-    """The IR must have our three inputs and a [batch, hidden] pooled output that fits the head."""
+    """The IR (a compiled model) must have our three inputs and a [batch, hidden] pooled output that fits the
+    head."""
     input_names = {name for port in model.inputs for name in port.get_names()}
     missing = [name for name in INPUT_NAMES if name not in input_names]
     output_names = {name for port in model.outputs for name in port.get_names()}

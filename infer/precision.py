@@ -1,34 +1,45 @@
-"""Which arithmetic to run a bundle in on this CPU: INT8, bf16 or f32, and why.
+"""Which path a bundle runs on this CPU (int8, bf16 or f32), and why, in one line.
 
-    --precision f32   the float IR (model.xml) in f32 arithmetic: results equal TensorFlow's to ~1e-6
-    --precision bf16  the float IR in bfloat16 arithmetic (OpenVINO's INFERENCE_PRECISION_HINT)
-    --precision int8  the INT8 IR (model-int8.xml); the ops NNCF left in float run in f32
-    --precision auto  (the default) the fastest of these this CPU runs natively, as below
+"Precision" means three things here, and each has its own name, declared once:
 
-auto decides by capability, not by a timing: INT8 where the CPU has fast int8 dot products (AVX512_VNNI, AVX_VNNI
-or AMX-INT8) and the bundle's INT8 IR passed the accuracy guard; else bf16 where OpenVINO runs bf16 natively
-(AVX512_BF16 or AMX-BF16); else f32. A timing would cost every first run seconds and vary with the machine's load,
-and it would rarely change the answer: every CPU with native bf16 so far (Cooper Lake, Sapphire Rapids, Zen 4/5)
-also has VNNI, so bf16 is only the pick for a bundle without a usable INT8 IR, and there OpenVINO itself chooses
-bf16 by default on such CPUs. The fast-int8 flags come from /proc/cpuinfo because OpenVINO's
-OPTIMIZATION_CAPABILITIES lists INT8 on every x86 CPU (it can run int8 anywhere, slowly without VNNI); native bf16
-comes from OpenVINO ("BF16" in that list), which is exactly when its CPU plugin computes in bf16.
+    weight format   how an IR stores its weights: fp32, fp16 or int8 (`core.bundle.WEIGHT_FORMATS`, convert's
+                    --precision)
+    path            what a classifier runs, `PATHS` (`--precision` of classify/score/serve/bench, or auto):
+                      f32   the float IR (model.xml) in f32 arithmetic: results equal TensorFlow's to ~1e-6
+                      bf16  the float IR in bfloat16 arithmetic
+                      int8  the INT8 IR (model-int8.xml); the ops NNCF left in float run in f32
+    arithmetic hint OpenVINO's INFERENCE_PRECISION_HINT for the float ops, `ARITHMETIC_HINTS`
 
-The accuracy guard: auto uses an INT8 IR only if bundle.json records, for it, an IMDB-test (or other labelled
-test set) accuracy within `MAX_ACCURACY_LOSS` of the float IR's on the same reviews and the same label as the
-float IR on at least `MIN_AGREEMENT` of them; `--precision int8` forces it regardless.
+auto runs the fastest path *measured on this machine* among those it may run (f32 always; bf16 where the CPU has
+it natively and int8 where the bundle has an INT8 IR, each only once its accuracy passed the guard below), within
+`autotune.TOLERANCE` preferring the more accurate one (f32, then bf16, then int8). The measurement is cached per
+machine, OpenVINO version and IR (infer/autotune.py). Flags alone mislead: on an AMX Xeon bf16 is faster than INT8
+(184 vs 171 seq/s at 128 tokens), on this AMD EPYC with VNNI but no AMX INT8 is. Where nothing is measured yet
+(classify does not stop to measure; score, serve, bench and `bertvino tune` do) or nothing can be cached, auto
+falls back to `capability_rule`, which knows AMX.
+
+The accuracy guard: auto runs a non-f32 path only if bundle.json records, for it, an accuracy on labelled held-out
+reviews within `MAX_ACCURACY_LOSS` of f32's on the same reviews, and the same label as f32 on at least
+`MIN_AGREEMENT` of them (`bertvino validate` measures and records it). `--precision` (or $BERTVINO_PRECISION)
+forces a path regardless.
 """
 
 import dataclasses
+import os
 from pathlib import Path
 
 from ..core.bundle import FLOAT_IR, INT8_IR, Bundle
-from ..core.errors import BertvinoError
+from ..core.errors import BertvinoError, first_line
 
-PRECISION_CHOICES = ("auto", "int8", "bf16", "f32")
+PATHS = ("f32", "bf16", "int8")  # most accurate first: the order auto prefers among paths equally fast
+PATH_CHOICES = ("auto", *PATHS)  # what --precision accepts
+ARITHMETIC_HINTS = ("f32", "bf16", "f16", "auto")  # OpenVINO's INFERENCE_PRECISION_HINT; auto: the device's own
+PRECISION_ENV = "BERTVINO_PRECISION"  # the path to run when --precision is not given
 FAST_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # /proc/cpuinfo names
+AMX_FLAGS = ("amx_bf16", "amx_int8")
 MAX_ACCURACY_LOSS = 0.003  # 0.3 points
 MIN_AGREEMENT = 0.99
+MIN_REVIEWS = 1000  # fewer cannot show 99 % agreement or a 0.3-point loss with any confidence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Capabilities:
 
     cpu_flags: frozenset = frozenset()
     openvino: frozenset = frozenset()  # e.g. {"FP32", "BF16", "INT8", ...}
+    cpu_model: str = ""
 
     @property
     def fast_int8(self) -> tuple:
@@ -44,83 +56,181 @@ class Capabilities:
         return tuple(flag for flag in FAST_INT8_FLAGS if flag in self.cpu_flags)
 
     @property
+    def amx(self) -> tuple:
+        return tuple(flag for flag in AMX_FLAGS if flag in self.cpu_flags)
+
+    @property
     def native_bf16(self) -> bool:
         return "BF16" in self.openvino
 
 
 def detect_capabilities(core=None) -> Capabilities:
-    """This machine's capabilities for the CPU device (no flags off Linux: INT8 is then never assumed fast)."""
+    """This machine's capabilities for the CPU device (no flags off Linux: INT8 is then never assumed fast). The
+    fast-int8 flags come from /proc/cpuinfo because OpenVINO lists INT8 on every x86 CPU (it runs int8 anywhere,
+    slowly without VNNI); native bf16 comes from OpenVINO, which is exactly when its CPU plugin computes in bf16."""
     import openvino as ov
 
-    flags = set()
+    flags, model = set(), ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 break
     core = core or ov.Core()
-    return Capabilities(cpu_flags=frozenset(flags),
+    return Capabilities(cpu_flags=frozenset(flags), cpu_model=model,
                         openvino=frozenset(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")))
 
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-    """The IR and arithmetic a classifier runs, and one sentence saying why."""
+    """The path a classifier runs, the IR and arithmetic hint that make it, and why (short enough for one line)."""
 
-    precision: str  # "int8", "bf16" or "f32"
+    path: str | None  # one of PATHS; None on a device bertvino chooses nothing for (GPU, AUTO, ...)
     model_xml: Path
-    inference_precision: str  # OpenVINO's INFERENCE_PRECISION_HINT for the float ops
+    hint: str  # one of ARITHMETIC_HINTS
     reason: str
+    measured: dict | None = None  # the table auto picked from, {path: seq/s}, when it was measured
+
+    def line(self) -> str:
+        """What classify/score/serve print once on stderr: "int8 (model-int8.xml): fastest measured here, ..."."""
+        return f"{self.path or 'device default'} ({self.model_xml.name}): {self.reason}"
 
 
-def int8_guard(bundle: Bundle) -> tuple:
-    """(passed, why): does bundle.json show the INT8 IR as accurate as the float IR?"""
-    accuracy = bundle.ir_record(INT8_IR).get("accuracy") or {}
-    test = accuracy.get("test") or {}
+def requested_path(flag: str | None) -> tuple:
+    """(path or "auto", where it came from): --precision when given, else $BERTVINO_PRECISION, else auto."""
+    if flag is not None:
+        if flag not in PATH_CHOICES:
+            raise BertvinoError(f"unknown precision {flag!r}: choose one of {', '.join(PATH_CHOICES)}")
+        return flag, f"--precision {flag}"
+    value = os.environ.get(PRECISION_ENV, "").strip()
+    if not value:
+        return "auto", "auto"
+    if value not in PATH_CHOICES:
+        raise BertvinoError(f"{PRECISION_ENV}={value!r} in the environment: choose one of {', '.join(PATH_CHOICES)}")
+    return value, f"{PRECISION_ENV}={value}"
+
+
+def guard(bundle: Bundle, path: str) -> tuple:
+    """(passed, why): does bundle.json show `path` as accurate as f32 on the same labelled reviews?"""
+    test = bundle.path_accuracy(path).get("test") or {}
     if not {"accuracy", "float_accuracy", "agreement"} <= test.keys():
-        return False, ("its accuracy has not been measured (bundle.json has no irs/model-int8.xml/accuracy/test "
-                       "record; benchmarks/int8_accuracy.py --record writes one)")
+        return False, (f"its accuracy has not been measured (run `bertvino validate -m {bundle.path} --data "
+                       f"HELD_OUT_REVIEWS --precision {path}`)")
     loss, agreement = test["float_accuracy"] - test["accuracy"], test["agreement"]
-    measured = (f"{100 * test['accuracy']:.2f} % vs {100 * test['float_accuracy']:.2f} % float on "
-                f"{test.get('reviews', '?')} test reviews, {100 * agreement:.2f} % same labels")
+    measured = (f"{100 * test['accuracy']:.2f} % vs {100 * test['float_accuracy']:.2f} % f32 on "
+                f"{test.get('reviews', '?')} reviews, {100 * agreement:.2f} % same labels")
+    if test.get("reviews", 0) < MIN_REVIEWS:
+        return False, f"measured on too few reviews (the guard needs {MIN_REVIEWS:,}): {measured}"
     if loss > MAX_ACCURACY_LOSS + 1e-9:  # the tolerance keeps exactly 0.3 points (0.9118 - 0.9088) inside
         return False, f"it loses {100 * loss:.2f} points (> {100 * MAX_ACCURACY_LOSS:.1f}): {measured}"
     if agreement < MIN_AGREEMENT - 1e-9:
-        return False, f"it agrees with the float IR on fewer than {100 * MIN_AGREEMENT:.0f} %: {measured}"
+        return False, f"it agrees with f32 on fewer than {100 * MIN_AGREEMENT:.0f} %: {measured}"
     return True, measured
 
 
-def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str = "auto") -> Choice:
-    """The path for `--precision requested` on a CPU with `capabilities` (see the module docstring)."""
-    if requested not in PRECISION_CHOICES:
-        raise BertvinoError(f"unknown precision {requested!r}: choose one of {', '.join(PRECISION_CHOICES)}")
-    float_ir = f"the {(bundle.precision or 'float').upper()} IR ({FLOAT_IR})"
+def usable_paths(capabilities: Capabilities, bundle: Bundle) -> tuple:
+    """([paths auto may run, most accurate first], {path: why not} for the others)."""
+    usable, refused = ["f32"], {}
+    if not capabilities.native_bf16:
+        refused["bf16"] = "this CPU has no native bf16"
+    if not bundle.has_int8_ir:
+        refused["int8"] = "the bundle has no INT8 IR"
+    for path in ("bf16", "int8"):
+        if path not in refused:
+            passed, why = guard(bundle, path)
+            if passed:
+                usable.append(path)
+            else:
+                refused[path] = f"not trusted: {why}"
+    return usable, refused
+
+
+def capability_rule(capabilities: Capabilities, usable) -> tuple:
+    """(path, why) by CPU flags alone, for when nothing is measured: AMX -> bf16 (AMX's bf16 tiles beat its int8
+    path with NNCF's IR); VNNI without AMX -> int8; native bf16 -> bf16; else f32; each only among `usable`."""
+    if capabilities.amx:
+        order, flags = ("bf16", "int8"), f"{', '.join(capabilities.amx)}: bf16 first"
+    elif capabilities.fast_int8:
+        order, flags = ("int8", "bf16"), f"{', '.join(capabilities.fast_int8)} without AMX: int8 first"
+    elif capabilities.native_bf16:
+        order, flags = ("bf16",), "native bf16, no fast int8: bf16 first"
+    else:
+        order, flags = (), "no fast int8 or bf16"
+    path = next((path for path in order if path in usable), "f32")
+    return path, flags
+
+
+def path_ir(bundle: Bundle, path: str) -> tuple:
+    """(the IR, the arithmetic hint) that run `path`: int8 is the INT8 IR with its float ops in f32; bf16 and f32
+    are the float IR in that arithmetic."""
+    return (bundle.int8_xml, "f32") if path == "int8" else (bundle.model_xml, path)
+
+
+def forced_choice(capabilities: Capabilities, bundle: Bundle, path: str, source: str) -> Choice:
+    """The choice for a path asked for by name (`source`: the flag or variable that asked)."""
     if bundle.precision == "int8":  # a bundle from before the INT8 IR moved beside the float one
         return Choice("int8", bundle.model_xml, "f32", f"{FLOAT_IR} is this bundle's only IR, and it is INT8")
-    if requested == "f32":
-        return Choice("f32", bundle.model_xml, "f32", f"asked for: {float_ir} in f32 arithmetic")
-    if requested == "bf16":
-        return Choice("bf16", bundle.model_xml, "bf16", f"asked for: {float_ir} in bf16 arithmetic"
-                      + ("" if capabilities.native_bf16 else " (not native on this CPU: expect it to be slow)"))
-    if requested == "int8":
-        if not bundle.has_int8_ir:
-            raise BertvinoError(f"{bundle.path} has no INT8 IR ({INT8_IR}): make one with `bertvino convert "
-                                f"{bundle.path} --precision int8 --calibration REVIEWS --calibration-split train`")
-        return Choice("int8", bundle.int8_xml, "f32", "asked for: the INT8 IR")
+    if path == "int8" and not bundle.has_int8_ir:
+        raise BertvinoError(f"{bundle.path} has no INT8 IR ({INT8_IR}): make one with `bertvino convert "
+                            f"{bundle.path} --precision int8 --calibration REVIEWS --calibration-split train`")
+    slow = " (not native on this CPU: expect it to be slow)" if path == "bf16" and not capabilities.native_bf16 else ""
+    return Choice(path, *path_ir(bundle, path), f"asked for ({source}){slow}")
 
-    if not bundle.has_int8_ir:
-        int8_no = "the bundle has no INT8 IR"
-    elif not capabilities.fast_int8:
-        int8_no = "this CPU has no fast int8 arithmetic (no AVX512_VNNI, AVX_VNNI or AMX-INT8)"
-    else:
-        passed, why = int8_guard(bundle)
-        if passed:
-            return Choice("int8", bundle.int8_xml, "f32", f"the CPU has {', '.join(capabilities.fast_int8)} and "
-                                                          f"the INT8 IR passed the accuracy guard ({why})")
-        int8_no = f"the INT8 IR is not trusted: {why}"
-    if capabilities.native_bf16:
-        return Choice("bf16", bundle.model_xml, "bf16", f"not INT8 because {int8_no}; the CPU runs bf16 natively, "
-                                                        f"so {float_ir} in bf16 arithmetic")
-    return Choice("f32", bundle.model_xml, "f32", f"not INT8 because {int8_no}; no native bf16 either, so "
-                                                  f"{float_ir} in f32 arithmetic")
+
+def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str | None = "auto",
+                     measured: dict | None = None, unmeasured_why: str = "not measured on this machine yet") -> Choice:
+    """The path for `requested` (None: $BERTVINO_PRECISION, else auto) on a CPU with `capabilities`; auto picks
+    from `measured` ({path: seq/s}, see autotune) when it covers every usable path, else by `capability_rule`."""
+    path, source = requested_path(requested)
+    if path != "auto" or bundle.precision == "int8":
+        return forced_choice(capabilities, bundle, path, source)
+    usable, refused = usable_paths(capabilities, bundle)
+    if usable == ["f32"]:
+        why = "; ".join(f"not {other}: {reason}" for other, reason in refused.items())
+        return Choice("f32", bundle.model_xml, "f32", f"the only path auto may run here ({why})")
+    if measured and set(usable) <= set(measured):
+        from .autotune import pick
+        path, why = pick({p: measured[p] for p in usable})
+        note = f"; {' and '.join(refused)} not run (see `bertvino info`)" if refused else ""
+        guard_note = "; accuracy guard passed" if path != "f32" else ""
+        return Choice(path, *path_ir(bundle, path), f"{why}{guard_note}{note}", measured=measured)
+    path, why = capability_rule(capabilities, usable)
+    guard_note = ", accuracy guard passed" if path != "f32" else ""
+    not_run = "".join(f"; not {other}: {reason}" for other, reason in refused.items())
+    return Choice(path, *path_ir(bundle, path), f"{unmeasured_why}, so by this CPU's flags ({why}){guard_note}"
+                                                f"{not_run}")
+
+
+def choose_for_device(core, device: str, bundle: Bundle, requested: str | None = None,
+                      measure: bool = False) -> Choice:
+    """`choose_precision` with this machine's measurements: read from the cache, or (with `measure`, for the
+    commands that run long: score, serve, bench, tune) measured now and cached. classify never waits seconds for a
+    measurement: a first classify takes the capability rule. A device other than the CPU (GPU, AUTO, ...) gets the
+    float IR in its own default arithmetic under auto."""
+    from . import autotune
+
+    path, _ = requested_path(requested)
+    if device.split(".")[0] != "CPU" and path == "auto":
+        return Choice(None, bundle.model_xml, "auto", f"device {device}: the float IR in the device's own default "
+                                                      "arithmetic")
+    capabilities = detect_capabilities(core)
+    if path != "auto" or bundle.precision == "int8":
+        return choose_precision(capabilities, bundle, requested)
+    usable, _ = usable_paths(capabilities, bundle)
+    if usable == ["f32"]:
+        return choose_precision(capabilities, bundle, requested)
+    entry = autotune.cached(bundle, capabilities, device)
+    measured, unmeasured_why = (entry or {}).get("seq_per_s"), "not measured on this machine yet"
+    if (not measured or not set(usable) <= set(measured)) and measure:
+        if autotune.writable_cache("auto") is None:
+            unmeasured_why = f"the cache {autotune.cache_dir()} is not writable, so not measured"
+        else:
+            try:
+                entry, _ = autotune.measure_and_save(bundle, capabilities, usable, core, device)
+                measured = entry["seq_per_s"]
+            except RuntimeError as err:  # OpenVINO could not compile or run a path: the rule, not a crash
+                unmeasured_why = f"measuring failed ({first_line(err)})"
+    return choose_precision(capabilities, bundle, requested, measured=measured, unmeasured_why=unmeasured_why)

@@ -54,7 +54,7 @@ from ..core.labels import gold_label
 from ..core.reviews import count_reviews
 from .scoring import (BATCH_SIZE, WINDOW_BATCHES, RowWriter, ScoreSummary, ScoringRun, check_batch_size, check_inputs,
                       interrupted, reviews_to_score, submit_sorted)
-from .precision import PRECISION_CHOICES
+from .precision import requested_path
 
 LOCAL = "local"  # --ray without an address: start a Ray on this machine
 READ_CHUNK = 256  # reviews per batch a reading task emits (re-cut into blocks of block_rows after)
@@ -371,15 +371,14 @@ class RayOptions:
 
 
 def ray_score(paths, model_path, options: RayOptions, output=None, resume=False, overwrite=False,
-              batch_size=BATCH_SIZE, split=None, progress=True, device="CPU", precision="auto", say=print,
+              batch_size=BATCH_SIZE, split=None, progress=True, device="CPU", precision=None, say=print,
               on_block=None) -> ScoreSummary:
     """`score` on Ray; `say` hears one line on how the bundle reaches the workers, `on_block(rows)` (if given)
     hears of each block of results as it is written (benchmarks time the blocks with it)."""
     check_batch_size(batch_size)
     check_inputs(paths, split)
     bundle = load_bundle(model_path)
-    if precision not in PRECISION_CHOICES:  # a bad option fails here, not in every actor
-        raise BertvinoError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
+    precision, _ = requested_path(precision)  # a bad option (or $BERTVINO_PRECISION) fails here, not in every actor
     with open_writer(output, bundle.labels, resume=resume, overwrite=overwrite) as writer:
         started_ray = connect(options.address, options.num_cpus)
         try:

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..core.errors import BertvinoError, Interrupted, file_error
+from ..core.errors import EXIT_SKIPPED, BertvinoError, Interrupted, file_error  # noqa: F401  (EXIT_SKIPPED: score's)
+from ..core.features import MAX_BATCH_TOKENS, stepped_length
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
 from .explain import occlusions, top_words
@@ -41,7 +42,6 @@ from ..core.reviews import count_reviews, read_reviews
 BATCH_SIZE = 32  # reviews per inference batch, the default of score, score --ray and classify_dataset
 TOP_WORDS = 5  # words in score --explain's top_words column
 WINDOW_BATCHES = 16  # a window holds this many batches' worth of reviews, sorted by length together
-EXIT_SKIPPED = 3  # scoring finished, but some inputs could not be read (each reported on stderr)
 
 
 @dataclasses.dataclass
@@ -58,7 +58,8 @@ class ScoreSummary:
 
 
 def score(paths, classifier: Classifier, output=None, resume=False, overwrite=False, batch_size=BATCH_SIZE,
-          split=None, progress=True, explain_method=None) -> ScoreSummary:
+          split=None, progress=True, explain_method=None, max_batch_tokens=MAX_BATCH_TOKENS,
+          on_start=None) -> ScoreSummary:
     """Score every review under `paths` into `output` (.csv or .jsonl; None: CSV on stdout); `split` keeps only
     reviews under a folder of that name (aclImdb's train/ or test/).
 
@@ -69,7 +70,10 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
 
     `explain_method` (one of `bertvino.infer.explain.METHODS`) adds a `top_words` column: the words that support
     each review's label most. Each review then runs as its own batches of variants (its words + 1 rows, cut into
-    `batch_size` pieces), so this costs about (words seen + 1) times the inference of plain scoring."""
+    `batch_size` pieces), so this costs about (words seen + 1) times the inference of plain scoring.
+
+    A batch holds at most `batch_size` reviews and `max_batch_tokens` tokens, padding included. `on_start()` is
+    called once the output is open, before the first review is read."""
     check_batch_size(batch_size)
     check_inputs(paths, split)
     explained, collecting = explain_method is not None, threading.Lock()
@@ -77,6 +81,8 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
     try:
         with RowWriter(output, classifier.bundle.labels, resume=resume, overwrite=overwrite,
                        explained=explained) as writer, ScoringRun(paths, split, writer, output, progress) as run:
+            if on_start:
+                on_start()
 
             def finished(batch, probabilities, _seconds):  # called from OpenVINO's threads
                 if explained:
@@ -90,7 +96,8 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                            for (source, gold), row in zip(batch, probabilities)])
 
             runner = AsyncBatches(classifier, finished)
-            submit = functools.partial(_submit_explained, method=explain_method) if explained else _submit
+            submit = (functools.partial(_submit_explained, method=explain_method) if explained else
+                      functools.partial(_submit, max_batch_tokens=max_batch_tokens))
             window = []
             try:
                 for review in reviews_to_score(paths, split, run.done_sources, run.skip):
@@ -121,10 +128,10 @@ def interrupted(err, output, rows: int) -> Interrupted:
                                "command with --resume to score the rest")
 
 
-def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int):
+def _submit(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, max_batch_tokens: int):
     """Tokenize a window of (source, gold, text) in one call and queue it in length-sorted batches."""
     submit_sorted(runner, classifier.encode_batch([text for _, _, text in window]),
-                  [(source, gold) for source, gold, _ in window], batch_size)
+                  [(source, gold) for source, gold, _ in window], batch_size, max_batch_tokens)
 
 
 def _submit_explained(runner: AsyncBatches, classifier: Classifier, window: list, batch_size: int, method: str):
@@ -179,17 +186,27 @@ def reviews_to_score(paths, split, done_sources, on_skip):
             on_skip(str(path), str(err).removeprefix(f"{path}: "))
 
 
-def length_sorted_batches(id_lists: list, batch_size: int) -> list:
-    """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches: the
-    batches `score` runs, which benchmarks/score_speedup.py replays on the engine alone."""
+def length_sorted_batches(id_lists: list, batch_size: int, max_tokens: int | None = None) -> list:
+    """Indices of a window's encoded reviews, sorted by length (ties in reading order) and cut into batches of at
+    most `batch_size` reviews and `max_tokens` tokens as padded (reviews x the longest's length rounded up as
+    `AsyncBatches.submit` pads it; a review longer than the budget goes alone): the batches `score` runs, which
+    benchmarks/score_speedup.py replays on the engine alone. A budget rather than a count bounds the activations a batch holds, which grow with its tokens."""
     order = sorted(range(len(id_lists)), key=lambda index: (len(id_lists[index]), index))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches, batch = [], []
+    for index in order:  # ascending lengths: the review being added is the batch's longest
+        if batch and (len(batch) == batch_size or
+                      (max_tokens is not None and (len(batch) + 1) * stepped_length(len(id_lists[index])) > max_tokens)):
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    return batches + [batch] if batch else batches
 
 
-def submit_sorted(runner: AsyncBatches, id_lists: list, tags: list, batch_size: int):
+def submit_sorted(runner: AsyncBatches, id_lists: list, tags: list, batch_size: int,
+                  max_tokens: int | None = MAX_BATCH_TOKENS):
     """Queue encoded reviews on `runner` in `length_sorted_batches`, each batch with its reviews' tags (what its
     `done` callback gets back): a window of `score`, a block of `score --ray`."""
-    for batch in length_sorted_batches(id_lists, batch_size):
+    for batch in length_sorted_batches(id_lists, batch_size, max_tokens):
         runner.submit([id_lists[index] for index in batch], [tags[index] for index in batch])
 
 

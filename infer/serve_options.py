@@ -36,7 +36,7 @@ class ServeOptions:
     port: int = 8501  # 0 picks a free port
     model_name: str | None = None  # None: the bundle directory's name
     device: str = "CPU"
-    precision: str = "auto"  # --precision: auto, int8, bf16 or f32
+    precision: str | None = None  # --precision: auto, int8, bf16 or f32; None: $BERTVINO_PRECISION, else auto
     max_batch_size: int = 32  # the dynamic batcher's: most texts classified together
     max_wait_ms: float = 5.0  # the dynamic batcher's: 0 batches only what piles up while the device is busy
     limits: Limits = Limits()

@@ -171,7 +171,8 @@ class Service:
                          if bundle.long_texts != "truncate" else "truncate",
                          "calibration": self.classifier.calibration.describe()
                          if self.classifier.calibration is not None else None,
-                         "do_lower_case": bundle.do_lower_case, "precision": bundle.precision, "runs": self.classifier.choice.precision,
+                         "do_lower_case": bundle.do_lower_case, "precision": bundle.precision,
+                         "runs": self.classifier.choice.path or "device default",
                          "device": self.classifier.device,
                          "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
                          "timeouts": dataclasses.asdict(self.timeouts)}})
@@ -361,7 +362,8 @@ def run(bundle, options: ServeOptions | None = None):
     listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
         classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
-                                precision=options.precision)
+                                precision=options.precision, measure=True)
+        print(f"bertvino serve: {classifier.choice.line()}", file=sys.stderr, flush=True)
     except BaseException:
         listener.close()
         raise

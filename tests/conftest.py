@@ -3,13 +3,20 @@
 Session-scoped, so the TensorFlow work (making checkpoints, freezing) is done once for the whole run.
 """
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of test output
+# A cache of its own for the run (auto's measurements, OpenVINO's compiled models), so no test reads the user's
+# measured tables and none writes into ~/.cache; subprocesses inherit it.
+os.environ["BERTVINO_CACHE_DIR"] = tempfile.mkdtemp(prefix="bertvino-test-cache-")
+atexit.register(shutil.rmtree, os.environ["BERTVINO_CACHE_DIR"], ignore_errors=True)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checkpoints  # noqa: E402  (tests/checkpoints.py)

@@ -55,7 +55,9 @@ def test_every_input_gets_one_answer_in_order_empty_ones_an_error_line(fp32_bund
     assert len(lines) == 4 and lines[1].split() == ["error", "empty", "text"]
     assert lines[3].split() == ["error", "only", "whitespace"]
     assert lines[0].endswith(TEXTS[0]) and lines[2].endswith(TEXTS[1])
-    assert err.strip() == "bertvino classify: 2 of 4 inputs could not be classified (see the error lines)"
+    path_line, summary = err.strip().splitlines()  # which path ran, then the summary
+    assert path_line.startswith("bertvino classify: f32 (model.xml): ")
+    assert summary == "bertvino classify: 2 of 4 inputs could not be classified (see the error lines)"
 
 
 def test_stdin_blank_and_non_utf8_lines_keep_their_place(fp32_bundle):

@@ -11,7 +11,7 @@ from bertvino.core.bundle import INT8_IR, load_bundle
 from bertvino.infer.classifier import Classifier
 from bertvino.infer.scoring import probabilities_in_order
 from bertvino.models import DEFAULT_MODEL, bundled_models, find_model
-from bertvino.infer.precision import int8_guard
+from bertvino.infer.precision import guard
 
 POSITIVE = ["One of the best films I have seen in years: moving, funny, and beautifully acted. I loved it.",
             "A masterpiece. The cast is superb and the story stayed with me for days. Highly recommended!"]
@@ -89,7 +89,15 @@ def test_its_int8_ir_was_calibrated_on_train_reviews_and_passes_the_accuracy_gua
     record = bundle.ir_record(INT8_IR)
     assert record["made_from"] == "model.xml (FP16 IR)" and record["nncf"]["model_type"] == "TRANSFORMER"
     assert record["calibration"]["split"] == "train" and record["calibration"]["reviews"] == 300
-    assert int8_guard(bundle)[0]
+    assert guard(bundle, "int8")[0]
     test, short = record["accuracy"]["test"], record["accuracy"]["short_text"]
     assert test["reviews"] >= 10000 and "int8_accuracy.py" in record["accuracy"]["command"]
     assert short["float_accuracy"] - short["accuracy"] <= 0.003  # no more lost on a sentence than on a review
+
+
+def test_its_bf16_path_passed_the_accuracy_guard_on_the_validation_split():
+    """Recorded by `bertvino validate --precision bf16` on benchmarks/validation_split.py's 5,000 reviews."""
+    bundle = load_bundle(find_model(None))
+    test = bundle.path_accuracy("bf16")["test"]
+    assert test["reviews"] == 5000 and test["data"] == "aclImdb-train-validation"
+    assert guard(bundle, "bf16")[0]

@@ -164,6 +164,8 @@ MISTAKES = [
         lambda p: p.damaged["not json"] / "bundle.json"),
     row("convert: the disk fills up", MISTAKE, lambda p: ["convert", str(p.frozen_copy)],
         lambda p: p.frozen_copy, disk_bytes=5_000),
+    row("convert: --validate without --precision int8", MISTAKE,
+        lambda p: ["convert", str(p.frozen), "--validate", str(p.reviews)], "--validate"),
     row("convert: int8 without the train extra", MISTAKE,
         lambda p: ["convert", str(p.frozen), "--precision", "int8", "--calibration", str(p.reviews)],
         "pip install 'bertvino[train]'", blocked="nncf"),
@@ -232,6 +234,21 @@ MISTAKES = [
     row("calibrate: without --data", USAGE, lambda p: ["calibrate", str(p.bundle)], "--data"),
     row("calibrate: a frozen bundle without its IR", MISTAKE, lambda p: ["calibrate", str(p.frozen), "--data",
                                                                 str(p.reviews)], lambda p: p.frozen),
+    row("score: --max-batch-tokens 0", USAGE, lambda p: score(p, "--max-batch-tokens", "0"), "--max-batch-tokens"),
+    # validate
+    row("validate: no such bundle", MISTAKE, lambda p: ["validate", "-m", str(p.missing), "--data", str(p.reviews)],
+        lambda p: p.missing),
+    row("validate: --data that is not there", MISTAKE, lambda p: ["validate", "-m", str(p.bundle), "--data", str(p.missing)],
+        lambda p: p.missing),
+    row("validate: reviews without labels", MISTAKE, lambda p: ["validate", "-m", str(p.bundle), "--data", str(p.a_file),
+                                                       "--precision", "bf16", "--no-progress"], lambda p: p.a_file),
+    row("validate: int8 of a bundle without an INT8 IR", MISTAKE, lambda p: ["validate", "-m", str(p.bundle), "--data",
+                                                                    str(p.reviews), "--precision", "int8"],
+        lambda p: p.bundle),
+    row("validate: an unknown precision", USAGE, lambda p: ["validate", "-m", str(p.bundle), "--data", str(p.reviews),
+                                                     "--precision", "fp8"], "--precision"),
+    # tune
+    row("tune: no such bundle", MISTAKE, lambda p: ["tune", "-m", str(p.missing)], lambda p: p.missing),
     # info
     row("info: no such bundle", MISTAKE, lambda p: ["info", "-m", str(p.missing)], lambda p: p.missing),
     row("info: labels in bundle.json that are not a list", MISTAKE,
@@ -331,8 +348,8 @@ def run_in_a_process(argv, blocked: str | None, disk_bytes: int | None) -> tuple
 
 def test_every_command_has_its_mistakes():
     commands = {mistake.name.split(":")[0] for mistake in MISTAKES}
-    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "calibrate", "info", "bench",
-                        "serve"}
+    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "calibrate", "validate", "info",
+                        "tune", "bench", "serve"}
     assert len({mistake.name for mistake in MISTAKES}) == len(MISTAKES) >= 30
 
 
@@ -350,8 +367,8 @@ def test_a_full_disk_during_score_keeps_the_rows_written_and_resume_finishes(pat
                str(output), "--batch-size", "4", "--no-progress"]
     full = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size(2000))
     assert full.returncode == 1, full.stderr
-    error = full.stderr.strip()
-    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    path_line, error = full.stderr.strip().splitlines()  # which path runs, then the one error line
+    assert path_line.startswith("bertvino score: f32 (model.xml): ") and "Traceback" not in error, full.stderr
     assert error.startswith(f"bertvino score: error: {output}: cannot write (File too large)") and "--resume" in error
     assert 0 < output.stat().st_size <= 2000
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)

@@ -38,6 +38,7 @@ def test_rows_and_metrics_for_a_labelled_folder(fp32_bundle, reviews_dir, tmp_pa
     assert sorted(row["source"] for row in rows) == sources
     report = json.loads(metrics.read_text())
     assert report["scored"] == len(sources) and report["skipped"] == [] and report["reviews_per_s"] > 0
+    assert 50 < report["peak_rss_mb"] < 100_000  # this process's, from getrusage
     correct = sum(row["label"] == row["gold"] for row in rows)
     assert report["metrics"]["accuracy"] == pytest.approx(correct / len(rows), abs=1e-4)
     matrix = np.array(report["metrics"]["confusion_matrix"]["rows_gold_columns_predicted"])
