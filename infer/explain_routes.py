@@ -28,13 +28,21 @@ def routes(service, route) -> list:
 async def explain(service, request):
     """predict's checks and accounting (the Service's own methods, so both verbs refuse alike), then the variants
     of every text through the batcher."""
-    from .server import come_back_later, parse_instances  # here: server.py imports this module
+    from .server import parse_instances  # here: server.py imports this module
 
     service._check_model(request.path_params["name"])
     service._admit()
     body = await service._read_body(request)
     service._check_capacity()
     texts = parse_instances(body, service.limits)
+    return JSONResponse({"explanations": [as_json(e) for e in await explanations(service, texts)]})
+
+
+async def explanations(service, texts) -> list:
+    """[Explanation] of checked texts, their variants run by the service's batcher, counted as one request in flight
+    (for :explain and for the v2 infer request's `explain` parameter)."""
+    from .server import come_back_later  # here: server.py imports this module
+
     classifier = service.classifier
     service.in_flight += 1
     service.metrics.requests_in_flight.inc()
@@ -49,13 +57,13 @@ async def explain(service, request):
         service.metrics.in_progress.dec(len(texts))
     service.metrics.instances.inc(len(texts))
     labels = classifier.bundle.labels
-    explanations, row = [], 0
+    result, row = [], 0
     for occlusion in batches:
         rows = predictions[row:row + len(occlusion.id_lists)]
         row += len(rows)
         probabilities = np.array([[p.probabilities[label] for label in labels] for p in rows])
-        explanations.append(_as_json(occlusion.explanation(probabilities, labels, DEFAULT_METHOD)))
-    return JSONResponse({"explanations": explanations})
+        result.append(occlusion.explanation(probabilities, labels, DEFAULT_METHOD))
+    return result
 
 
 def _variants(classifier, texts):
@@ -64,7 +72,7 @@ def _variants(classifier, texts):
     return [ids for occlusion in batches for ids in occlusion.id_lists], batches
 
 
-def _as_json(explanation) -> dict:
+def as_json(explanation) -> dict:
     prediction = explanation.prediction
     return {"label": prediction.label, "probabilities": prediction.probabilities, "method": explanation.method,
             "words": [word.as_dict() for word in explanation.words]}

@@ -12,6 +12,8 @@ outputs, named as in the metadata:
     text           BYTES  [n] or [n, 1]   the texts, UTF-8
     label          BYTES  [n]             each text's most probable label
     probabilities  FP32   [n, labels]     each label's probability, in the model's label order
+    explanation    BYTES  [n]             only with the request parameter "explain": true (REST): each text's
+                                          word attributions as a JSON string, as :explain gives them
 
 A tensor's elements travel in its "data" list (nested or flat, row-major), or, with the protocol's binary tensor
 extension, after the JSON header of the body: `Inference-Header-Content-Length` says where the JSON ends, an
@@ -38,7 +40,7 @@ from .refusals import RETRY_AFTER_SECONDS, ApiError, check_count, check_texts, j
 SERVER_NAME = "bertvino"
 EXTENSIONS = ["binary_tensor_data"]
 INPUT = "text"
-LABEL, PROBABILITIES = "label", "probabilities"
+LABEL, PROBABILITIES, EXPLANATION = "label", "probabilities", "explanation"
 HEADER_LENGTH = "inference-header-content-length"
 
 
@@ -170,9 +172,23 @@ class OpenInferenceRest:
         header_length = request.headers.get(HEADER_LENGTH)
         parsed = await self.service.receive(request, lambda body: parse_infer_request(body, header_length,
                                                                                       self.service.limits))
-        texts, outputs, request_id = parsed
-        predictions = await self.service.classify(texts)
-        values = output_values(self.service, predictions, [name for name, _ in outputs])
+        texts, outputs, request_id, explain = parsed
+        if explain:  # the text and its variants in the shared batcher; the first variant is the text as predict runs it
+            from .explain_routes import as_json, explanations
+
+            if not self.service.ready and not self.service.shutting_down:
+                from .server import come_back_later
+                raise come_back_later("the model is warming up", "not_ready")
+            self.service._check_capacity()
+            explained = await explanations(self.service, texts)
+            predictions = [explanation.prediction for explanation in explained]
+            outputs = [*outputs, (EXPLANATION, False)]
+        else:
+            predictions = await self.service.classify(texts)
+        values = output_values(self.service, predictions, [name for name, _ in outputs if name != EXPLANATION])
+        if explain:
+            values[EXPLANATION] = ("BYTES", [len(texts)], np.array(
+                [json.dumps(as_json(e), ensure_ascii=False).encode() for e in explained], dtype=object))
         response = {"model_name": self.service.model_name, "model_version": self.service.model_version,
                     **({"id": request_id} if request_id is not None else {}), "outputs": []}
         binary = []
@@ -197,8 +213,8 @@ class OpenInferenceRest:
 
 
 def parse_infer_request(body: bytes, header_length: str | None, limits) -> tuple:
-    """(texts, [(output name, binary?)], request id or None) of an infer request's body, or ApiError (400, 413)
-    saying exactly what is wrong with it."""
+    """(texts, [(output name, binary?)], request id or None, explain?) of an infer request's body, or ApiError (400,
+    413) saying exactly what is wrong with it."""
     binary = b""
     if header_length is not None:
         if not header_length.isdigit() or int(header_length) > len(body):
@@ -215,6 +231,9 @@ def parse_infer_request(body: bytes, header_length: str | None, limits) -> tuple
     if request_id is not None and not isinstance(request_id, str):
         raise ApiError(400, f'"id" must be a string, not {json_type(request_id)}', "bad_request")
     parameters = _object(request.get("parameters", {}), '"parameters"')
+    explain = parameters.get("explain", False)
+    if not isinstance(explain, bool):
+        raise ApiError(400, f'the parameter "explain" must be true or false, not {json_type(explain)}', "bad_request")
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise ApiError(400, f'"inputs" must be a list of one tensor, {{"name": "{INPUT}", "datatype": "BYTES", '
@@ -240,7 +259,7 @@ def parse_infer_request(body: bytes, header_length: str | None, limits) -> tuple
             raise ApiError(400, f"input '{INPUT}' has shape {tensor['shape']} but {len(elements)} elements",
                            "bad_input")
         texts = check_texts(elements, limits, what=INPUT)
-    return texts, _requested_outputs(request.get("outputs"), parameters), request_id
+    return texts, _requested_outputs(request.get("outputs"), parameters), request_id, explain
 
 
 def _requested_outputs(outputs, parameters: dict) -> list:
@@ -354,7 +373,10 @@ OPENAPI_SCHEMAS = {
         "type": "object", "required": ["inputs"],
         "properties": {
             "id": {"type": "string"},
-            "parameters": {"type": "object", "properties": {"binary_data_output": {"type": "boolean"}}},
+            "parameters": {"type": "object", "properties": {
+                "binary_data_output": {"type": "boolean"},
+                "explain": {"type": "boolean", "description": "add the output 'explanation': each text's word "
+                                                              "attributions, a JSON string as :explain gives them"}}},
             "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
                 "type": "object", "required": ["name", "datatype", "shape", "data"],
                 "properties": {"name": {"const": "text"}, "datatype": {"const": "BYTES"},

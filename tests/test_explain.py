@@ -277,6 +277,36 @@ def test_serve_explain_answers_as_explain_does(server, classifier):
     assert after[explained] - before.get(explained, 0) == 1
 
 
+def test_the_v2_infer_requests_explain_parameter_adds_the_explanation(server):
+    """KServe v2 infer with "parameters": {"explain": true}: the outputs of a plain infer, plus `explanation`, one
+    JSON string per text, equal to what :explain answers for the same texts."""
+    def infer(parameters):
+        body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}],
+                **({"parameters": parameters} if parameters is not None else {})}
+        status, _, answer = http(server.port, "POST", f"/v2/models/{MODEL}/infer", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+        return status, json.loads(answer)
+
+    status, plain = infer(None)
+    assert status == 200 and [o["name"] for o in plain["outputs"]] == ["label", "probabilities"]
+    status, explained = infer({"explain": True})
+    assert status == 200
+    outputs = {o["name"]: o for o in explained["outputs"]}
+    assert list(outputs) == ["label", "probabilities", "explanation"]
+    assert outputs["label"]["data"] == next(o for o in plain["outputs"] if o["name"] == "label")["data"]
+    assert outputs["probabilities"]["data"] == pytest.approx(
+        next(o for o in plain["outputs"] if o["name"] == "probabilities")["data"], abs=1e-5)
+    assert outputs["explanation"]["datatype"] == "BYTES" and outputs["explanation"]["shape"] == [len(TEXTS)]
+    _, v1 = post_explain(server.port, {"instances": TEXTS})
+    for got, expected in zip(outputs["explanation"]["data"], v1["explanations"]):
+        got = json.loads(got)
+        assert [w["word"] for w in got["words"]] == [w["word"] for w in expected["words"]]
+        assert [w["score"] for w in got["words"]] == pytest.approx([w["score"] for w in expected["words"]],
+                                                                   abs=1e-5)
+    assert infer({"explain": "yes"})[0] == 400
+    assert infer({"explain": False})[1]["outputs"] == plain["outputs"]
+
+
 def test_the_client_explains(server):
     from bertvino.client import Client
     status, answer = post_explain(server.port, {"instances": TEXTS[:2]})
