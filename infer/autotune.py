@@ -81,7 +81,7 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
     """{"seq_per_s": {path: geometric mean}, "by_length": {path: {length: best}}, ...} on this machine, now."""
     import openvino as ov
 
-    from .bench import random_batch
+    from .bench import queue_throughput, random_batch
     from .classifier import compile_config
     from .precision import path_ir
 
@@ -95,27 +95,17 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
         compiled = core.compile_model(str(model_xml), device, compile_config(device, "THROUGHPUT", hint))
         queues[path] = ov.AsyncInferQueue(compiled, 0)
         for n in lengths:  # warm-up: each request once at each length
-            _sample(queues[path], inputs[n], 0)
+            queue_throughput(queues[path], inputs[n], 0)
     best = {path: {n: 0.0 for n in lengths} for path in paths}
     for _ in range(rounds):
         for n in lengths:
             for path in paths:  # interleaved: a burst of other work hits one sample of each path, not one path
-                best[path][n] = max(best[path][n], _sample(queues[path], inputs[n], seconds))
+                best[path][n] = max(best[path][n], queue_throughput(queues[path], inputs[n], seconds))
     return {"seq_per_s": {path: round(math.exp(sum(math.log(v) for v in by.values()) / len(by)), 1)
                           for path, by in best.items()},
             "by_length": {path: {str(n): round(v, 1) for n, v in by.items()} for path, by in best.items()},
             "batch": BATCH, "rounds": rounds, "seconds": round(time.perf_counter() - started, 1),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
-def _sample(queue, arrays: dict, seconds: float) -> float:
-    """Sequences/s through `queue` over about `seconds`, at least one batch per infer request."""
-    batches, started = 0, time.perf_counter()
-    while batches < len(queue) or time.perf_counter() - started < seconds:
-        queue.start_async(arrays)
-        batches += 1
-    queue.wait_all()
-    return batches * len(next(iter(arrays.values()))) / (time.perf_counter() - started)
 
 
 def save(bundle, capabilities, table: dict, device: str = "CPU") -> Path:

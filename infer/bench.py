@@ -355,6 +355,12 @@ def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
     for _ in range(len(queue)):  # warm-up: one round per request
         queue.start_async(arrays)
     queue.wait_all()
+    return queue_throughput(queue, arrays, seconds)
+
+
+def queue_throughput(queue, arrays: dict, seconds: float) -> float:
+    """Sequences/s through an `AsyncInferQueue` kept full over about `seconds`, at least one batch per request
+    (bench's engine rows, and auto's measurement in infer/autotune.py)."""
     batches, started = 0, time.perf_counter()
     while batches < len(queue) or time.perf_counter() - started < seconds:
         queue.start_async(arrays)

@@ -15,7 +15,6 @@ from importlib import resources
 import numpy as np
 from starlette.responses import HTMLResponse, JSONResponse
 
-from .batcher import BatcherClosed
 from .explain import DEFAULT_METHOD, occlusions
 
 
@@ -40,22 +39,10 @@ async def explain(service, request):
 
 async def explanations(service, texts) -> list:
     """[Explanation] of checked texts, their variants run by the service's batcher, counted as one request in flight
-    (for :explain and for the v2 infer request's `explain` parameter)."""
-    from .server import come_back_later  # here: server.py imports this module
-
+    (for :explain and for the v2 infer request's `explain` parameter); 503 as predict's."""
     classifier = service.classifier
-    service.in_flight += 1
-    service.metrics.requests_in_flight.inc()
-    service.metrics.in_progress.inc(len(texts))
-    try:
-        predictions, batches = await service.batcher.run(lambda: _variants(classifier, texts))
-    except BatcherClosed:
-        raise come_back_later("the service is shutting down", "shutting_down") from None
-    finally:
-        service.in_flight -= 1
-        service.metrics.requests_in_flight.dec()
-        service.metrics.in_progress.dec(len(texts))
-    service.metrics.instances.inc(len(texts))
+    predictions, batches = await service.batched(
+        len(texts), lambda: service.batcher.run(lambda: _variants(classifier, texts)))
     labels = classifier.bundle.labels
     result, row = [], 0
     for occlusion in batches:

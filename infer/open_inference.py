@@ -176,10 +176,6 @@ class OpenInferenceRest:
         if explain:  # the text and its variants in the shared batcher; the first variant is the text as predict runs it
             from .explain_routes import as_json, explanations
 
-            if not self.service.ready and not self.service.shutting_down:
-                from .server import come_back_later
-                raise come_back_later("the model is warming up", "not_ready")
-            self.service._check_capacity()
             explained = await explanations(self.service, texts)
             predictions = [explanation.prediction for explanation in explained]
             outputs = [*outputs, (EXPLANATION, False)]

@@ -133,25 +133,29 @@ class Service:
         return parse(body)
 
     async def classify(self, texts: list) -> list:
-        """[Prediction] for checked texts from the shared batcher, counted as one request in flight, whatever
-        protocol brought them; 503 while warming up or at the cap. Once shutdown has begun, texts still go to the
-        batcher, which takes them until it closes: the request was admitted before, and drains."""
+        """[Prediction] for checked texts from the shared batcher, whatever protocol brought them."""
+        return await self.batched(len(texts), lambda: self.batcher.classify(texts))
+
+    async def batched(self, texts: int, work):
+        """Await `work()` (a call of the shared batcher) counted as one request in flight of `texts` texts; 503
+        while warming up or at the cap. Once shutdown has begun, texts still go to the batcher, which takes them
+        until it closes: the request was admitted before, and drains."""
         if not self.ready and not self.shutting_down:
             raise come_back_later("the model is warming up", "not_ready")
         self._check_capacity()
         self.in_flight += 1
         self.metrics.requests_in_flight.inc()
-        self.metrics.in_progress.inc(len(texts))
+        self.metrics.in_progress.inc(texts)
         try:
-            predictions = await self.batcher.classify(texts)
+            result = await work()
         except BatcherClosed:
             raise come_back_later("the service is shutting down", "shutting_down") from None
         finally:
             self.in_flight -= 1
             self.metrics.requests_in_flight.dec()
-            self.metrics.in_progress.dec(len(texts))
-        self.metrics.instances.inc(len(texts))
-        return predictions
+            self.metrics.in_progress.dec(texts)
+        self.metrics.instances.inc(texts)
+        return result
 
     async def model_status(self, request):
         """TF Serving's states: LOADING until warm-up is over (predict answers 503 until then), AVAILABLE, then
