@@ -590,7 +590,8 @@ def _path_on_this_cpu(bundle) -> dict:
     import openvino as ov
 
     from .infer.autotune import cached
-    from .infer.precision import choose_for_device, detect_capabilities, guard
+    from .infer.autotune import choose_for_device
+    from .infer.precision import detect_capabilities, guard
 
     core = ov.Core()
     capabilities = detect_capabilities(core)

@@ -80,7 +80,7 @@ def main():
     args = parser.parse_args()
 
     import openvino as ov
-    from bertvino.infer.precision import choose_for_device
+    from bertvino.infer.autotune import choose_for_device
 
     bundle = load_bundle(find_model(args.model))
     auto = choose_for_device(ov.Core(), "CPU", bundle, "auto", measure=True)  # as score: measured here, cached

@@ -14,8 +14,8 @@ import resource
 import numpy as np
 
 from bertvino.core.bundle import load_bundle
-from bertvino.infer.bench import random_batch
-from bertvino.infer.classifier import compile_config
+from bertvino.infer.precision import compile_config
+from bertvino.infer.timing import random_batch
 from bertvino.infer.precision import path_ir
 from bertvino.models import find_model
 

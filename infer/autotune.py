@@ -17,35 +17,20 @@ $XDG_CACHE_HOME/bertvino, else ~/.cache/bertvino; OpenVINO's compiled-model cach
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
+from ..core.bundle import Bundle
+from ..core.errors import first_line
 from ..core.files import write_json_atomically
+from .cache import CACHE_ENV, cache_dir, writable_cache  # noqa: F401  (CACHE_ENV: the tests' handle)
+from .precision import (Choice, choose_precision, compile_config, detect_capabilities, path_ir, requested_path,
+                        usable_paths)
+from .timing import queue_throughput, random_batch
 
-TOLERANCE = 0.03  # a more accurate path within 3 % of the fastest is taken instead: timings vary by that much
 ROUNDS = 3
 SECONDS_PER_SAMPLE = 0.15  # at least one batch per infer request, whatever it takes
 BATCH = 8
-CACHE_ENV = "BERTVINO_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """Where bertvino keeps what it learns about this machine (measurements, OpenVINO's compiled models)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "bertvino"
-
-
-def writable_cache(sub: str) -> Path | None:
-    """`cache_dir()/sub`, made if need be, or None when it cannot be written (a read-only home)."""
-    path = cache_dir() / sub
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path if os.access(path, os.W_OK | os.X_OK) else None
 
 
 def cache_key(bundle, capabilities, device: str = "CPU") -> dict:
@@ -81,9 +66,6 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
     """{"seq_per_s": {path: geometric mean}, "by_length": {path: {length: best}}, ...} on this machine, now."""
     import openvino as ov
 
-    from .bench import queue_throughput, random_batch
-    from .classifier import compile_config
-    from .precision import path_ir
 
     core = core or ov.Core()
     started = time.perf_counter()
@@ -127,17 +109,31 @@ def measure_and_save(bundle, capabilities, paths, core=None, device: str = "CPU"
         return table, f"not cached: {err.strerror or err}"
 
 
-def pick(seq_per_s: dict) -> tuple:
-    """(path, why) from {path: seq/s}: the fastest, unless a more accurate path is within TOLERANCE of it."""
-    from .precision import PATHS
-
-    fastest = max(seq_per_s, key=seq_per_s.get)
-    for path in PATHS:  # most accurate first
-        if path in seq_per_s and seq_per_s[path] >= (1 - TOLERANCE) * seq_per_s[fastest]:
-            break
-    f32 = seq_per_s.get("f32")
-    speed = f"{seq_per_s[path] / f32:.2f}x f32" if f32 and path != "f32" else f"{seq_per_s[path]:.0f} seq/s"
-    if path == fastest:
-        return path, f"fastest measured here, {speed}"
-    return path, (f"within {100 * TOLERANCE:.0f} % of the fastest measured here ({fastest}, "
-                  f"{seq_per_s[fastest]:.0f} vs {seq_per_s[path]:.0f} seq/s) and more accurate")
+def choose_for_device(core, device: str, bundle: Bundle, requested: str | None = None,
+                      measure: bool = False) -> Choice:
+    """`choose_precision` with this machine's measurements: read from the cache, or (with `measure`, for the
+    commands that run long: score, serve, bench, tune) measured now and cached. classify never waits seconds for a
+    measurement: a first classify takes the capability rule. A device other than the CPU (GPU, AUTO, ...) gets the
+    float IR in its own default arithmetic under auto."""
+    path, _ = requested_path(requested)
+    if device.split(".")[0] != "CPU" and path == "auto":
+        return Choice(None, bundle.model_xml, "auto", f"device {device}: the float IR in the device's own default "
+                                                      "arithmetic")
+    capabilities = detect_capabilities(core)
+    if path != "auto" or bundle.precision == "int8":
+        return choose_precision(capabilities, bundle, requested)
+    usable, _ = usable_paths(capabilities, bundle)
+    if usable == ["f32"]:
+        return choose_precision(capabilities, bundle, requested)
+    entry = cached(bundle, capabilities, device)
+    measured, unmeasured_why = (entry or {}).get("seq_per_s"), "not measured on this machine yet"
+    if (not measured or not set(usable) <= set(measured)) and measure:
+        if writable_cache("auto") is None:
+            unmeasured_why = f"the cache {cache_dir()} is not writable, so not measured"
+        else:
+            try:
+                entry, _ = measure_and_save(bundle, capabilities, usable, core, device)
+                measured = entry["seq_per_s"]
+            except RuntimeError as err:  # OpenVINO could not compile or run a path: the rule, not a crash
+                unmeasured_why = f"measuring failed ({first_line(err)})"
+    return choose_precision(capabilities, bundle, requested, measured=measured, unmeasured_why=unmeasured_why)

@@ -40,6 +40,7 @@ from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, load_bundle
 from ..core.config import BertConfig
 from ..core.errors import missing_extra
 from .precision import PATHS
+from .timing import queue_throughput, random_batch  # noqa: F401  (random_batch: the benchmarks' too)
 
 
 # --- the bench command -------------------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def matmul_model(size: int, int8: bool):
 def matmul_peak(core, arithmetic: str, device: str = "CPU", size: int = 2048, seconds: float = 2.0) -> float:
     """GFLOP/s (GOP/s for int8) that OpenVINO reaches on a `size`-cube MatMul in `arithmetic` (f32, bf16, int8),
     with every core busy (THROUGHPUT hint, the async queue full)."""
-    from .classifier import compile_config
+    from .precision import compile_config
 
     model = matmul_model(size, int8=(arithmetic == "int8"))
     compiled = core.compile_model(model, device, compile_config(device, "THROUGHPUT", "bf16" if arithmetic == "bf16"
@@ -307,12 +308,6 @@ class FlopCounter:
                 total += 2 * batch_heads * queries * keys * (query[-1] + value[-1])  # Q K^T, then P V
         return total
 
-
-def random_batch(batch: int, seq_len: int, vocab_size: int, seed: int = 0) -> dict:
-    """Inputs of real shape and dtype: ids drawn past the special tokens, every position a real token."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1000 if vocab_size > 2000 else 5, vocab_size, (batch, seq_len)).astype(np.int32)
-    return dict(zip(INPUT_NAMES, (ids, np.ones((batch, seq_len), np.int32), np.zeros((batch, seq_len), np.int32))))
 
 
 def latency_ms(run, arrays: dict, seconds: float, min_runs: int = 10) -> dict:
@@ -358,17 +353,6 @@ def openvino_throughput(compiled, arrays: dict, seconds: float) -> float:
     return queue_throughput(queue, arrays, seconds)
 
 
-def queue_throughput(queue, arrays: dict, seconds: float) -> float:
-    """Sequences/s through an `AsyncInferQueue` kept full over about `seconds`, at least one batch per request
-    (bench's engine rows, and auto's measurement in infer/autotune.py)."""
-    batches, started = 0, time.perf_counter()
-    while batches < len(queue) or time.perf_counter() - started < seconds:
-        queue.start_async(arrays)
-        batches += 1
-    queue.wait_all()
-    return batches * len(next(iter(arrays.values()))) / (time.perf_counter() - started)
-
-
 def pipeline_throughput(classifier, texts: list, batch_size: int, seconds: float) -> float:
     """Texts per second through what `bertvino score` runs: WordPiece, padding, the async queue, the head."""
     from .classifier import AsyncBatches
@@ -396,7 +380,7 @@ def texts_of_length(tokenizer, seq_len: int, count: int, seed: int = 0) -> list:
 
 
 def compile_for(core, model_xml, device: str, performance_hint: str, arithmetic_hint: str):
-    from .classifier import compile_config
+    from .precision import compile_config
     return core.compile_model(str(model_xml), device, compile_config(device, performance_hint, arithmetic_hint))
 
 

@@ -15,6 +15,7 @@ from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
 from ..core.features import encode_batch, pad_batch, reading, stepped_length
 from .calibration import Calibration, softmax
+from .precision import compile_config  # noqa: F401  (also this module's, for older callers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Classifier:
 
         import openvino as ov
 
-        from .precision import choose_for_device
+        from .autotune import choose_for_device
 
         self.bundle = bundle
         try:
@@ -153,36 +154,6 @@ class AsyncBatches:
     def wait(self):
         """Block until every submitted batch has called `done`."""
         self.queue.wait_all()
-
-
-def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None) -> dict:
-    """OpenVINO properties for compiling the IR.
-
-    `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
-    compiled model (Ray actors) share a machine's cores instead of each spreading over all of them.
-
-    On CPUs with native bfloat16 (AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told otherwise, which
-    moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
-    ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.infer.precision` decides which); "auto" leaves the
-    device's own default (for GPUs and virtual devices).
-
-    On the CPU, OpenVINO's model cache (CACHE_DIR, in bertvino's cache directory) keeps each compiled model, so a
-    second `classify` loads it instead of compiling again; where the cache cannot be written, nothing is cached.
-    """
-    from .autotune import writable_cache
-    from .precision import ARITHMETIC_HINTS
-
-    if arithmetic_hint not in ARITHMETIC_HINTS:
-        raise BertvinoError(f"unknown arithmetic hint {arithmetic_hint!r}: choose one of {', '.join(ARITHMETIC_HINTS)}")
-    config = {"PERFORMANCE_HINT": performance_hint}
-    if arithmetic_hint != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
-        config["INFERENCE_PRECISION_HINT"] = arithmetic_hint
-    if threads is not None and device == "CPU":
-        config["INFERENCE_NUM_THREADS"] = threads
-    if device == "CPU" and (model_cache := writable_cache("openvino")) is not None:
-        config["CACHE_DIR"] = str(model_cache)
-    return config
-
 
 
 def check_device(core, device: str):

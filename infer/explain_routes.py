@@ -16,6 +16,7 @@ import numpy as np
 from starlette.responses import HTMLResponse, JSONResponse
 
 from .explain import DEFAULT_METHOD, occlusions
+from .refusals import parse_instances
 
 
 def routes(service, route) -> list:
@@ -27,8 +28,6 @@ def routes(service, route) -> list:
 async def explain(service, request):
     """predict's checks and accounting (the Service's own methods, so both verbs refuse alike), then the variants
     of every text through the batcher."""
-    from .server import parse_instances  # here: server.py imports this module
-
     service._check_model(request.path_params["name"])
     service._admit()
     body = await service._read_body(request)

@@ -12,7 +12,7 @@
 
 auto runs the fastest path *measured on this machine* among those it may run (f32 always; bf16 where the CPU has
 it natively and int8 where the bundle has an INT8 IR, each only once its accuracy passed the guard below), within
-`autotune.TOLERANCE` preferring the more accurate one (f32, then bf16, then int8). The measurement is cached per
+`TOLERANCE` preferring the more accurate one (f32, then bf16, then int8). The measurement is cached per
 machine, OpenVINO version and IR (infer/autotune.py). Flags alone mislead: on an AMX Xeon bf16 is faster than INT8
 (184 vs 171 seq/s at 128 tokens), on this AMD EPYC with VNNI but no AMX INT8 is. Where nothing is measured yet
 (classify does not stop to measure; score, serve, bench and `bertvino tune` do) or nothing can be cached, auto
@@ -29,7 +29,8 @@ import os
 from pathlib import Path
 
 from ..core.bundle import FLOAT_IR, INT8_IR, Bundle
-from ..core.errors import BertvinoError, first_line
+from ..core.errors import BertvinoError
+from .cache import writable_cache
 
 PATHS = ("f32", "bf16", "int8")  # most accurate first: the order auto prefers among paths equally fast
 PATH_CHOICES = ("auto", *PATHS)  # what --precision accepts
@@ -40,6 +41,8 @@ AMX_FLAGS = ("amx_bf16", "amx_int8")
 MAX_ACCURACY_LOSS = 0.003  # 0.3 points
 MIN_AGREEMENT = 0.99
 MIN_REVIEWS = 1000  # fewer cannot show 99 % agreement or a 0.3-point loss with any confidence
+
+TOLERANCE = 0.03  # a more accurate path within 3 % of the fastest is taken instead: timings vary by that much
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +195,6 @@ def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str 
         why = "; ".join(f"not {other}: {reason}" for other, reason in refused.items())
         return Choice("f32", bundle.model_xml, "f32", f"the only path auto may run here ({why})")
     if measured and set(usable) <= set(measured):
-        from .autotune import pick
         path, why = pick({p: measured[p] for p in usable})
         note = f"; {' and '.join(refused)} not run (see `bertvino info`)" if refused else ""
         guard_note = "; accuracy guard passed" if path != "f32" else ""
@@ -204,33 +206,41 @@ def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str 
                                                 f"{not_run}")
 
 
-def choose_for_device(core, device: str, bundle: Bundle, requested: str | None = None,
-                      measure: bool = False) -> Choice:
-    """`choose_precision` with this machine's measurements: read from the cache, or (with `measure`, for the
-    commands that run long: score, serve, bench, tune) measured now and cached. classify never waits seconds for a
-    measurement: a first classify takes the capability rule. A device other than the CPU (GPU, AUTO, ...) gets the
-    float IR in its own default arithmetic under auto."""
-    from . import autotune
+def pick(seq_per_s: dict) -> tuple:
+    """(path, why) from {path: seq/s}: the fastest, unless a more accurate path is within TOLERANCE of it."""
+    fastest = max(seq_per_s, key=seq_per_s.get)
+    for path in PATHS:  # most accurate first
+        if path in seq_per_s and seq_per_s[path] >= (1 - TOLERANCE) * seq_per_s[fastest]:
+            break
+    f32 = seq_per_s.get("f32")
+    speed = f"{seq_per_s[path] / f32:.2f}x f32" if f32 and path != "f32" else f"{seq_per_s[path]:.0f} seq/s"
+    if path == fastest:
+        return path, f"fastest measured here, {speed}"
+    return path, (f"within {100 * TOLERANCE:.0f} % of the fastest measured here ({fastest}, "
+                  f"{seq_per_s[fastest]:.0f} vs {seq_per_s[path]:.0f} seq/s) and more accurate")
 
-    path, _ = requested_path(requested)
-    if device.split(".")[0] != "CPU" and path == "auto":
-        return Choice(None, bundle.model_xml, "auto", f"device {device}: the float IR in the device's own default "
-                                                      "arithmetic")
-    capabilities = detect_capabilities(core)
-    if path != "auto" or bundle.precision == "int8":
-        return choose_precision(capabilities, bundle, requested)
-    usable, _ = usable_paths(capabilities, bundle)
-    if usable == ["f32"]:
-        return choose_precision(capabilities, bundle, requested)
-    entry = autotune.cached(bundle, capabilities, device)
-    measured, unmeasured_why = (entry or {}).get("seq_per_s"), "not measured on this machine yet"
-    if (not measured or not set(usable) <= set(measured)) and measure:
-        if autotune.writable_cache("auto") is None:
-            unmeasured_why = f"the cache {autotune.cache_dir()} is not writable, so not measured"
-        else:
-            try:
-                entry, _ = autotune.measure_and_save(bundle, capabilities, usable, core, device)
-                measured = entry["seq_per_s"]
-            except RuntimeError as err:  # OpenVINO could not compile or run a path: the rule, not a crash
-                unmeasured_why = f"measuring failed ({first_line(err)})"
-    return choose_precision(capabilities, bundle, requested, measured=measured, unmeasured_why=unmeasured_why)
+
+def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None) -> dict:
+    """OpenVINO properties for compiling the IR.
+
+    `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
+    compiled model (Ray actors) share a machine's cores instead of each spreading over all of them.
+
+    On CPUs with native bfloat16 (AVX512_BF16 or AMX), OpenVINO computes in bf16 unless told otherwise, which
+    moves pooled outputs by ~1e-2; so the hint is always given: "f32" keeps results equal to TensorFlow's to
+    ~1e-6, "bf16" is the faster half-precision arithmetic (`bertvino.infer.precision` decides which); "auto" leaves the
+    device's own default (for GPUs and virtual devices).
+
+    On the CPU, OpenVINO's model cache (CACHE_DIR, in bertvino's cache directory) keeps each compiled model, so a
+    second `classify` loads it instead of compiling again; where the cache cannot be written, nothing is cached.
+    """
+    if arithmetic_hint not in ARITHMETIC_HINTS:
+        raise BertvinoError(f"unknown arithmetic hint {arithmetic_hint!r}: choose one of {', '.join(ARITHMETIC_HINTS)}")
+    config = {"PERFORMANCE_HINT": performance_hint}
+    if arithmetic_hint != "auto" and not device.startswith(("AUTO", "MULTI", "HETERO", "BATCH")):
+        config["INFERENCE_PRECISION_HINT"] = arithmetic_hint
+    if threads is not None and device == "CPU":
+        config["INFERENCE_NUM_THREADS"] = threads
+    if device == "CPU" and (model_cache := writable_cache("openvino")) is not None:
+        config["CACHE_DIR"] = str(model_cache)
+    return config

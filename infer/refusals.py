@@ -3,6 +3,10 @@ Inference REST or gRPC): one `ApiError` carries an HTTP status, a one-line messa
 metric; the gRPC front end maps the status to its own codes. The checks on the texts themselves live here too, so
 a text refused over one protocol is refused, with the same words, over the others."""
 
+import json
+
+from ..core.errors import first_line
+
 RETRY_AFTER_SECONDS = 1  # what a 503 tells the client to wait: a batch takes well under a second
 
 
@@ -50,3 +54,22 @@ def json_type(value) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
              float: "a number", type(None): "null"}
     return names.get(type(value), type(value).__name__)
+
+
+def parse_instances(body: bytes, limits) -> list:
+    """The texts of a TF Serving predict (or :explain) request, or ApiError saying exactly what is wrong with it."""
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or nested too deep to parse
+        raise ApiError(400, f"the body is not valid JSON: {first_line(err)}", "bad_json") from None
+    if not isinstance(request, dict):
+        raise ApiError(400, 'the body must be a JSON object: {"instances": ["a text", ...]}', "bad_request")
+    if "instances" not in request:
+        hint = ' ("inputs" is not supported: send the texts as "instances")' if "inputs" in request else ""
+        raise ApiError(400, f'the body has no "instances" list{hint}', "bad_request")
+    instances = request["instances"]
+    if not isinstance(instances, list):
+        raise ApiError(400, f'"instances" must be a list of strings, not {json_type(instances)}', "bad_request")
+    if not instances:
+        raise ApiError(400, '"instances" is empty: send at least one text', "bad_request")
+    return check_texts(instances, limits)

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
-import json
 import logging
 import signal
 import socket
@@ -32,11 +31,11 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..core.errors import BertvinoError, first_line
+from ..core.errors import BertvinoError
 from . import explain_routes, open_inference
 from .batcher import BatcherClosed, DynamicBatcher
 from .connections import protocol_with_header_deadline
-from .refusals import RETRY_AFTER_SECONDS, ApiError, check_texts, come_back_later, json_type
+from .refusals import RETRY_AFTER_SECONDS, ApiError, come_back_later, parse_instances
 from .serve_options import Limits, ServeOptions, Timeouts
 
 log = logging.getLogger("bertvino.serve")
@@ -277,25 +276,6 @@ class Service:
             message = f"{request.method} is not allowed on {request.url.path}"
         self.metrics.requests.labels("other", str(exc.status_code)).inc()
         return self.error_response("other", exc.status_code, message, "no_route", headers=exc.headers)
-
-
-def parse_instances(body: bytes, limits: Limits) -> list:
-    """The texts of a predict request, or ApiError saying exactly what is wrong with it."""
-    try:
-        request = json.loads(body)
-    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or nested too deep to parse
-        raise ApiError(400, f"the body is not valid JSON: {first_line(err)}", "bad_json") from None
-    if not isinstance(request, dict):
-        raise ApiError(400, 'the body must be a JSON object: {"instances": ["a text", ...]}', "bad_request")
-    if "instances" not in request:
-        hint = ' ("inputs" is not supported: send the texts as "instances")' if "inputs" in request else ""
-        raise ApiError(400, f'the body has no "instances" list{hint}', "bad_request")
-    instances = request["instances"]
-    if not isinstance(instances, list):
-        raise ApiError(400, f'"instances" must be a list of strings, not {json_type(instances)}', "bad_request")
-    if not instances:
-        raise ApiError(400, '"instances" is empty: send at least one text', "bad_request")
-    return check_texts(instances, limits)
 
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),

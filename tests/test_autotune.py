@@ -8,7 +8,8 @@ import pytest
 
 from bertvino.core.bundle import load_bundle, record_path_accuracy
 from bertvino.infer import autotune
-from bertvino.infer.precision import Capabilities, choose_for_device, choose_precision
+from bertvino.infer.autotune import choose_for_device
+from bertvino.infer.precision import Capabilities, choose_precision, pick
 from bertvino.infer.scoring import length_sorted_batches
 
 VNNI_BF16 = Capabilities(cpu_flags=frozenset({"avx512_vnni", "avx512_bf16"}), openvino=frozenset({"FP32", "BF16"}),
@@ -31,11 +32,11 @@ def guarded_bundle(fp32_bundle, copy_bundle):
 
 
 def test_pick_prefers_the_more_accurate_path_within_the_tolerance():
-    assert autotune.pick({"f32": 100, "bf16": 180, "int8": 200})[0] == "int8"
-    path, why = autotune.pick({"f32": 100, "bf16": 196, "int8": 200})  # bf16 within 3 % of int8
+    assert pick({"f32": 100, "bf16": 180, "int8": 200})[0] == "int8"
+    path, why = pick({"f32": 100, "bf16": 196, "int8": 200})  # bf16 within 3 % of int8
     assert path == "bf16" and "within 3 %" in why
-    assert autotune.pick({"f32": 99, "int8": 100})[0] == "f32"
-    assert "2.00x f32" in autotune.pick({"f32": 50, "int8": 100})[1]
+    assert pick({"f32": 99, "int8": 100})[0] == "f32"
+    assert "2.00x f32" in pick({"f32": 50, "int8": 100})[1]
 
 
 def test_auto_picks_from_a_measured_table_only_when_it_covers_every_usable_path(guarded_bundle):
