@@ -30,17 +30,18 @@ async def explain(service, request):
     of every text through the batcher."""
     from .server import come_back_later, parse_instances  # here: server.py imports this module
 
-    service._check_model(request.path_params["name"])
+    name, _ = service._check_model(request)
     service._admit()
     body = await service._read_body(request)
     service._check_capacity()
     texts = parse_instances(body, service.limits)
-    classifier = service.classifier
+    served = service.models.resolve(name)  # its newest version; no await until its batcher has the texts
+    classifier = served.classifier
     service.in_flight += 1
     service.metrics.requests_in_flight.inc()
     service.metrics.in_progress.inc(len(texts))
     try:
-        predictions, batches = await service.batcher.run(lambda: _variants(classifier, texts))
+        predictions, batches = await served.batcher.run(lambda: _variants(classifier, texts))
     except BatcherClosed:
         raise come_back_later("the service is shutting down", "shutting_down") from None
     finally:
