@@ -154,6 +154,14 @@ class AsyncBatches:
         """Block until every submitted batch has called `done`."""
         self.queue.wait_all()
 
+    def close(self):
+        """`wait`, then let go of the infer queue. The queue holds `_finished`, a reference back to this object that
+        Python's garbage collector cannot see through (it is held in C++), so without this the cycle, and the
+        compiled model with it, would never be freed: a model repository's drained versions would keep their memory.
+        """
+        self.queue.wait_all()
+        self.queue = None
+
 
 def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None) -> dict:
     """OpenVINO properties for compiling the IR.

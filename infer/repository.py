@@ -23,6 +23,7 @@ version and entering its batcher; `start()`, `warm_up()`, `close()` follow the s
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -214,6 +215,9 @@ class Repository:
 
         async def drain():
             await served.batcher.close()
+            # close() returned after the last request's step that read `served` (none awaits past its batcher)
+            served.classifier = served.batcher = None
+            gc.collect()  # the batcher and its infer queue are a cycle: free the compiled model now, not someday
             _say(f"model '{served.name}' version {served.version} drained: its requests are answered")
 
         task = asyncio.create_task(drain(), name=f"bertvino-drain-{served.name}-{served.version}")
