@@ -5,6 +5,8 @@ requests in flight answered, then no longer served). Each test runs `bertvino se
 starts it; the models are copies of the tiny fp32 bundle.
 """
 
+import asyncio
+import gc
 import http.client
 import json
 import shutil
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +263,31 @@ def test_a_version_directory_that_is_not_a_number_is_ignored_with_one_warning(re
     warnings = [line for line in log.read_text().splitlines() if "ignoring" in line]
     assert warnings == [f"ignoring {repository / 'alpha' / 'latest'}: a version directory's name must be a whole "
                         f"number"]
+
+
+def test_a_drained_version_frees_its_compiled_model(repository):
+    """Memory grows with every version served, so a removed one must give its memory back once drained."""
+    from bertvino.infer.batcher import DynamicBatcher
+    from bertvino.infer.classifier import Classifier
+    from bertvino.infer.refusals import ApiError
+    from bertvino.infer.repository import Repository
+
+    async def scenario():
+        served = Repository(repository, lambda bundle: Classifier(bundle, performance_hint="THROUGHPUT",
+                                                                  precision="f32"),
+                            lambda classifier: DynamicBatcher(classifier, max_batch_size=4, max_wait_ms=0))
+        await served.warm_up()
+        classifier = weakref.ref(served.resolve("alpha").classifier)
+        assert (await served.resolve("alpha").batcher.classify([TEXT]))[0].label
+        shutil.rmtree(repository / "alpha")
+        await served.poll_once()
+        with pytest.raises(ApiError, match="model 'alpha' is not served here; this server serves 'beta'"):
+            served.resolve("alpha")
+        for _ in range(200):
+            if classifier() is None:
+                break
+            await asyncio.sleep(0.05)
+        assert classifier() is None, gc.get_referrers(classifier())
+        await served.close()
+
+    asyncio.run(scenario())
