@@ -48,6 +48,8 @@ def main():
         try:
             started = time.monotonic()
             port = wait_for_port(server, log)
+            runs = next(line.split(": ", 2)[2] for line in log.read_text().splitlines()
+                        if line.startswith("bertvino serve: serving model 'model' version 1 "))
             rows.append({"event": "started with version 1", "seconds": round(time.monotonic() - started, 2),
                          "rss_mb": rss_mb(server.pid)})
             for version in range(2, args.versions + 1):
@@ -70,8 +72,9 @@ def main():
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
 
-    results = {**measured_on(), "load_average_at_end": os.getloadavg(), "bundle": str(bundle), "rows": rows}
-    markdown = "\n".join([f"`{results['command']}` on {results['machine']}", "",
+    results = {**measured_on(), "load_average_at_end": os.getloadavg(), "bundle": str(bundle), "runs": runs,
+               "rows": rows}
+    markdown = "\n".join([f"`{results['command']}` on {results['machine']}; each version runs {runs}", "",
                           "| event | seconds | server RSS MB |", "| --- | ---: | ---: |",
                           *(f"| {r['event']} | {r['seconds']} | {r['rss_mb']} |" for r in rows), ""])
     write_results(RESULTS_DIR / "serve_repository", results, markdown)

@@ -263,7 +263,7 @@ class Repository:
             return
         self._failed.pop(path, None)
         self._served.setdefault(name, {})[version] = ServedVersion(name, version, classifier, batcher, path)
-        _say(f"serving model '{name}' version {version} from {path}")
+        _say(f"serving model '{name}' version {version} from {path}: {classifier.choice.line()}")
 
 
 def _say(message: str):
