@@ -254,8 +254,10 @@ class Repository:
             return
         try:
             await batcher.warm_up()
-        except Exception as err:
+        except BaseException as err:  # shutdown cancels a load in progress too: its threads stop either way
             await batcher.close()
+            if not isinstance(err, Exception):
+                raise
             log.warning("ignoring %s: warm-up failed: %s", path, first_line(err))
             return
         if not path.is_dir():  # removed while it loaded

@@ -11,7 +11,8 @@ turns false, uvicorn drains the requests in progress, and the lifespan closes th
 
 Beside TF Serving's API, the same app serves the Open Inference Protocol's REST routes (infer/open_inference.py),
 `run` starts its gRPC service in the same event loop with --grpc-port (infer/grpc_inference.py), and an API key
-and TLS guard both (infer/access.py); docs/serving-protocols.md describes them.
+and TLS guard both (infer/access.py); docs/serving-protocols.md describes them. What is served, one bundle or a
+model repository's versions, is infer/repository.py's: every request goes through `Service.models.resolve`.
 """
 
 import asyncio
@@ -498,7 +499,8 @@ def _json(schema_ref: str, description: str) -> dict:
 def _versioned_v1_paths(paths: dict) -> dict:
     """/v1/models/{name}/versions/{version}[:predict|/metadata]: the unversioned operations, for one version."""
     version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"},
-               "description": 'the model version: "1" with -m, a version directory\'s number with --model-repository'}
+               "description": 'the model version: "1" with -m, a version directory\'s number with '
+                              '--model-repository'}
     made = {}
     for suffix in (":predict", "", "/metadata"):
         ((method, operation),) = paths["/v1/models/{name}" + suffix].items()
@@ -547,8 +549,9 @@ OPENAPI = {
             "parameters": [_MODEL_NAME],
             "responses": {"200": _json("ModelMetadata", "what the model is"), "404": _UNKNOWN_MODEL}}},
         "/v1/models": {"get": {
-            "summary": "The served model (not part of TensorFlow Serving's API)", "operationId": "listModels",
-            "responses": {"200": _json("Models", "the one model this server serves")}}},
+            "summary": "The served models and versions (not part of TensorFlow Serving's API)",
+            "operationId": "listModels",
+            "responses": {"200": _json("Models", "every model and version served (-m: one)")}}},
         "/healthz": {"get": {
             "summary": "Liveness", "operationId": "health",
             "responses": {"200": _json("Health", "the service is up")}}},
