@@ -802,6 +802,12 @@ def _serve_options(p):
                    help="also serve the Open Inference Protocol over gRPC on this port (0 picks a free one; "
                         "default: no gRPC)")
     p.add_argument("--model-name", help="NAME in the URLs (default: the bundle directory's name)")
+    p.add_argument("--model-repository", metavar="DIR",
+                   help="serve every model of DIR, laid out DIR/NAME/VERSION/ (each VERSION a whole number holding "
+                        "a bundle), instead of -m: newest version by default, older ones by version, new ones "
+                        "picked up and removed ones drained without a restart")
+    p.add_argument("--poll-seconds", type=_positive_float, default=options.poll_seconds, metavar="SECONDS",
+                   help="how often --model-repository is scanned for changes (default: %(default)s)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY",
                      help="require 'Authorization: Bearer KEY' (gRPC: the same metadata) on every request but the "
@@ -843,7 +849,9 @@ def _run_serve(args):
     shared batches; POST /v1/models/NAME:explain says which words decided each label, and GET / is a page to try
     the model in a browser. Also GET /v1/models/NAME (LOADING until warmed up, then AVAILABLE),
     /v1/models/NAME/metadata, /v2, /v2/models/NAME[/ready], /healthz, /v2/health/live, /v2/health/ready (after
-    warm-up), /metrics (Prometheus) and /openapi.json. Over --max-in-flight requests, clients get 503 with
+    warm-up), /metrics (Prometheus) and /openapi.json. With --model-repository DIR, every model and version of
+DIR/NAME/VERSION/ is served (/v1/models/NAME/versions/V:predict, /v2/models/NAME/versions/V/infer), kept in step
+with the directory without a restart. Over --max-in-flight requests, clients get 503 with
     Retry-After. SIGTERM stops it after the requests in progress. See docs/serving-protocols.md. Needs the serve
     extra: pip install 'bertvino[serve]'.
     """
@@ -851,6 +859,13 @@ def _run_serve(args):
     from .infer.server import run
     from .models import find_model
 
+    if args.model_repository is not None:
+        if args.model is not None or args.model_name is not None:
+            flag = "-m" if args.model is not None else "--model-name"
+            print(f"bertvino serve: error: {flag} and --model-repository exclude each other: a repository names "
+                  f"its models by their directories (see bertvino serve --help)", file=sys.stderr)
+            return 2
+        return run(None, _serve_options_from_args(args))
     run(load_bundle(find_model(args.model)), _serve_options_from_args(args))
 
 

@@ -132,7 +132,7 @@ class DynamicBatcher:
         self._stopping = True
         self._arrived.set()
         await self._gather_task
-        await self._loop.run_in_executor(None, self._batches.wait)  # batches of cancelled calls, if any
+        await self._loop.run_in_executor(None, self._batches.close)  # after batches of cancelled calls, if any
         self._submitter.shutdown()
         self._tokenizers.shutdown()
 

@@ -155,6 +155,14 @@ class AsyncBatches:
         """Block until every submitted batch has called `done`."""
         self.queue.wait_all()
 
+    def close(self):
+        """`wait`, then let go of the infer queue. The queue holds `_finished`, a reference back to this object that
+        Python's garbage collector cannot see through (it is held in C++), so without this the cycle, and the
+        compiled model with it, would never be freed: a model repository's drained versions would keep their memory.
+        """
+        self.queue.wait_all()
+        self.queue = None
+
 
 def check_device(core, device: str):
     """An unknown device gets an error listing the ones this machine has."""

@@ -28,20 +28,22 @@ def routes(service, route) -> list:
 async def explain(service, request):
     """predict's checks and accounting (the Service's own methods, so both verbs refuse alike), then the variants
     of every text through the batcher."""
-    service._check_model(request.path_params["name"])
+    name, _ = service._check_model(request)
     service._admit()
     body = await service._read_body(request)
     service._check_capacity()
     texts = parse_instances(body, service.limits)
-    return JSONResponse({"explanations": [as_json(e) for e in await explanations(service, texts)]})
+    _, explained = await explanations(service, texts, name)
+    return JSONResponse({"explanations": [as_json(e) for e in explained]})
 
 
-async def explanations(service, texts) -> list:
-    """[Explanation] of checked texts, their variants run by the service's batcher, counted as one request in flight
-    (for :explain and for the v2 infer request's `explain` parameter); 503 as predict's."""
-    classifier = service.classifier
-    predictions, batches = await service.batched(
-        len(texts), lambda: service.batcher.run(lambda: _variants(classifier, texts)))
+async def explanations(service, texts, name: str, version: str = "") -> tuple:
+    """(the ServedVersion, [Explanation]) of checked texts, their variants run by the batcher of `name`
+    (`version`, else its newest), counted as one request in flight (for :explain and for the v2 infer request's
+    `explain` parameter); 503 as predict's."""
+    served, (predictions, batches) = await service.batched(
+        len(texts), name, version, lambda served: served.batcher.run(lambda: _variants(served.classifier, texts)))
+    classifier = served.classifier
     labels = classifier.bundle.labels
     result, row = [], 0
     for occlusion in batches:
@@ -49,7 +51,7 @@ async def explanations(service, texts) -> list:
         row += len(rows)
         probabilities = np.array([[p.probabilities[label] for label in labels] for p in rows])
         result.append(occlusion.explanation(probabilities, labels, DEFAULT_METHOD))
-    return result
+    return served, result
 
 
 def _variants(classifier, texts):

@@ -82,8 +82,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
     @rpc
     async def ModelMetadata(self, request, context):
-        open_inference.check_model(self.service, request.name, request.version)
-        metadata = open_inference.model_metadata(self.service)
+        metadata = open_inference.model_metadata(self.service, request.name, request.version)
         tensor = messages.ModelMetadataResponse.TensorMetadata
         return messages.ModelMetadataResponse(
             name=metadata["name"], versions=metadata["versions"], platform=metadata["platform"],
@@ -97,10 +96,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             raise come_back_later("the service is shutting down", "shutting_down")
         texts = self._texts(request)
         names = open_inference.check_outputs([output.name for output in request.outputs])
-        predictions = await service.classify(texts)
-        response = messages.ModelInferResponse(model_name=service.model_name, model_version=service.model_version,
-                                               id=request.id)
-        for name, (datatype, shape, array) in open_inference.output_values(service, predictions, names).items():
+        served, predictions = await service.classify(texts, request.model_name, request.model_version)
+        response = messages.ModelInferResponse(model_name=served.name, model_version=served.version, id=request.id)
+        for name, (datatype, shape, array) in open_inference.output_values(served, predictions, names).items():
             response.outputs.add(name=name, datatype=datatype, shape=shape)
             response.raw_output_contents.append(open_inference.serialize_bytes(array) if datatype == "BYTES"
                                                 else array.astype("<f4").tobytes())

@@ -23,8 +23,10 @@ both directions are supported; the outputs come back binary when the request's `
 an output's `binary_data` parameter, is true. Errors are {"error": "..."} with 400 (a malformed request or text),
 404 (no such model or version), 413 (too much in one request) or 503 (warming up, at capacity, shutting down).
 
-The version is "1": one bundle is served, under one version. The protocol-neutral pieces (the metadata, reading
-texts out of BYTES elements, the outputs' values) are shared with the gRPC front end (infer/grpc_inference.py).
+With `-m`, the one bundle is version "1"; with --model-repository, a path without a version goes to the model's
+newest version and the metadata lists every version served (infer/repository.py). The protocol-neutral pieces
+(the metadata, reading texts out of BYTES elements, the outputs' values) are shared with the gRPC front end
+(infer/grpc_inference.py).
 """
 
 import importlib.metadata
@@ -50,19 +52,17 @@ def server_metadata() -> dict:
     return {"name": SERVER_NAME, "version": importlib.metadata.version("bertvino"), "extensions": EXTENSIONS}
 
 
-def check_model(service, name: str, version: str = "") -> None:
-    """404 unless `name` (and `version`, when given) is what this server serves."""
-    if name != service.model_name:
-        raise ApiError(404, f"model '{name}' is not served here; this server serves '{service.model_name}'",
-                       "unknown_model")
-    if version and version != service.model_version:
-        raise ApiError(404, f"model '{name}' has no version '{version}'; it has version '{service.model_version}'",
-                       "unknown_version")
+def check_model(service, name: str, version: str = ""):
+    """The ServedVersion of `name` (`version`, else its newest), or 404 (infer/repository.py)."""
+    return service.models.resolve(name, version)
 
 
-def model_metadata(service) -> dict:
-    labels = len(service.classifier.bundle.labels)
-    return {"name": service.model_name, "versions": [service.model_version], "platform": "openvino",
+def model_metadata(service, name: str, version: str = "") -> dict:
+    """The metadata of `name`'s `version` (else its newest), listing every version served."""
+    served = check_model(service, name, version)
+    labels = len(served.classifier.bundle.labels)
+    versions = [s.version for s in service.models.versions(name)]
+    return {"name": served.name, "versions": versions, "platform": "openvino",
             "inputs": [{"name": INPUT, "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": LABEL, "datatype": "BYTES", "shape": [-1]},
                         {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, labels]}]}
@@ -116,9 +116,10 @@ def serialize_bytes(elements) -> bytes:
     return b"".join(struct.pack("<I", len(element)) + element for element in elements)
 
 
-def output_values(service, predictions, names) -> dict:
-    """{output name: (datatype, shape, NumPy array)} for the requested output names, in their order."""
-    labels = service.classifier.bundle.labels
+def output_values(served, predictions, names) -> dict:
+    """{output name: (datatype, shape, NumPy array)} for the requested output names, in their order, from the
+    ServedVersion that made the predictions."""
+    labels = served.classifier.bundle.labels
     values = {LABEL: ("BYTES", [len(predictions)], np.array([p.label.encode() for p in predictions], dtype=object)),
               PROBABILITIES: ("FP32", [len(predictions), len(labels)],
                               np.array([[p.probabilities[label] for label in labels] for p in predictions],
@@ -158,17 +159,16 @@ class OpenInferenceRest:
         return JSONResponse(server_metadata())
 
     async def model_metadata(self, request):
-        self._check_model(request)
-        return JSONResponse(model_metadata(self.service))
+        return JSONResponse(model_metadata(self.service, *self._check_model(request)))
 
     async def model_ready(self, request):
-        self._check_model(request)
+        name, _ = self._check_model(request)
         ready = self.service.ready
-        return JSONResponse({"name": self.service.model_name, "ready": ready}, status_code=200 if ready else 503,
+        return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503,
                             headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def infer(self, request):
-        self._check_model(request)
+        name, version = self._check_model(request)
         header_length = request.headers.get(HEADER_LENGTH)
         parsed = await self.service.receive(request, lambda body: parse_infer_request(body, header_length,
                                                                                       self.service.limits))
@@ -176,16 +176,16 @@ class OpenInferenceRest:
         if explain:  # the text and its variants in the shared batcher; the first variant is the text as predict runs it
             from .explain_routes import as_json, explanations
 
-            explained = await explanations(self.service, texts)
+            served, explained = await explanations(self.service, texts, name, version)
             predictions = [explanation.prediction for explanation in explained]
             outputs = [*outputs, (EXPLANATION, False)]
         else:
-            predictions = await self.service.classify(texts)
-        values = output_values(self.service, predictions, [name for name, _ in outputs if name != EXPLANATION])
+            served, predictions = await self.service.classify(texts, name, version)
+        values = output_values(served, predictions, [output for output, _ in outputs if output != EXPLANATION])
         if explain:
             values[EXPLANATION] = ("BYTES", [len(texts)], np.array(
                 [json.dumps(as_json(e), ensure_ascii=False).encode() for e in explained], dtype=object))
-        response = {"model_name": self.service.model_name, "model_version": self.service.model_version,
+        response = {"model_name": served.name, "model_version": served.version,
                     **({"id": request_id} if request_id is not None else {}), "outputs": []}
         binary = []
         for (name, as_binary), (datatype, shape, array) in zip(outputs, values.values()):
@@ -204,8 +204,11 @@ class OpenInferenceRest:
         return Response(header + b"".join(binary), media_type="application/octet-stream",
                         headers={"Inference-Header-Content-Length": str(len(header))})
 
-    def _check_model(self, request):
-        check_model(self.service, request.path_params["name"], request.path_params.get("version", ""))
+    def _check_model(self, request) -> tuple:
+        """(name, version) of the request's path, 404 unless served."""
+        name, version = request.path_params["name"], request.path_params.get("version", "")
+        check_model(self.service, name, version)
+        return name, version
 
 
 def parse_infer_request(body: bytes, header_length: str | None, limits) -> tuple:
@@ -298,7 +301,8 @@ def _json(schema: str, description: str) -> dict:
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the served model's name"}
 _VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": 'the model version: "1"'}
+            "description": 'the model version: "1" with -m, a version directory\'s number with '
+                           '--model-repository'}
 _UNKNOWN = _json("Error", "no model of that name, or no such version, is served here")
 
 

@@ -46,11 +46,14 @@ class ServeOptions:
     api_key: str | None = None  # required as "Authorization: Bearer KEY" on all but the health checks
     ssl_certfile: str | None = None  # with ssl_keyfile: TLS on both ports
     ssl_keyfile: str | None = None
+    model_repository: str | None = None  # serve DIR/NAME/VERSION/ bundles instead of one (infer/repository.py)
+    poll_seconds: float = 2.0  # how often the model repository is scanned for new and removed versions
 
     def __post_init__(self):
         if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
             raise BertvinoError(f"--grpc-port must be between 0 and 65535, not {self.grpc_port}")
         _check_options(port=self.port, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
+                       poll_seconds=self.poll_seconds,
                        **dataclasses.asdict(self.limits),
                        **{f"{name}_timeout": value for name, value in dataclasses.asdict(self.timeouts).items()})
 

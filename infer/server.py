@@ -11,7 +11,8 @@ turns false, uvicorn drains the requests in progress, and the lifespan closes th
 
 Beside TF Serving's API, the same app serves the Open Inference Protocol's REST routes (infer/open_inference.py),
 `run` starts its gRPC service in the same event loop with --grpc-port (infer/grpc_inference.py), and an API key
-and TLS guard both (infer/access.py); docs/serving-protocols.md describes them.
+and TLS guard both (infer/access.py); docs/serving-protocols.md describes them. What is served, one bundle or a
+model repository's versions, is infer/repository.py's: every request goes through `Service.models.resolve`.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
@@ -36,14 +38,10 @@ from . import explain_routes, open_inference
 from .batcher import BatcherClosed, DynamicBatcher
 from .connections import protocol_with_header_deadline
 from .refusals import RETRY_AFTER_SECONDS, ApiError, come_back_later, parse_instances
+from .repository import OneModel
 from .serve_options import Limits, ServeOptions, Timeouts
 
 log = logging.getLogger("bertvino.serve")
-
-MODEL_VERSION = "1"  # one model, one version: TF Serving clients expect a version string
-
-
-
 
 class Metrics:
     """The service's Prometheus metrics, in a registry of its own so that one process can hold several apps."""
@@ -87,22 +85,26 @@ def _batch_buckets(max_batch_size: int) -> tuple:
 
 
 class Service:
-    """The endpoints, over one classifier served under one name."""
+    """The endpoints, over the models of `self.models` (infer/repository.py): one classifier served under one name,
+    or a model repository's versions, each with its own batcher."""
 
     def __init__(self, classifier, model_name: str, limits: Limits, timeouts: Timeouts, max_batch_size: int,
-                 max_wait_ms: float):
-        self.classifier = classifier
-        self.model_name = model_name
-        self.model_version = MODEL_VERSION
+                 max_wait_ms: float, repository=None):
         self.limits = limits
         self.timeouts = timeouts
         self.metrics = Metrics(max_batch_size)
-        self.batcher = DynamicBatcher(classifier, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                                      on_batch=self.metrics.batch_started,
-                                      on_inference=self.metrics.inference.observe)
+        self.max_batch_size, self.max_wait_ms = max_batch_size, max_wait_ms
+        # repository(make_batcher) -> a Repository; without it, `classifier` as `model_name` version 1
+        self.models = repository(self.make_batcher) if repository is not None \
+            else OneModel(model_name, classifier, self.make_batcher)
         self.ready = False  # warmed up and not shutting down
         self.shutting_down = False
         self.in_flight = 0  # predict requests past their body and not yet answered
+
+    def make_batcher(self, classifier) -> DynamicBatcher:
+        """A batcher for one served version; every version's batches count in the same metrics."""
+        return DynamicBatcher(classifier, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
+                              on_batch=self.metrics.batch_started, on_inference=self.metrics.inference.observe)
 
     def begin_shutdown(self):
         """SIGTERM: readiness off and new requests refused; those in progress go on."""
@@ -116,9 +118,9 @@ class Service:
     # --- endpoints: each returns a response or raises ApiError -----------------------------------------------
 
     async def predict(self, request):
-        self._check_model(request.path_params["name"])
+        name, version = self._check_model(request)
         texts = await self.receive(request, lambda body: parse_instances(body, self.limits))
-        predictions = await self.classify(texts)
+        _, predictions = await self.classify(texts, name, version)
         return JSONResponse({"predictions": [{"label": p.label, "probabilities": p.probabilities}
                                              for p in predictions]})
 
@@ -131,22 +133,26 @@ class Service:
         self._check_capacity()
         return parse(body)
 
-    async def classify(self, texts: list) -> list:
-        """[Prediction] for checked texts from the shared batcher, whatever protocol brought them."""
-        return await self.batched(len(texts), lambda: self.batcher.classify(texts))
+    async def classify(self, texts: list, name: str, version: str = "") -> tuple:
+        """(the ServedVersion, [Prediction]) for checked texts from the batcher of `name` (`version`, else its
+        newest), whatever protocol brought them."""
+        return await self.batched(len(texts), name, version, lambda served: served.batcher.classify(texts))
 
-    async def batched(self, texts: int, work):
-        """Await `work()` (a call of the shared batcher) counted as one request in flight of `texts` texts; 503
-        while warming up or at the cap. Once shutdown has begun, texts still go to the batcher, which takes them
-        until it closes: the request was admitted before, and drains."""
+    async def batched(self, texts: int, name: str, version: str, work) -> tuple:
+        """(the ServedVersion, `work(served)`'s result): a call of the batcher of `name` (`version`, else its
+        newest), counted as one request in flight of `texts` texts; 503 while warming up or at the cap. The version
+        is chosen here, with no await before its batcher takes the texts, so a version being removed either gets
+        them before it begins to drain, or is no longer chosen. Once shutdown has begun, texts still go to the
+        batcher, which takes them until it closes: the request was admitted before, and drains."""
         if not self.ready and not self.shutting_down:
             raise come_back_later("the model is warming up", "not_ready")
         self._check_capacity()
+        served = self.models.resolve(name, version)
         self.in_flight += 1
         self.metrics.requests_in_flight.inc()
         self.metrics.in_progress.inc(texts)
         try:
-            result = await work()
+            result = await work(served)
         except BatcherClosed:
             raise come_back_later("the service is shutting down", "shutting_down") from None
         finally:
@@ -154,34 +160,38 @@ class Service:
             self.metrics.requests_in_flight.dec()
             self.metrics.in_progress.dec(texts)
         self.metrics.instances.inc(texts)
-        return result
+        return served, result
 
     async def model_status(self, request):
         """TF Serving's states: LOADING until warm-up is over (predict answers 503 until then), AVAILABLE, then
-        UNLOADING once shutdown begins."""
-        self._check_model(request.path_params["name"])
+        UNLOADING once shutdown begins; one entry per served version (a version still loading is not listed)."""
+        name, version = self._check_model(request)
         state = "UNLOADING" if self.shutting_down else "AVAILABLE" if self.ready else "LOADING"
+        served = [self.models.resolve(name, version)] if version else self.models.versions(name)
         return JSONResponse({"model_version_status": [
-            {"version": MODEL_VERSION, "state": state, "status": {"error_code": "OK", "error_message": ""}}]})
+            {"version": s.version, "state": state, "status": {"error_code": "OK", "error_message": ""}}
+            for s in served]})
 
     async def model_metadata(self, request):
-        self._check_model(request.path_params["name"])
-        bundle = self.classifier.bundle
+        name, version = self._check_model(request)
+        served = self.models.resolve(name, version)
+        classifier, bundle = served.classifier, served.classifier.bundle
         return JSONResponse({
-            "model_spec": {"name": self.model_name, "version": MODEL_VERSION},
+            "model_spec": {"name": served.name, "version": served.version},
             "metadata": {"labels": list(bundle.labels), "max_seq_length": bundle.max_seq_length,
-                         "truncation": bundle.truncation, "long_texts": str(self.classifier.reading)
+                         "truncation": bundle.truncation, "long_texts": str(classifier.reading)
                          if bundle.long_texts != "truncate" else "truncate",
-                         "calibration": self.classifier.calibration.describe()
-                         if self.classifier.calibration is not None else None,
+                         "calibration": classifier.calibration.describe()
+                         if classifier.calibration is not None else None,
                          "do_lower_case": bundle.do_lower_case, "precision": bundle.precision,
-                         "runs": self.classifier.choice.path or "device default",
-                         "device": self.classifier.device,
-                         "max_batch_size": self.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
+                         "runs": classifier.choice.path or "device default",
+                         "device": classifier.device,
+                         "max_batch_size": served.batcher.max_batch_size, "limits": dataclasses.asdict(self.limits),
                          "timeouts": dataclasses.asdict(self.timeouts)}})
 
-    async def models(self, request):
-        return JSONResponse({"models": [{"name": self.model_name, "version": MODEL_VERSION}]})
+    async def list_models(self, request):
+        """Every served model and version, newest version first."""
+        return JSONResponse({"models": [{"name": s.name, "version": s.version} for s in self.models.all_versions()]})
 
     async def healthz(self, request):
         return JSONResponse({"status": "ok"})
@@ -202,12 +212,14 @@ class Service:
 
     # --- request checks ------------------------------------------------------------------------------------------
 
-    def _check_model(self, name: str):
-        if name in (f"{self.model_name}:predict", f"{self.model_name}:explain"):
-            raise ApiError(405, f"use POST for /v1/models/{name}", "wrong_method")
-        if name != self.model_name:
-            raise ApiError(404, f"model '{name}' is not served here; this server serves '{self.model_name}'",
-                           "unknown_model")
+    def _check_model(self, request) -> tuple:
+        """(name, version) of a /v1/models/NAME[/versions/V]... request, 404 unless served, 405 for a GET of a verb."""
+        name, version = request.path_params["name"], request.path_params.get("version", "")
+        for verb in (":predict", ":explain"):
+            if (version or name).endswith(verb):
+                raise ApiError(405, f"use POST for {request.url.path}", "wrong_method")
+        self.models.resolve(name, version)
+        return name, version
 
     def _admit(self):
         """503 unless the service is ready and under its cap of requests in flight."""
@@ -280,15 +292,16 @@ class Service:
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
                max_batch_size: int = ServeOptions.max_batch_size, max_wait_ms: float = ServeOptions.max_wait_ms,
-               on_ready=None) -> Starlette:
-    """The ASGI app for a `Classifier` compiled with performance_hint="THROUGHPUT". `on_ready()` is called once
+               on_ready=None, repository=None) -> Starlette:
+    """The ASGI app for a `Classifier` compiled with performance_hint="THROUGHPUT", or, with `repository`
+    (make_batcher -> a repository.Repository), for the models of a repository. `on_ready()` is called once
     warm-up is over and the service is ready. `app.state.service` is the `Service`, for tests."""
-    service = Service(classifier, model_name, limits, timeouts, max_batch_size, max_wait_ms)
+    service = Service(classifier, model_name, limits, timeouts, max_batch_size, max_wait_ms, repository)
 
     async def warm_up():
-        """In the background, so that liveness answers while it runs."""
+        """In the background, so that liveness answers while it runs (a repository loads its models here)."""
         try:
-            await service.batcher.warm_up()
+            await service.models.warm_up()
         except Exception:
             log.exception("warm-up failed: the service stays unready")
             return
@@ -298,12 +311,12 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        await service.batcher.start()
+        await service.models.start()
         warming = asyncio.create_task(warm_up(), name="bertvino-warm-up")
         yield
         service.set_ready(False)
         await warming
-        await service.batcher.close()
+        await service.models.close()
 
     def route(path, endpoint, handler, method):
         return Route(path, service.instrumented(endpoint, handler), methods=[method], name=endpoint)
@@ -311,9 +324,12 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
     app = Starlette(routes=[
         route("/v1/models/{name}:predict", "predict", service.predict, "POST"),
         *explain_routes.routes(service, route),  # :explain and the page at /
-        route("/v1/models", "models", service.models, "GET"),
+        route("/v1/models", "models", service.list_models, "GET"),
         route("/v1/models/{name}", "model_status", service.model_status, "GET"),
         route("/v1/models/{name}/metadata", "model_metadata", service.model_metadata, "GET"),
+        route("/v1/models/{name}/versions/{version}:predict", "predict", service.predict, "POST"),
+        route("/v1/models/{name}/versions/{version}", "model_status", service.model_status, "GET"),
+        route("/v1/models/{name}/versions/{version}/metadata", "model_metadata", service.model_metadata, "GET"),
         route("/healthz", "healthz", service.healthz, "GET"),
         route("/v2/health/live", "live", service.live, "GET"),
         route("/v2/health/ready", "ready", service.ready_status, "GET"),
@@ -336,18 +352,35 @@ def run(bundle, options: ServeOptions | None = None):
     from . import access
 
     options = options or ServeOptions()
-    model_name = options.model_name or bundle.path.resolve().name
-    if "/" in model_name or ":" in model_name:
-        raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
+    repository = None
+    if options.model_repository is not None:  # `bundle` is None: the repository's bundles load once serving
+        from .repository import Repository, check_repository
+
+        root = Path(options.model_repository)
+        found = check_repository(root)
+        model_name = ", ".join(f"'{name}'" for name in sorted({name for name, _ in found}))
+
+        def compile_bundle(bundle):
+            return Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
+                              precision=options.precision, measure=True)
+
+        def repository(make_batcher):
+            return Repository(root, compile_bundle, make_batcher, poll_seconds=options.poll_seconds)
+    else:
+        model_name = options.model_name or bundle.path.resolve().name
+        if "/" in model_name or ":" in model_name:
+            raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
     host = options.host
     tls = access.tls_files(options.ssl_certfile, options.ssl_keyfile)
     if options.grpc_port:  # a taken port fails fast, before compiling (gRPC binds it once the loop runs)
         _listen(host, options.grpc_port).close()
     listener = _listen(host, options.port)  # before compiling, so that a taken port fails fast
     try:
-        classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
-                                precision=options.precision, measure=True)
-        print(f"bertvino serve: {classifier.choice.line()}", file=sys.stderr, flush=True)
+        classifier = None
+        if repository is None:
+            classifier = Classifier(bundle, device=options.device, performance_hint="THROUGHPUT",
+                                    precision=options.precision, measure=True)
+            print(f"bertvino serve: {classifier.choice.line()}", file=sys.stderr, flush=True)
     except BaseException:
         listener.close()
         raise
@@ -359,11 +392,16 @@ def run(bundle, options: ServeOptions | None = None):
 
     def ready():
         grpc_part = f" and gRPC on {bracketed}:{grpc_port[0]}{' (TLS)' if tls else ''}" if grpc_port else ""
+        if repository is not None:
+            print(f"bertvino serve: serving models of {options.model_repository} on {url}{grpc_part} "
+                  f"(GET {url}/v1/models lists them; new versions load within {options.poll_seconds:g} s)",
+                  file=sys.stderr, flush=True)
+            return
         print(f"bertvino serve: serving model '{model_name}' on {url}{grpc_part} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
 
     app = create_app(classifier, model_name, options.limits, options.timeouts, max_batch_size=options.max_batch_size,
-                     max_wait_ms=options.max_wait_ms, on_ready=ready)
+                     max_wait_ms=options.max_wait_ms, on_ready=ready, repository=repository)
     service = app.state.service
     if options.api_key:
         app.add_middleware(access.RequireApiKey, key=options.api_key,
@@ -443,6 +481,20 @@ def _json(schema_ref: str, description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
 
 
+def _versioned_v1_paths(paths: dict) -> dict:
+    """/v1/models/{name}/versions/{version}[:predict|/metadata]: the unversioned operations, for one version."""
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": 'the model version: "1" with -m, a version directory\'s number with '
+                              '--model-repository'}
+    made = {}
+    for suffix in (":predict", "", "/metadata"):
+        ((method, operation),) = paths["/v1/models/{name}" + suffix].items()
+        made["/v1/models/{name}/versions/{version}" + suffix] = {method: {
+            **operation, "operationId": operation["operationId"] + "Version",
+            "parameters": [*operation["parameters"], version]}}
+    return made
+
+
 _MODEL_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
                "description": "the served model's name (by default the bundle directory's name)"}
 _UNKNOWN_MODEL = _json("Error", "no model of that name is served here")
@@ -482,8 +534,9 @@ OPENAPI = {
             "parameters": [_MODEL_NAME],
             "responses": {"200": _json("ModelMetadata", "what the model is"), "404": _UNKNOWN_MODEL}}},
         "/v1/models": {"get": {
-            "summary": "The served model (not part of TensorFlow Serving's API)", "operationId": "listModels",
-            "responses": {"200": _json("Models", "the one model this server serves")}}},
+            "summary": "The served models and versions (not part of TensorFlow Serving's API)",
+            "operationId": "listModels",
+            "responses": {"200": _json("Models", "every model and version served (-m: one)")}}},
         "/healthz": {"get": {
             "summary": "Liveness", "operationId": "health",
             "responses": {"200": _json("Health", "the service is up")}}},
@@ -559,4 +612,5 @@ OPENAPI = {
     }},
 }
 OPENAPI["paths"].update(explain_routes.OPENAPI_PATHS)
+OPENAPI["paths"].update(_versioned_v1_paths(OPENAPI["paths"]))
 OPENAPI["components"]["schemas"].update(explain_routes.OPENAPI_SCHEMAS)

@@ -80,13 +80,19 @@ def paths(tmp_path_factory, fp32_bundle, frozen_bundle, finetuned_checkpoint, pr
     existing_csv.write_text("source,label\n")
     empty = tmp / "empty.txt"
     empty.write_text("\n")
+    unnumbered = tmp / "unnumbered"  # a model repository whose only version is not a whole number
+    (unnumbered / "alpha" / "latest").mkdir(parents=True)
+    (unnumbered / "alpha" / "latest" / "model.xml").write_text("<net/>")
+    colon = tmp / "colon"  # a model repository whose model's name cannot go in a URL
+    (colon / "a:b" / "1").mkdir(parents=True)
+    (colon / "a:b" / "1" / "model.xml").write_text("<net/>")
     pretrained = Path(pretrained_checkpoint)
     from test_import_hf import write_hf_dir  # a tiny Hugging Face BERT directory
     return SimpleNamespace(
         tmp=tmp, missing=tmp / "nowhere", a_file=a_file, empty=empty, empty_dir=empty_dir, existing_csv=existing_csv,
         hf_dir=write_hf_dir(tmp / "hf"), bundle=fp32_bundle, frozen=frozen_bundle,
         frozen_copy=Path(shutil.copytree(frozen_bundle, tmp / "frozen")), checkpoint=finetuned_checkpoint,
-        reviews=reviews_dir,
+        reviews=reviews_dir, unnumbered=unnumbered, colon=colon,
         train_flags=["--data", str(reviews_dir), "--bert_config_file", str(pretrained.parent / "bert_config.json"),
                      "--vocab_file", str(pretrained.parent / "vocab.txt"), "--init_checkpoint", str(pretrained),
                      "--output_dir", str(tmp / "run"), "--max_seq_length", "32"],
@@ -294,6 +300,22 @@ MISTAKES = [
     row("serve: --ssl-certfile is not a certificate", MISTAKE,
         lambda p: ["serve", "-m", str(p.bundle), "--ssl-certfile", str(p.a_file), "--ssl-keyfile", str(p.a_file)],
         lambda p: p.a_file),
+    row("serve: --model-repository is a file", MISTAKE,
+        lambda p: ["serve", "--model-repository", str(p.a_file), "--port", "0"], lambda p: p.a_file),
+    row("serve: no such --model-repository", MISTAKE,
+        lambda p: ["serve", "--model-repository", str(p.missing), "--port", "0"], lambda p: p.missing),
+    row("serve: an empty --model-repository", MISTAKE,
+        lambda p: ["serve", "--model-repository", str(p.empty_dir), "--port", "0"], lambda p: p.empty_dir),
+    row("serve: a repository whose only version is not a whole number", MISTAKE,
+        lambda p: ["serve", "--model-repository", str(p.unnumbered), "--port", "0"], "VERSION a whole number"),
+    row("serve: a repository model name with ':'", MISTAKE,
+        lambda p: ["serve", "--model-repository", str(p.colon), "--port", "0"], lambda p: p.colon / "a:b"),
+    row("serve: -m and --model-repository", USAGE,
+        lambda p: ["serve", "-m", str(p.bundle), "--model-repository", str(p.empty_dir)], "--model-repository"),
+    row("serve: --model-name and --model-repository", USAGE,
+        lambda p: ["serve", "--model-name", "x", "--model-repository", str(p.empty_dir)], "--model-name"),
+    row("serve: --poll-seconds 0", USAGE,
+        lambda p: ["serve", "--model-repository", str(p.empty_dir), "--poll-seconds", "0"], "--poll-seconds"),
     row("serve: without the serve extra", MISTAKE, lambda p: ["serve", "-m", str(p.bundle)],
         "pip install 'bertvino[serve]'", blocked="starlette"),
 ]

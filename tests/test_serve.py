@@ -429,7 +429,8 @@ def test_openapi_describes_every_endpoint(server):
     spec = json.loads(body)
     assert status == 200 and spec["openapi"].startswith("3.1")
     v2_model = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
-    assert set(spec["paths"]) == {"/v1/models/{name}:predict", "/v1/models/{name}", "/v1/models/{name}/metadata",
+    v1_model = ("/v1/models/{name}", "/v1/models/{name}/versions/{version}")
+    assert set(spec["paths"]) == {*(f"{path}{suffix}" for path in v1_model for suffix in (":predict", "", "/metadata")),
                                   "/v1/models", "/healthz", "/v2/health/live", "/v2/health/ready", "/metrics",
                                   "/openapi.json", "/v1/models/{name}:explain", "/", "/v2", *v2_model,
                                   *(f"{path}/ready" for path in v2_model), *(f"{path}/infer" for path in v2_model)}
