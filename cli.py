@@ -833,7 +833,7 @@ def _serve_options(p):
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
     on_ray = p.add_argument_group(
         "Ray Serve (pip install 'bertvino[ray]')",
-        "--ray serves the same app (TF Serving and Open Inference Protocol REST; no gRPC or TLS) from Ray Serve "
+        "--ray serves the same app (TF Serving and Open Inference Protocol REST; no gRPC) from Ray Serve "
         "replicas, each compiling the model once and batching its own requests; see docs/serving-protocols.md")
     on_ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                         help="serve on Ray: no ADDRESS starts a local Ray; auto, HOST:PORT or ray://HOST:PORT joins "

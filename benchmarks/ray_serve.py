@@ -6,8 +6,9 @@ For each setup (plain serve; --ray --replicas 1; --ray --replicas 2) starts the 
 loopback port, waits for its "serving model" line, then `--clients` threads, each with its own kept-alive
 `bertvino.client.Client`, send `--requests` TF Serving predict requests of one short review each (serve_bench.py's
 built-in reviews, in turn), and records reviews/s and p50/p99 latency as a client sees it. Each setup measures
-`--rounds` times and keeps its best (the CPU is shared with other jobs); setups run one after another, since a
-Ray start costs tens of seconds. Writes benchmarks/results/ray_serve.json and .md.
+`--rounds` times per start, and each setup is started `--cycles` times (the order alternating), keeping each
+setup's best round (the CPU is shared with other jobs); the seconds to start (ready line) and to stop (SIGTERM to
+exit 0) are recorded too. Writes benchmarks/results/ray_serve.json and .md.
 """
 
 import argparse
@@ -37,21 +38,27 @@ def main():
     parser.add_argument("--requests", type=int, default=256, help="requests per round (default: %(default)s)")
     parser.add_argument("--clients", type=int, default=8, help="client threads (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=2, help="repeats; each setup keeps its best (default: 2)")
+    parser.add_argument("--cycles", type=int, default=2, help="starts of each setup, in alternating order "
+                                                                "(default: %(default)s)")
     parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
     args = parser.parse_args()
 
-    cells = []
-    for setup in args.setups:
-        with tempfile.TemporaryDirectory() as directory, Server(args.model, SETUPS[setup], Path(directory)) as server:
-            best = None
-            for _ in range(args.rounds):
-                cell = measure(server, args.clients, args.requests)
-                if best is None or cell["reviews_per_second"] > best["reviews_per_second"]:
-                    best = cell
-            cells.append({"setup": setup, "started_in_seconds": server.started_in, **best})
-            print(cells[-1], flush=True)
+    best = {}
+    for cycle in range(args.cycles):
+        for setup in args.setups if cycle % 2 == 0 else args.setups[::-1]:
+            with tempfile.TemporaryDirectory() as directory:
+                server = Server(args.model, SETUPS[setup], Path(directory))
+                with server:
+                    for _ in range(args.rounds):
+                        cell = {"setup": setup, **measure(server, args.clients, args.requests),
+                                "started_in_seconds": server.started_in}
+                        print(cell, flush=True)
+                        if setup not in best or cell["reviews_per_second"] > best[setup]["reviews_per_second"]:
+                            best[setup] = cell
+                best[setup]["stopped_in_seconds"] = max(server.stopped_in, best[setup].get("stopped_in_seconds", 0))
     results = {**measured_on(), "load_average_at_end": os.getloadavg(), "requests_per_round": args.requests,
-               "clients": args.clients, "rounds": args.rounds, "cells": cells}
+               "clients": args.clients, "rounds": args.rounds, "cycles": args.cycles,
+               "cells": [best[setup] for setup in args.setups]}
     write_results(RESULTS_DIR / "ray_serve.json", results, markdown(results))
     print(markdown(results))
 
@@ -71,7 +78,7 @@ class Server:
     def __enter__(self):
         started = time.monotonic()
         with open(self.log, "w") as stderr:
-            self.process = subprocess.Popen(self.command, stderr=stderr)
+            self.process = subprocess.Popen(self.command, stdout=stderr, stderr=stderr)
         while time.monotonic() < started + 600:
             if self.process.poll() is not None:
                 raise SystemExit(f"the server stopped: {self.log.read_text()}")
@@ -84,8 +91,11 @@ class Server:
         raise SystemExit(f"the server did not start: {self.log.read_text()}")
 
     def __exit__(self, *exc_info):
+        stopping = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
-        if self.process.wait(timeout=180) != 0:
+        status = self.process.wait(timeout=180)
+        self.stopped_in = round(time.monotonic() - stopping, 1)
+        if status != 0:
             raise SystemExit(f"the server did not stop cleanly: {self.log.read_text()}")
 
 
@@ -134,13 +144,14 @@ def measure(server: Server, clients: int, requests: int) -> dict:
 def markdown(results: dict) -> str:
     machine = results["machine"]
     lines = [f"`{results['command']}` on {machine.get('cpu', machine)}, {results['clients']} client threads, "
-             f"{results['requests_per_round']} requests of one short review, best of {results['rounds']} "
+             f"{results['requests_per_round']} requests of one short review, best of {results['rounds']} rounds "
+             f"in each of {results['cycles']} starts "
              f"(load average at the end {', '.join(f'{x:.1f}' for x in results['load_average_at_end'])}: "
              "measured while other jobs ran)", "",
-             "| setup | reviews/s | p50 ms | p99 ms | start s |", "|---|---:|---:|---:|---:|"]
+             "| setup | reviews/s | p50 ms | p99 ms | start s | stop s (slowest) |", "|---|---:|---:|---:|---:|---:|"]
     for cell in results["cells"]:
         lines.append(f"| `{cell['setup']}` | {cell['reviews_per_second']} | {cell['p50_ms']} | {cell['p99_ms']} | "
-                     f"{cell['started_in_seconds']} |")
+                     f"{cell['started_in_seconds']} | {cell['stopped_in_seconds']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -25,7 +25,7 @@ import threading
 import ray
 
 from ..core.bundle import load_bundle
-from ..core.errors import BertvinoError
+from ..core.errors import BertvinoError, Interrupted
 from .ray_scoring import LOCAL, BundleSource, _cluster_cpus, _node_cpus, bundle_source, connect
 from .serve_options import ServeOptions
 
@@ -83,7 +83,16 @@ def serve_on_ray(bundle, options: ServeOptions, address: str = LOCAL, replicas: 
     probe.close()  # Ray Serve's proxy binds it
     stop = threading.Event()
     started_ray = connect(address)
-    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    serving = False  # Ray Serve started by this call, to be shut down
+
+    def on_signal(signum, frame):
+        """Serving: stop at the next look. Starting (Ray Serve may wait for CPUs a cluster does not have): now."""
+        if not ready:
+            raise Interrupted(signum, "stopped while starting")
+        stop.set()
+
+    ready = False  # the ready line printed
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         threads = replica_threads(replicas, threads, local=started_ray)
         source = bundle_source(bundle.path, bundle_mode)
@@ -94,6 +103,7 @@ def serve_on_ray(bundle, options: ServeOptions, address: str = LOCAL, replicas: 
                                          "ssl_keyfile": os.path.abspath(options.ssl_keyfile)}
                                      if tls else {})},
                     logging_config={"log_level": "WARNING"})
+        serving = True
         deployment = serve.deployment(serve.ingress()(Replica), name=APP_NAME, num_replicas=replicas,
                                       ray_actor_options={"num_cpus": threads, "runtime_env": {"env_vars": QUIET_GRPC}},
                                       max_ongoing_requests=options.limits.max_in_flight,  # the app's cap rules
@@ -108,13 +118,17 @@ def serve_on_ray(bundle, options: ServeOptions, address: str = LOCAL, replicas: 
         print(f"bertvino serve: serving model '{model_name}' on {url} with {replicas} Ray Serve "
               f"replica{'s' if replicas > 1 else ''} of {threads} thread{'s' if threads > 1 else ''} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
+        ready = True
         while not stop.wait(0.5):
             pass
         print("bertvino serve: stopping", file=sys.stderr, flush=True)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if ray.is_initialized():
+        if serving:
+            # The app first: its replicas drain their requests and close their batchers (a few seconds); Serve's
+            # shutdown alone waited 30 s for its controller at times, then killed it.
+            serve.delete(APP_NAME)
             serve.shutdown()
         if started_ray:
             ray.shutdown()

@@ -1,13 +1,15 @@
 """`bertvino serve --ray --replicas 2` on a local Ray: TF Serving and Open Inference Protocol requests from 8
 concurrent clients get `Classifier`'s answers, every replica answers, and SIGTERM stops everything (exit 0).
 
-One server for the module: starting Ray, Ray Serve and two replicas costs tens of seconds on 2 busy cores.
+One server for the module, over TLS with an API key (Ray Serve's proxy holds the TLS, the replicas' app the key):
+starting Ray, Ray Serve and two replicas costs tens of seconds on 2 busy cores.
 """
 
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,10 +26,14 @@ pytest.importorskip("ray.serve")
 from bertvino.core.bundle import load_bundle  # noqa: E402
 from bertvino.infer.classifier import Classifier  # noqa: E402
 
+from test_open_inference import self_signed  # noqa: E402  (tests/test_open_inference.py)
+
 MODEL = "tiny"
 TEXTS = ["a great movie, wonderful acting", "dull and far too long", "it was fine", "the best film this year",
          "I walked out", "a moving, beautifully acted film", "not bad at all", "terrible script, worse acting"]
 START_SECONDS = 240  # a cold local Ray + Serve + 2 replicas, while other jobs share the 2 cores
+KEY = "ray-serve-test-key"
+TLS = {}  # the client's SSL context, once the server's certificate exists
 
 
 def free_port() -> int:
@@ -40,11 +46,16 @@ def free_port() -> int:
 def server(fp32_bundle, tmp_path_factory):
     """A running `serve --ray --replicas 2`: (process, base URL, stderr file); stopped by the last test or here."""
     port = free_port()
-    stderr_path = tmp_path_factory.mktemp("ray-serve") / "stderr.txt"
+    directory = tmp_path_factory.mktemp("ray-serve")
+    stderr_path = directory / "stderr.txt"
+    cert, key = self_signed(directory)
+    TLS["context"] = ssl.create_default_context(cafile=str(cert))
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "bertvino", "serve", "--ray", "--replicas", "2",
                                     "-m", str(fp32_bundle), "--model-name", MODEL, "--port", str(port),
-                                    "--precision", "f32", "--max-wait-ms", "20"],
+                                    "--precision", "f32", "--max-wait-ms", "20", "--ssl-certfile", str(cert),
+                                    "--ssl-keyfile", str(key)],
+                                   env={**os.environ, "BERTVINO_API_KEY": KEY},
                                    stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     deadline = time.monotonic() + START_SECONDS
     while "serving model" not in stderr_path.read_text():
@@ -52,20 +63,22 @@ def server(fp32_bundle, tmp_path_factory):
             process.kill()
             pytest.fail(f"serve --ray did not start: {stderr_path.read_text()[-3000:]}")
         time.sleep(0.5)
-    yield process, f"http://127.0.0.1:{port}", stderr_path
+    yield process, f"https://localhost:{port}", stderr_path
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
 def post(url, body: dict):
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json",
+                                                                      "Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(request, timeout=60, context=TLS["context"]) as response:
         return response.status, json.loads(response.read())
 
 
-def get(url):
+def get(url, key=KEY):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=TLS["context"]) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -125,6 +138,10 @@ def test_status_and_errors_are_the_apps(server):
     assert get(f"{url}/v2/health/ready")[0] == 200
     status, body = get(f"{url}/v1/models/other")
     assert status == 404 and "is not served here" in json.loads(body)["error"]
+    assert get(f"{url}/v1/models/{MODEL}", key=None)[0] == 401
+    assert get(f"{url}/v1/models/{MODEL}", key="wrong")[0] == 401
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # TLS, with that certificate
+        urllib.request.urlopen(f"{url}/v2/health/live", timeout=30, context=ssl.create_default_context())
 
 
 def test_sigterm_stops_cleanly(server):
