@@ -25,8 +25,9 @@ import threading
 import ray
 
 from ..core.bundle import load_bundle
-from ..core.errors import BertvinoError, Interrupted
+from ..core.errors import BertvinoError, first_line
 from .ray_scoring import LOCAL, BundleSource, _cluster_cpus, _node_cpus, bundle_source, connect
+from .precision import requested_path
 from .serve_options import ServeOptions
 
 try:
@@ -78,21 +79,20 @@ def serve_on_ray(bundle, options: ServeOptions, address: str = LOCAL, replicas: 
     model_name = options.model_name or bundle.path.resolve().name
     if "/" in model_name or ":" in model_name:
         raise BertvinoError(f"model name {model_name!r} cannot contain '/' or ':' (they end the name in URLs)")
+    if address == LOCAL:  # the replicas run here: a device this machine lacks fails now, not in every replica
+        import openvino
+
+        from .classifier import check_device
+        check_device(openvino.Core(), options.device)
+    requested_path(options.precision)  # a bad --precision (or $BERTVINO_PRECISION) too
     probe = _listen(options.host, options.port)  # a taken port fails fast, before Ray starts; 0 picks a free one
     port = probe.getsockname()[1]
     probe.close()  # Ray Serve's proxy binds it
     stop = threading.Event()
     started_ray = connect(address)
     serving = False  # Ray Serve started by this call, to be shut down
-
-    def on_signal(signum, frame):
-        """Serving: stop at the next look. Starting (Ray Serve may wait for CPUs a cluster does not have): now."""
-        if not ready:
-            raise Interrupted(signum, "stopped while starting")
-        stop.set()
-
-    ready = False  # the ready line printed
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    deploying, failure = None, []
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         threads = replica_threads(replicas, threads, local=started_ray)
         source = bundle_source(bundle.path, bundle_mode)
@@ -109,16 +109,21 @@ def serve_on_ray(bundle, options: ServeOptions, address: str = LOCAL, replicas: 
                                       max_ongoing_requests=options.limits.max_in_flight,  # the app's cap rules
                                       graceful_shutdown_timeout_s=options.timeouts.shutdown,
                                       logging_config={"log_level": "WARNING"})
-        try:
-            serve.run(deployment.bind(source, options, model_name, threads), name=APP_NAME, route_prefix="/")
-        except RuntimeError as err:  # a replica that cannot start: Ray Serve gives up after a few tries
-            raise BertvinoError(f"Ray Serve could not start the replicas: {str(err).strip().splitlines()[0]}") from None
+        deploying = threading.Thread(target=deploy, args=(deployment.bind(source, options, model_name, threads),
+                                                          failure), name="ray-serve-deploy", daemon=True)
+        deploying.start()
+        while deploying.is_alive() and not stop.wait(0.5):
+            pass
+        if failure:
+            raise BertvinoError(f"Ray Serve could not start the replicas: {failure[0]}")
+        if stop.is_set():
+            print("bertvino serve: stopped before it was ready", file=sys.stderr, flush=True)
+            return
         host = options.host if ":" not in options.host else f"[{options.host}]"
         url = f"{'https' if tls else 'http'}://{host}:{port}"
         print(f"bertvino serve: serving model '{model_name}' on {url} with {replicas} Ray Serve "
               f"replica{'s' if replicas > 1 else ''} of {threads} thread{'s' if threads > 1 else ''} "
               f"(POST {url}/v1/models/{model_name}:predict)", file=sys.stderr, flush=True)
-        ready = True
         while not stop.wait(0.5):
             pass
         print("bertvino serve: stopping", file=sys.stderr, flush=True)
@@ -130,8 +135,31 @@ def serve_on_ray(bundle, options: ServeOptions, address: str = LOCAL, replicas: 
             # shutdown alone waited 30 s for its controller at times, then killed it.
             serve.delete(APP_NAME)
             serve.shutdown()
+        if deploying is not None:
+            deploying.join(timeout=30)  # stopped while deploying: its wait ends with the app, before Ray's end
         if started_ray:
             ray.shutdown()
+
+
+def deploy(app, failure: list):
+    """`serve.run(app)`, which returns once every replica is warm (on a cluster, once the CPUs exist), run in a
+    thread so that SIGTERM or Ctrl+C can end the wait: a signal's exception raised inside Ray's wait does not unwind
+    cleanly. Why it failed goes to `failure` (a replica that cannot start: Ray Serve gives up after a few tries)."""
+    try:
+        serve.run(app, name=APP_NAME, route_prefix="/")
+    except Exception as err:  # noqa: BLE001 (reported by the main thread, in one line)
+        failure.append(_why_replicas_failed() or first_line(err))
+
+
+def _why_replicas_failed() -> str | None:
+    """The last line of the replica's traceback Ray Serve keeps (`bertvino...BertvinoError: unknown OpenVINO
+    device ...`), without the exception's module path; None if Serve does not say."""
+    try:
+        message = serve.status().applications[APP_NAME].deployments[APP_NAME].message
+    except Exception:  # noqa: BLE001 (Serve already shutting down: the caller has a reason of its own)
+        return None
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1].split(": ", 1)[-1] if lines else None
 
 
 def check_ray_options(options: ServeOptions, replicas: int, threads: int | None):

@@ -307,6 +307,8 @@ MISTAKES = [
     row("serve: --ray with --ssl-certfile that is not a certificate", MISTAKE,
         lambda p: ["serve", "-m", str(p.bundle), "--ray", "--ssl-certfile", str(p.a_file), "--ssl-keyfile",
                    str(p.a_file)], lambda p: p.a_file),
+    row("serve: --ray with a device this machine lacks", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ray", "-d", "TPU"], "'TPU'"),
     row("serve: --ray with an address that is none", MISTAKE,
         lambda p: ["serve", "-m", str(p.bundle), "--ray=not an address"], "--ray"),
 ]

@@ -118,9 +118,11 @@ def test_8_clients_get_the_classifiers_answers_over_both_protocols(server, fp32_
 
 
 def test_both_replicas_answer(server):
-    """Each replica counts the texts it classified in its own /metrics: two different counts show two replicas
-    (a request goes to one of them; 40 tries make missing one vanishingly unlikely)."""
+    """Each replica counts the texts it classified in its own /metrics, and a scrape goes to one of them: two
+    different counts show two replicas (40 scrapes make missing one vanishingly unlikely). The module's other
+    tests send an even number of texts (96 or none), so one more makes the total odd and the counts unequal."""
     _, url, _ = server
+    assert post(f"{url}/v1/models/{MODEL}:predict", {"instances": [TEXTS[0]]})[0] == 200
     seen = set()
     for _ in range(40):
         status, body = get(f"{url}/metrics")
