@@ -838,6 +838,21 @@ def _serve_options(p):
                    help="an idle keep-alive connection is closed after this long (default: %(default)s)")
     p.add_argument("--shutdown-timeout", type=_positive_float, default=timeouts.shutdown, metavar="SECONDS",
                    help="on SIGTERM, the longest to wait for requests in progress (default: %(default)s)")
+    on_ray = p.add_argument_group(
+        "Ray Serve (pip install 'bertvino[ray]')",
+        "--ray serves the same app (TF Serving and Open Inference Protocol REST; no gRPC) from Ray Serve "
+        "replicas, each compiling the model once and batching its own requests; see docs/serving-protocols.md")
+    on_ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="serve on Ray: no ADDRESS starts a local Ray; auto, HOST:PORT or ray://HOST:PORT joins "
+                             "a running cluster")
+    on_ray.add_argument("--replicas", type=_positive_int, default=1, metavar="N",
+                        help="Ray Serve replicas, each a copy of the model (default: %(default)s)")
+    on_ray.add_argument("--ray-threads", type=_positive_int, metavar="N",
+                        help="OpenVINO threads of each replica, also the CPUs it reserves in Ray (default: the "
+                             "cluster's CPUs / --replicas, at most a node's)")
+    on_ray.add_argument("--ray-bundle", choices=("auto", "path", "ship"), default="auto",
+                        help="how replicas get the bundle: path (every node reads it there), ship (through Ray's "
+                             "object store), auto (path when every node sees it; default)")
 
 
 def _run_serve(args):
@@ -850,23 +865,35 @@ def _run_serve(args):
     the model in a browser. Also GET /v1/models/NAME (LOADING until warmed up, then AVAILABLE),
     /v1/models/NAME/metadata, /v2, /v2/models/NAME[/ready], /healthz, /v2/health/live, /v2/health/ready (after
     warm-up), /metrics (Prometheus) and /openapi.json. With --model-repository DIR, every model and version of
-DIR/NAME/VERSION/ is served (/v1/models/NAME/versions/V:predict, /v2/models/NAME/versions/V/infer), kept in step
-with the directory without a restart. Over --max-in-flight requests, clients get 503 with
-    Retry-After. SIGTERM stops it after the requests in progress. See docs/serving-protocols.md. Needs the serve
+    DIR/NAME/VERSION/ is served (/v1/models/NAME/versions/V:predict, /v2/models/NAME/versions/V/infer), kept in step
+    with the directory without a restart. Over --max-in-flight requests, clients get 503 with Retry-After. SIGTERM
+    stops it after the requests in progress. With --ray [ADDRESS] --replicas N the same REST app runs on Ray Serve,
+    on a local Ray or a cluster (ray extra). See docs/serving-protocols.md. Needs the serve
     extra: pip install 'bertvino[serve]'.
     """
     from .core.bundle import load_bundle
-    from .infer.server import run
     from .models import find_model
 
+    if args.ray is None and (args.replicas != 1 or args.ray_threads is not None):
+        raise BertvinoError("--replicas and --ray-threads are for Ray Serve: add --ray")
     if args.model_repository is not None:
         if args.model is not None or args.model_name is not None:
             flag = "-m" if args.model is not None else "--model-name"
             print(f"bertvino serve: error: {flag} and --model-repository exclude each other: a repository names "
                   f"its models by their directories (see bertvino serve --help)", file=sys.stderr)
             return 2
+        if args.ray is not None:
+            raise BertvinoError("--ray serves one bundle (-m); --model-repository runs without Ray")
+        from .infer.server import run
         return run(None, _serve_options_from_args(args))
-    run(load_bundle(find_model(args.model)), _serve_options_from_args(args))
+    bundle, options = load_bundle(find_model(args.model)), _serve_options_from_args(args)
+    if args.ray is not None:  # Ray is imported only here
+        from .infer.ray_serving import serve_on_ray
+        serve_on_ray(bundle, options, address=args.ray, replicas=args.replicas, threads=args.ray_threads,
+                     bundle_mode=args.ray_bundle)
+    else:
+        from .infer.server import run
+        run(bundle, options)
 
 
 def _serve_options_from_args(args):

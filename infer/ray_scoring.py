@@ -314,8 +314,8 @@ def _classify(ds, source, actors, threads, batch_size, device, precision, text_c
 
 def pool_size(actors=None, threads=None) -> tuple:
     """(OpenVINO threads per actor, actors): by default one actor per node using its every core."""
-    threads = threads or _node_cpus()
-    return threads, actors or max(1, _cluster_cpus() // threads)
+    threads = threads or node_cpus()
+    return threads, actors or max(1, cluster_cpus() // threads)
 
 
 def block_rows(total: int | None, actors: int, batch_size: int, window: int) -> int:
@@ -327,11 +327,11 @@ def block_rows(total: int | None, actors: int, batch_size: int, window: int) -> 
     return max(batch_size, min(window, -(-total // (2 * actors))))
 
 
-def _cluster_cpus() -> int:
+def cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def _node_cpus() -> int:
+def node_cpus() -> int:
     """The CPUs of the smallest live node: by default one actor per node, its OpenVINO streams using every core
     (one copy of the model per node; on 2 cores this beat two 1-thread actors in benchmarks/ray_score.py)."""
     cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]]
@@ -341,7 +341,7 @@ def _node_cpus() -> int:
 def _light_tasks() -> int:
     """How many reading or tokenizing tasks may run at once. They reserve no CPU, so Ray would start one per
     block; a tokenizer keeps up with several actors (the compiled one does thousands of reviews a second)."""
-    return max(2, _cluster_cpus() // 8)
+    return max(2, cluster_cpus() // 8)
 
 
 def _in_blocks(ds, rows: int):

@@ -292,10 +292,13 @@ class Service:
 
 def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
                max_batch_size: int = ServeOptions.max_batch_size, max_wait_ms: float = ServeOptions.max_wait_ms,
-               on_ready=None, repository=None) -> Starlette:
+               on_ready=None, repository=None, warm_up_first: bool = False) -> Starlette:
     """The ASGI app for a `Classifier` compiled with performance_hint="THROUGHPUT", or, with `repository`
     (make_batcher -> a repository.Repository), for the models of a repository. `on_ready()` is called once
-    warm-up is over and the service is ready. `app.state.service` is the `Service`, for tests."""
+    warm-up is over and the service is ready. `app.state.service` is the `Service`, for tests.
+
+    `warm_up_first` makes the lifespan's startup wait for warm-up (and fail if it fails) instead of warming up in
+    the background: a Ray Serve replica sends no requests to an app before its startup ends (infer/ray_serving.py)."""
     service = Service(classifier, model_name, limits, timeouts, max_batch_size, max_wait_ms, repository)
 
     async def warm_up():
@@ -303,6 +306,8 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
         try:
             await service.models.warm_up()
         except Exception:
+            if warm_up_first:
+                raise
             log.exception("warm-up failed: the service stays unready")
             return
         service.set_ready(not service.shutting_down)
@@ -313,6 +318,8 @@ def create_app(classifier, model_name: str, limits: Limits = Limits(), timeouts:
     async def lifespan(app):
         await service.models.start()
         warming = asyncio.create_task(warm_up(), name="bertvino-warm-up")
+        if warm_up_first:
+            await warming
         yield
         service.set_ready(False)
         await warming

@@ -318,6 +318,23 @@ MISTAKES = [
         lambda p: ["serve", "--model-repository", str(p.empty_dir), "--poll-seconds", "0"], "--poll-seconds"),
     row("serve: without the serve extra", MISTAKE, lambda p: ["serve", "-m", str(p.bundle)],
         "pip install 'bertvino[serve]'", blocked="starlette"),
+    row("serve: --replicas 0", USAGE, lambda p: ["serve", "-m", str(p.bundle), "--ray", "--replicas", "0"],
+        "--replicas"),
+    row("serve: --replicas without --ray", MISTAKE, lambda p: ["serve", "-m", str(p.bundle), "--replicas", "2"],
+        "--ray"),
+    row("serve: --ray without the ray extra", MISTAKE, lambda p: ["serve", "-m", str(p.bundle), "--ray"],
+        "pip install 'bertvino[ray]'", blocked="ray"),
+    row("serve: --ray with --model-repository", MISTAKE,
+        lambda p: ["serve", "--model-repository", str(p.empty_dir), "--ray"], "--model-repository"),
+    row("serve: --ray with --grpc-port", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ray", "--grpc-port", "0"], "--grpc-port"),
+    row("serve: --ray with --ssl-certfile that is not a certificate", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ray", "--ssl-certfile", str(p.a_file), "--ssl-keyfile",
+                   str(p.a_file)], lambda p: p.a_file),
+    row("serve: --ray with a device this machine lacks", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ray", "-d", "TPU"], "'TPU'"),
+    row("serve: --ray with an address that is none", MISTAKE,
+        lambda p: ["serve", "-m", str(p.bundle), "--ray=not an address"], "--ray"),
 ]
 
 
