@@ -34,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 import grpc_codegen  # tests/grpc_codegen.py
+from test_serve import SLOWED_BATCHES  # tests/test_serve.py
 from bertvino.infer import grpc_inference  # noqa: F401  (the generated messages, next to tritonclient's)
 
 MODEL = "tiny"
@@ -370,14 +371,7 @@ def test_bertvinos_own_client_takes_the_key_and_tls(served, expected):
 
 # `bertvino serve --grpc-port 0` in its own process with each batch's start slowed down by argv[2] seconds, so that
 # gRPC calls are still queued when SIGTERM arrives.
-SLOW_GRPC_SERVER = """
-import sys, time
-from bertvino.infer.classifier import AsyncBatches
-real_submit = AsyncBatches.submit
-def slow_submit(self, id_lists, userdata):
-    time.sleep(float(sys.argv[2]))
-    real_submit(self, id_lists, userdata)
-AsyncBatches.submit = slow_submit
+SLOW_GRPC_SERVER = SLOWED_BATCHES + """
 from bertvino.cli import main
 sys.exit(main(["serve", "-m", sys.argv[1], "--model-name", "tiny", "--port", "0", "--grpc-port", "0",
                "--max-batch-size", "1"]))

@@ -23,6 +23,8 @@ import pytest
 import tritonclient.grpc as triton_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from test_serve import SLOWED_BATCHES  # tests/test_serve.py
+
 TEXT = "the movie was good and brilliant"
 POLL = "0.3"  # seconds between scans: short, so that the tests spend their time on loading, not waiting
 
@@ -193,14 +195,7 @@ def test_new_models_and_versions_are_served_within_10_s_while_no_request_fails(r
 
 # `bertvino serve --model-repository` with each batch's start slowed down by argv[2] seconds, so that requests are
 # still in flight when their version is removed.
-SLOW_SERVER = """
-import sys, time
-from bertvino.infer.classifier import AsyncBatches
-real_submit = AsyncBatches.submit
-def slow_submit(self, id_lists, userdata):
-    time.sleep(float(sys.argv[2]))
-    real_submit(self, id_lists, userdata)
-AsyncBatches.submit = slow_submit
+SLOW_SERVER = SLOWED_BATCHES + """
 from bertvino.cli import main
 sys.exit(main(["serve", "--model-repository", sys.argv[1], "--port", "0", "--grpc-port", "0",
                "--max-batch-size", "1", "--poll-seconds", "0.2"]))

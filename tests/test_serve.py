@@ -485,17 +485,22 @@ def test_client_imports_no_openvino():
     assert result.returncode == 0, result.stderr
 
 
-# The server in its own process, as `bertvino serve` runs it, with each batch's start slowed down by argv[2]
-# seconds so that requests are still queued when SIGTERM arrives; argv[3] holds more ServeOptions as JSON.
-# It reports at exit whether TensorFlow was ever imported.
-SLOW_SERVER = """
-import json, sys, time
+# The start of a server script run with `python -c SCRIPT ARG1 SECONDS ...`: each batch's start is slowed down by
+# argv[2] seconds, so that requests are still queued or in flight when the test acts (SIGTERM, a version removed).
+SLOWED_BATCHES = """
+import sys, time
 from bertvino.infer.classifier import AsyncBatches
 real_submit = AsyncBatches.submit
 def slow_submit(self, id_lists, userdata):
     time.sleep(float(sys.argv[2]))
     real_submit(self, id_lists, userdata)
 AsyncBatches.submit = slow_submit
+"""
+
+# The server in its own process, as `bertvino serve` runs it, with each batch's start slowed down by argv[2]
+# seconds so that requests are still queued when SIGTERM arrives; argv[3] holds more ServeOptions as JSON.
+# It reports at exit whether TensorFlow was ever imported.
+SLOW_SERVER = SLOWED_BATCHES + """import json
 from bertvino.core.bundle import load_bundle
 from bertvino.infer.server import ServeOptions, run
 run(load_bundle(sys.argv[1]), ServeOptions(port=0, model_name="tiny", log_level="warning", **json.loads(sys.argv[3])))
