@@ -8,10 +8,12 @@ scripts and `bertvino bench` measure one way. `python benchmarks/common.py` prin
 
 import shlex
 import sys
+import threading
+import time
 from pathlib import Path
 
 from bertvino.core.files import write_json_atomically, write_text_atomically
-from bertvino.infer.bench import describe_machine
+from bertvino.infer.bench import describe_machine, percentiles
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"  # the IMDB archive, in ../shared/data
@@ -36,6 +38,50 @@ def write_results(path, results: dict, markdown: str | None = None):
     write_json_atomically(path.with_suffix(".json"), results)
     if markdown is not None:
         write_text_atomically(path.with_suffix(".md"), markdown)
+
+
+def concurrent_requests(make_caller, texts: list, clients: int, requests: int, what: str) -> dict:
+    """`requests` one-text requests from `clients` threads, each with the `caller = make_caller()` it made itself (a
+    client library may keep per-thread state) and sent one request through before the clock starts: reviews/s, and
+    p50/p99 latency in ms. A failed request ends the benchmark, naming `what`."""
+    latencies, failures, counter, lock = [], [], iter(range(requests)), threading.Lock()
+    connected = threading.Barrier(clients + 1)
+
+    def next_index():
+        with lock:
+            return next(counter, None)
+
+    def client_thread():
+        try:
+            caller = make_caller()
+            caller(texts[0])
+        except Exception as err:
+            failures.append(err)
+            raise
+        finally:
+            connected.wait()
+        while (index := next_index()) is not None:
+            started = time.perf_counter()
+            try:
+                caller(texts[index % len(texts)])
+            except Exception as err:
+                failures.append(err)
+                return
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client_thread) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    connected.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{what}: a request failed: {failures[0]!r}")
+    return {"reviews_per_second": round(requests / seconds, 1),
+            **percentiles([latency * 1000 for latency in latencies], (50, 99))}
 
 
 if __name__ == "__main__":

@@ -18,14 +18,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from bertvino.client import Client
-from bertvino.infer.bench import percentiles
 
-from common import RESULTS_DIR, measured_on, write_results
+from common import RESULTS_DIR, concurrent_requests, measured_on, write_results
 from serve_bench import REVIEWS
 
 SETUPS = {"serve": [], "serve --ray --replicas 1": ["--ray", "--replicas", "1"],
@@ -101,44 +99,10 @@ class Server:
 
 def measure(server: Server, clients: int, requests: int) -> dict:
     """`requests` requests from `clients` threads, each connected (one request sent) before the clock starts."""
-    latencies, failures, counter, lock = [], [], iter(range(requests)), threading.Lock()
-    connected = threading.Barrier(clients + 1)
-
-    def client_thread():
-        try:
-            client = Client("127.0.0.1", server.port, server.model)
-            client.classify([REVIEWS[0]])
-        except Exception as err:
-            failures.append(err)
-            raise
-        finally:
-            connected.wait()
-        while True:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                return
-            started = time.perf_counter()
-            try:
-                client.classify([REVIEWS[index % len(REVIEWS)]])
-            except Exception as err:
-                failures.append(err)
-                return
-            with lock:
-                latencies.append(time.perf_counter() - started)
-
-    threads = [threading.Thread(target=client_thread) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    connected.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"a request failed: {failures[0]!r}")
-    return {"reviews_per_second": round(requests / seconds, 1),
-            **percentiles([latency * 1000 for latency in latencies], (50, 99))}
+    def make_caller():
+        client = Client("127.0.0.1", server.port, server.model)
+        return lambda text: client.classify([text])
+    return concurrent_requests(make_caller, REVIEWS, clients, requests, "TF Serving REST")
 
 
 def markdown(results: dict) -> str:

@@ -20,16 +20,14 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from bertvino.client import Client
-from bertvino.infer.bench import percentiles
 
-from common import RESULTS_DIR, measured_on, write_results
+from common import RESULTS_DIR, concurrent_requests, measured_on, write_results
 from serve_bench import REVIEWS
 
 KEY = "benchmark-key"
@@ -129,44 +127,7 @@ class Server:
 def measure(server: Server, protocol: str, clients: int, requests: int) -> dict:
     """One cell: `requests` requests from `clients` threads, each with a client of its own, made in the thread that
     uses it (tritonclient.http runs on gevent, whose loop is per thread) and connected before the clock starts."""
-    latencies, failures, counter, lock = [], [], iter(range(requests)), threading.Lock()
-    connected = threading.Barrier(clients + 1)
-
-    def client_thread():
-        try:
-            caller = server.caller(protocol)
-            caller(REVIEWS[0])
-        except Exception as err:
-            failures.append(err)
-            raise
-        finally:
-            connected.wait()
-        while (index := next_index()) is not None:
-            started = time.perf_counter()
-            try:
-                caller(REVIEWS[index % len(REVIEWS)])
-            except Exception as err:
-                failures.append(err)
-                return
-            with lock:
-                latencies.append(time.perf_counter() - started)
-
-    def next_index():
-        with lock:
-            return next(counter, None)
-
-    threads = [threading.Thread(target=client_thread) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    connected.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"{protocol}: {failures[0]!r}")
-    return {"reviews_per_second": round(requests / seconds, 1),
-            **percentiles([latency * 1000 for latency in latencies], (50, 99))}
+    return concurrent_requests(lambda: server.caller(protocol), REVIEWS, clients, requests, protocol)
 
 
 def self_signed(directory: Path) -> tuple:
