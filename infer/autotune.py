@@ -23,7 +23,7 @@ from pathlib import Path
 from ..core.bundle import Bundle
 from ..core.errors import first_line
 from ..core.files import write_json_atomically
-from .cache import CACHE_ENV, cache_dir, writable_cache  # noqa: F401  (CACHE_ENV: the tests' handle)
+from .cache import cache_dir, writable_cache
 from .precision import (Choice, choose_precision, compile_config, detect_capabilities, path_ir, requested_path,
                         usable_paths)
 from .timing import queue_throughput, random_batch
@@ -65,7 +65,6 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
             seconds: float = SECONDS_PER_SAMPLE) -> dict:
     """{"seq_per_s": {path: geometric mean}, "by_length": {path: {length: best}}, ...} on this machine, now."""
     import openvino as ov
-
 
     core = core or ov.Core()
     started = time.perf_counter()

@@ -15,7 +15,7 @@ from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
 from ..core.features import encode_batch, pad_batch, reading, stepped_length
 from .calibration import Calibration, softmax
-from .precision import compile_config  # noqa: F401  (also this module's, for older callers)
+from .precision import compile_config
 
 
 @dataclasses.dataclass(frozen=True)

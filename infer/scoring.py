@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..core.errors import EXIT_SKIPPED, BertvinoError, Interrupted, file_error  # noqa: F401  (EXIT_SKIPPED: score's)
+from ..core.errors import BertvinoError, Interrupted, file_error
 from ..core.features import MAX_BATCH_TOKENS, stepped_length
 from ..core.files import cannot_write
 from .classifier import AsyncBatches, Classifier
@@ -345,13 +345,12 @@ class RowWriter:
         for source, prediction, gold, *explanation in rows:
             values = [source, prediction.label, *[prediction.probabilities[label] for label in self.labels],
                       gold or ""]
-            words = explanation[0].top(TOP_WORDS) if explanation else None
             if self.format == "csv":
                 top = [top_words(explanation[0], TOP_WORDS)] if explanation else []
                 lines.append(_csv_line([*values[:2], *(f"{p:.6f}" for p in values[2:-1]), values[-1], *top]))
             else:
                 if explanation:
-                    values.append([word.as_dict() for word in words])
+                    values.append([word.as_dict() for word in explanation[0].top(TOP_WORDS)])
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
         if self.header_pending:
             lines.insert(0, _csv_line(self.columns))

@@ -8,6 +8,7 @@ import pytest
 
 from bertvino.core.bundle import load_bundle, record_path_accuracy
 from bertvino.infer import autotune
+from bertvino.infer.cache import CACHE_ENV
 from bertvino.infer.autotune import choose_for_device
 from bertvino.infer.precision import Capabilities, choose_precision, pick
 from bertvino.infer.scoring import length_sorted_batches
@@ -19,7 +20,7 @@ GOOD = {"reviews": 5000, "accuracy": 0.91, "float_accuracy": 0.91, "agreement": 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(autotune.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 

@@ -9,8 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
