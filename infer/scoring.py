@@ -16,7 +16,6 @@ what the two share is here, once: the checks, `reviews_to_score` (resume and ski
 a block into length-sorted batches) and `ScoringRun` (metrics, progress bar, skips, rows written, the summary).
 """
 
-import contextlib
 import csv
 import dataclasses
 import functools
@@ -354,17 +353,16 @@ class RowWriter:
                 lines.append(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
         if self.header_pending:
             lines.insert(0, _csv_line(self.columns))
-        with _signals_deferred():  # written and counted as one step: an interrupted run says what the file holds
-            if self.file is sys.stdout:
+        if self.file is sys.stdout:
+            self._write_text("".join(lines))
+        else:
+            try:
                 self._write_text("".join(lines))
-            else:
-                try:
-                    self._write_text("".join(lines))
-                except OSError as err:
-                    self.error = err
-                    return
-            self.header_pending = False
-            self.rows_in_file += len(rows)
+            except OSError as err:
+                self.error = err
+                return
+        self.header_pending = False
+        self.rows_in_file += len(rows)
 
     def _write_text(self, text):
         if self.file is sys.stdout:
@@ -412,21 +410,6 @@ class RowWriter:
             raise file_error(path, f"has columns {reader.fieldnames}, this model writes {self.columns}; "
                                    "cannot resume it with another model")
         return list(reader)
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Ctrl-C and SIGTERM wait until the block is done. The CLI's handlers raise in the main thread, where score
-    --ray's driver writes its rows: between a write and its count, a stop would report fewer rows than the file
-    holds. Other threads (plain score's OpenVINO callbacks) never receive signals, so they need nothing."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _csv_line(values) -> str:
