@@ -391,7 +391,7 @@ def ray_score(paths, model_path, options: RayOptions, output=None, resume=False,
                 _score(paths, source, options, run, batch_size, split, device, precision,
                        on_block or (lambda rows: None))
         except (KeyboardInterrupt, Interrupted) as err:  # the rows already written are whole; say what is kept
-            raise interrupted(err, output, writer.rows_in_file) from None
+            raise interrupted(err, output, writer.rows_kept()) from None
         finally:
             if started_ray:
                 ray.shutdown()
@@ -524,6 +524,10 @@ class ParquetParts:
             temporary.unlink(missing_ok=True)
             return
         self.rows_in_file += len(rows)
+
+    def rows_kept(self) -> int:
+        """The rows of the whole parts the directory holds now, as `RowWriter.rows_kept` (read back, not counted)."""
+        return len(self._read_existing(sorted(self.path.glob(self.PATTERN))))
 
     def close(self):
         pass

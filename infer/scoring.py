@@ -112,7 +112,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
             finally:
                 runner.wait()  # every batch in flight writes its rows, even when reading failed half-way
     except (KeyboardInterrupt, Interrupted) as err:  # the batches in flight are written; say what is kept
-        raise interrupted(err, output, writer.rows_in_file if writer else 0) from None
+        raise interrupted(err, output, writer.rows_kept() if writer else 0) from None
     return run.summary()
 
 
@@ -372,6 +372,15 @@ class RowWriter:
         data = memoryview(text.encode("utf-8"))
         while data:  # an unbuffered write may write less than asked: near a full disk, say
             data = data[self.file.write(data):]
+
+    def rows_kept(self) -> int:
+        """The whole rows the file holds now, read back as `--resume` will find them: what a stopped run reports.
+        Not `rows_in_file`: a stop (raised by the CLI's signal handler) can land between a write and its count."""
+        if self.file is sys.stdout or not self.path.exists():  # stdout, or a file closed with no row and removed
+            return self.rows_in_file
+        if not self.file.closed:
+            self.file.flush()
+        return len(self._read_existing(self.path))
 
     def close(self):
         """Close the file, and remove it if it holds no row (the run failed or had nothing to score)."""
