@@ -123,6 +123,11 @@ MISTAKES = [
     row("import-hf: without the train extra", MISTAKE,
         lambda p: ["import-hf", str(p.empty_dir), "-o", str(p.tmp / "o")],
         "pip install 'bertvino[train]'", blocked="tensorflow"),
+    # import-bundle
+    row("import-bundle: no such bundle", MISTAKE, lambda p: ["import-bundle", str(p.missing), "-o", str(p.tmp / "o")],
+        lambda p: p.missing),
+    row("import-bundle: a bundle without an IR", MISTAKE,
+        lambda p: ["import-bundle", str(p.empty_dir), "-o", str(p.tmp / "o")], lambda p: p.empty_dir),
     # train
     row("train: --train_batch_size 0", USAGE, lambda p: ["train", *p.train_flags, "--train_batch_size", "0"],
         "--train_batch_size"),

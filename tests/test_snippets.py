@@ -31,6 +31,8 @@ def test_snippets_are_consecutive_sentences_long_enough_and_seeded():
     for snippet in snippets:
         assert len(snippet.split()) >= 4 and snippet in " ".join(sentences) and snippet != " ".join(sentences)
     assert cut_snippets("A single sentence review here.", 2, np.random.default_rng(0)) == []
+    single = cut_snippets(text, 4, np.random.default_rng(7), max_sentences=1)  # --snippet_sentences 1
+    assert single and all(snippet in sentences for snippet in single)
 
 
 def test_short_validation_texts_are_the_first_and_last_sentence():
@@ -133,7 +135,7 @@ def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_ch
             "--vocab_file", str(folder / "vocab.txt"), "--init_checkpoint", pretrained_checkpoint,
             "--output_dir", str(tmp_path / "run"), "--max_seq_length", "32", "--train_batch_size", "8",
             "--learning_rate", "1e-3", "--num_train_epochs", "4", "--validation_fraction", "0.25",
-            "--snippets", "2"]
+            "--snippets", "2", "--snippet_sentences", "1"]
     if teacher:
         args += ["--distill_from", str(fp32_bundle), "--distill_threshold", "0.5"]
     assert main(args) == 0
@@ -148,7 +150,7 @@ def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_ch
     assert examples > 0 and 0 <= accuracy <= 1
     assert abs(accuracy * examples - round(accuracy * examples)) < 1e-6  # right answers over the examples
     info = json.loads((tmp_path / "run" / "train_info.json").read_text())
-    assert info["snippets"] == 2 and bool(info["distill_from"]) == teacher
+    assert info["snippets"] == 2 and info["snippet_sentences"] == 1 and bool(info["distill_from"]) == teacher
 
 
 def test_distilling_without_snippets_is_refused(tmp_path, pretrained_checkpoint, reviews_dir, fp32_bundle, capsys):

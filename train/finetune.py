@@ -320,7 +320,7 @@ def _with_snippets(options, texts, labels):
     rng = np.random.default_rng([options.seed, 1])
     snippet_texts, snippet_labels = [], []
     for text, label in zip(texts, labels):
-        cut = cut_snippets(text, options.snippets, rng)
+        cut = cut_snippets(text, options.snippets, rng, options.snippet_sentences)
         snippet_texts.extend(cut)
         snippet_labels.extend([label] * len(cut))
     snippet_labels = np.array(snippet_labels, dtype=np.int32)

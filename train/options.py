@@ -32,10 +32,11 @@ class TrainingOptions:
     no_dropout: bool = False
     seed: int = 12345
     snippets: int = 0
+    snippet_sentences: int = 3  # a snippet is 1..N consecutive sentences
     distill_from: str | None = None
     distill_threshold: float = 0.9
 
     # The options that must not change when a run is resumed: they fix the data order and the schedule.
     RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
                    "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
-                   "no_dropout", "do_lower_case", "snippets", "distill_from", "distill_threshold")
+                   "no_dropout", "do_lower_case", "snippets", "snippet_sentences", "distill_from", "distill_threshold")
