@@ -210,12 +210,19 @@ def _train_options(p):
               "training review, labelled by their review, batched by length so they cost little: teaches the model "
               "short text")
     flag("--snippet_sentences", type=_positive_int, default=options.snippet_sentences, metavar="N",
-         help="the most sentences a snippet holds (default: %(default)s; 1: single sentences)")
+         help="the most sentences a snippet holds; 1: single sentences")
     flag("--distill_from", metavar="BUNDLE", help="a bundle (e.g. an earlier model) that vets the snippets "
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
     flag("--distill_threshold", type=_probability, default=options.distill_threshold,
-         help="teacher probability a snippet needs to be kept")
+         help="filter: the teacher probability a snippet needs to be kept")
+    flag("--distill_targets", choices=("filter", "soft"), default=options.distill_targets,
+         help="filter (default): keep the snippets the teacher agrees with, labelled by their review; soft: keep "
+              "every snippet, its target a mix of its review's label and the teacher's probabilities")
+    flag("--distill_temperature", type=float, default=options.distill_temperature, metavar="T",
+         help="soft: the teacher's probabilities are softmax(logits / T)")
+    flag("--distill_review_weight", type=float, default=options.distill_review_weight, metavar="W",
+         help="soft: target = W x the review's label + (1 - W) x the teacher's")
     _add_verbose(p)
 
 
