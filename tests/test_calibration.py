@@ -287,15 +287,18 @@ def test_windowed_scoring_is_the_mean_of_the_windows_logits(fp32_bundle, copy_bu
     np.testing.assert_allclose([row["p_negative"], row["p_positive"]], want, atol=1e-5)
 
 
-def test_the_default_model_is_calibrated_on_validation_data_with_hotter_short_texts():
+def test_the_default_model_is_calibrated_on_validation_reviews_and_leaves_one_liners_as_trained():
+    """v3 is calibrated by `bertvino calibrate` on the 5,000 validation reviews (benchmarks/validation_split.py),
+    never on test. Fewer than 200 of them are under 64 word pieces, so those buckets keep T = 1: the model's own
+    confidence, which the hand-written one-liners of short_reviews_dev found right (docs/calibration.md)."""
     from bertvino.models import find_model
     bundle = load_bundle(find_model(None))
     record = bundle.calibration_record
-    assert "validation split" in record["fitted_on"]["data"] and "test" not in record["fitted_on"]["data"]
+    assert record["fitted_on"]["data"] == ["aclImdb-train-validation"] and record["fitted_on"]["texts"] == 5000
     assert record["after"]["nll"] < record["before"]["nll"] and record["after"]["ece"] < record["before"]["ece"]
     fitted = calibration.Calibration.from_record(record)
     one_liner, review = fitted.temperatures([12, 256])
-    assert one_liner > 2 * review > 2
+    assert one_liner == 1.0 and review > 1.2
 
 
 def test_the_training_teacher_vets_snippets_with_the_models_own_probabilities(fp32_bundle, calibrated_bundle):
