@@ -391,9 +391,9 @@ def run_in_a_process(argv, blocked: str | None, disk_bytes: int | None) -> tuple
 
 
 def test_every_command_has_its_mistakes():
+    from bertvino.cli import COMMANDS
     commands = {mistake.name.split(":")[0] for mistake in MISTAKES}
-    assert commands == {"import-hf", "train", "freeze", "convert", "classify", "score", "calibrate", "validate", "info",
-                        "tune", "bench", "serve"}
+    assert commands == {name for name, *_ in COMMANDS}  # a new command comes with its mistakes
     assert len({mistake.name for mistake in MISTAKES}) == len(MISTAKES) >= 30
 
 
