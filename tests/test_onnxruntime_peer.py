@@ -52,3 +52,18 @@ def test_the_onnx_graphs_fuse_attention_and_match_the_ir(tmp_path, monkeypatch):
     assert np.abs(onnx_fp32 - openvino).max() < 1e-4
     onnx_int8 = peer.onnxruntime_runner(peer.onnxruntime_session(int8, 1))(arrays)
     assert onnx_int8.shape == openvino.shape and np.isfinite(onnx_int8).all()
+
+
+def test_a_random_checkpoint_can_have_moved_layer_norms_and_no_dropout(tmp_path):
+    """What the benchmark builds: LayerNorm off its initial gamma 1, beta 0 (a converter folds `0 - x`), from a
+    config without dropout, as the default model's bert_config.json is (the head's dropout still needs a step)."""
+    import tensorflow as tf
+
+    from bertvino.train.random_checkpoint import make_finetuned
+
+    config = {**checkpoints.TINY_CONFIG, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    prefix = make_finetuned(tmp_path, config, checkpoints.VOCAB, layer_norm_scale=0.1)
+    reader = tf.train.load_checkpoint(prefix)
+    gamma = reader.get_tensor("bert/encoder/layer_0/output/LayerNorm/gamma")
+    beta = reader.get_tensor("bert/encoder/layer_0/output/LayerNorm/beta")
+    assert 0.01 < np.abs(gamma - 1).mean() < 0.2 and 0.01 < np.abs(beta).mean() < 0.2
