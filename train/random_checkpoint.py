@@ -47,10 +47,13 @@ def make_pretrained(directory: Path, config: dict, vocab: list, seed: int = 0, s
 
 
 def make_finetuned(directory: Path, config: dict, vocab: list, num_labels: int = 2, step: int = 7, seed: int = 1,
-                   head_scale: float = 1.0, scale: float = 0.2) -> str:
+                   head_scale: float = 1.0, scale: float = 0.2, layer_norm_scale: float = 0.0) -> str:
     """A checkpoint shaped like run_classifier.py's `model.ckpt-N`; returns its prefix.
 
-    The weights are random, and the Adam slots hold non-zero values, as after real steps.
+    The weights are random, and the Adam slots hold non-zero values, as after real steps. LayerNorm keeps its
+    initial gamma 1, beta 0 unless `layer_norm_scale` > 0: a converter folds `0 - x` to `-x`, so a graph meant to
+    look like a trained model's (benchmarks/onnxruntime_peer.py, whose peer fuses LayerNorm by pattern) needs them
+    moved off it.
     """
     import tensorflow as tf
     from . import modeling, optimization
@@ -58,12 +61,13 @@ def make_finetuned(directory: Path, config: dict, vocab: list, num_labels: int =
     tf1 = tf.compat.v1
     with _new_graph(directory, config, vocab, seed) as bert_config:
         inputs = modeling.input_placeholders()
+        tf1.train.get_or_create_global_step()  # the head's dropout needs it even when the config's dropout is 0
         bert = modeling.BertModel(bert_config, True, *inputs)
         logits = modeling.classifier_logits(bert.pooled_output, num_labels, 0.1)
         optimization.create_train_op(tf.reduce_mean(logits), 1e-3, 100, 10)
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
-            _randomize(session, np.random.default_rng(seed), head_scale, scale)
+            _randomize(session, np.random.default_rng(seed), head_scale, scale, layer_norm_scale)
             tf1.train.get_global_step().load(step, session)
             return tf1.train.Saver().save(session, str(directory / "model.ckpt"), global_step=step)
 
@@ -80,12 +84,16 @@ def _new_graph(directory: Path, config: dict, vocab: list, seed: int):
         yield BertConfig.from_dict(config)
 
 
-def _randomize(session, rng, head_scale=1.0, scale=0.2):
-    """Give every weight (not LayerNorm's) values of a trained model's size, rather than initialisation's
-    tiny ones: a 2-layer model then separates texts, and learns in a few steps."""
+def _randomize(session, rng, head_scale=1.0, scale=0.2, layer_norm_scale=0.0):
+    """Give every weight (not LayerNorm's, unless `layer_norm_scale`) values of a trained model's size, rather
+    than initialisation's tiny ones: a 2-layer model then separates texts, and learns in a few steps."""
     import tensorflow as tf
     for variable in tf.compat.v1.global_variables():
-        name = variable.op.name
-        if name != "global_step" and not name.endswith(("gamma", "beta")):
+        name, shape = variable.op.name, variable.shape.as_list()
+        if name.endswith(("gamma", "beta")):
+            if layer_norm_scale > 0:
+                centre = 1.0 if name.endswith("gamma") else 0.0
+                variable.load((centre + rng.normal(0, layer_norm_scale, shape)).astype(np.float32), session)
+        elif name != "global_step":
             std = head_scale if name.startswith("output_") else scale
-            variable.load(rng.normal(0, std, variable.shape.as_list()).astype(np.float32), session)
+            variable.load(rng.normal(0, std, shape).astype(np.float32), session)
