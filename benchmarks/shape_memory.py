@@ -33,7 +33,8 @@ def main():
 
     bundle = load_bundle(find_model(args.model))
     model_xml, hint = path_ir(bundle, args.precision)
-    compiled = ov.Core().compile_model(str(model_xml), "CPU", compile_config("CPU", "THROUGHPUT", hint))
+    compiled = ov.Core().compile_model(str(model_xml), "CPU", compile_config("CPU", "THROUGHPUT", hint,
+                                                                                   model_xml=model_xml))
     queue = ov.AsyncInferQueue(compiled, 0)
     rng = np.random.default_rng(0)
     shapes = set()

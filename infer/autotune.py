@@ -8,10 +8,10 @@ machine lowers one sample, not one path. A path's figure is the geometric mean o
 all; the compiles come from OpenVINO's model cache once it is warm.
 
 The cache: one JSON file per key in `cache_dir()/auto/`, the key naming everything that changes the answer: the
-CPU's model and flags, OpenVINO's version, the device, and each IR (the sha256 of its .xml, the size and mtime
-of its .bin: hashing a 45 MB .bin would cost classify a quarter of a second). A new IR, a new OpenVINO or another
-machine is a new key, so a stale table is never read. `cache_dir()` is $BERTVINO_CACHE_DIR, else
-$XDG_CACHE_HOME/bertvino, else ~/.cache/bertvino; OpenVINO's compiled-model cache lives there too (`openvino/`).
+CPU's model and flags, OpenVINO's version, the device, and each IR (`cache.ir_identity`: the sha256 of its .xml,
+the size, mtime and a sampled hash of its .bin). A new IR, a new OpenVINO or another machine is a new key, so a
+stale table is never read. `cache_dir()` is $BERTVINO_CACHE_DIR, else $XDG_CACHE_HOME/bertvino, else
+~/.cache/bertvino; OpenVINO's compiled-model cache lives there too (`openvino/`, a directory per IR).
 """
 
 import hashlib
@@ -23,7 +23,7 @@ from pathlib import Path
 from ..core.bundle import Bundle
 from ..core.errors import first_line
 from ..core.files import write_json_atomically
-from .cache import cache_dir, writable_cache
+from .cache import cache_dir, ir_identity, writable_cache
 from .precision import (Choice, choose_precision, compile_config, detect_capabilities, path_ir, requested_path,
                         usable_paths)
 from .timing import queue_throughput, random_batch
@@ -36,13 +36,8 @@ BATCH = 8
 def cache_key(bundle, capabilities, device: str = "CPU") -> dict:
     import openvino as ov
 
-    irs = {}
-    for xml in (bundle.model_xml, bundle.int8_xml):
-        binary = xml.with_suffix(".bin")
-        if xml.is_file() and binary.is_file():
-            stat = binary.stat()
-            irs[xml.name] = {"xml_sha256": hashlib.sha256(xml.read_bytes()).hexdigest(),
-                             "bin_bytes": stat.st_size, "bin_mtime_ns": stat.st_mtime_ns}
+    irs = {xml.name: ir_identity(xml) for xml in (bundle.model_xml, bundle.int8_xml)
+           if xml.is_file() and xml.with_suffix(".bin").is_file()}
     return {"cpu": capabilities.cpu_model, "cpu_flags": sorted(capabilities.cpu_flags), "device": device,
             "openvino": ov.__version__, "irs": irs}
 
@@ -73,7 +68,8 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
     queues = {}
     for path in paths:
         model_xml, hint = path_ir(bundle, path)
-        compiled = core.compile_model(str(model_xml), device, compile_config(device, "THROUGHPUT", hint))
+        compiled = core.compile_model(str(model_xml), device, compile_config(device, "THROUGHPUT", hint,
+                                                                             model_xml=model_xml))
         queues[path] = ov.AsyncInferQueue(compiled, 0)
         for n in lengths:  # warm-up: each request once at each length
             queue_throughput(queues[path], inputs[n], 0)

@@ -381,7 +381,8 @@ def texts_of_length(tokenizer, seq_len: int, count: int, seed: int = 0) -> list:
 
 def compile_for(core, model_xml, device: str, performance_hint: str, arithmetic_hint: str):
     from .precision import compile_config
-    return core.compile_model(str(model_xml), device, compile_config(device, performance_hint, arithmetic_hint))
+    return core.compile_model(str(model_xml), device, compile_config(device, performance_hint, arithmetic_hint,
+                                                                     model_xml=model_xml))
 
 
 def peak_rss_mb() -> float:

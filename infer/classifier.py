@@ -62,7 +62,7 @@ class Classifier:
             tokenizer = loader.submit(bundle.tokenizer)
             try:  # from the file, so that OpenVINO's model cache can skip reading it too
                 self.compiled = core.compile_model(str(model_xml), device, compile_config(
-                    device, performance_hint, self.choice.hint, threads))
+                    device, performance_hint, self.choice.hint, threads, model_xml=model_xml))
             except RuntimeError as err:
                 raise file_error(model_xml, f"OpenVINO cannot read this IR ({first_line(err)}); "
                                             f"re-run `bertvino convert {bundle.path}`") from None

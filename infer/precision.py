@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..core.bundle import FLOAT_IR, INT8_IR, Bundle
 from ..core.errors import BertvinoError
-from .cache import writable_cache
+from .cache import model_cache
 
 PATHS = ("f32", "bf16", "int8")  # most accurate first: the order auto prefers among paths equally fast
 PATH_CHOICES = ("auto", *PATHS)  # what --precision accepts
@@ -220,7 +220,8 @@ def pick(seq_per_s: dict) -> tuple:
                   f"{seq_per_s[fastest]:.0f} vs {seq_per_s[path]:.0f} seq/s) and more accurate")
 
 
-def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None) -> dict:
+def compile_config(device: str, performance_hint: str, arithmetic_hint: str, threads: int | None = None,
+                   model_xml=None) -> dict:
     """OpenVINO properties for compiling the IR.
 
     `threads` caps the CPU threads OpenVINO uses (default: every core), so several processes that each hold a
@@ -233,6 +234,9 @@ def compile_config(device: str, performance_hint: str, arithmetic_hint: str, thr
 
     On the CPU, OpenVINO's model cache (CACHE_DIR, in bertvino's cache directory) keeps each compiled model, so a
     second `classify` loads it instead of compiling again; where the cache cannot be written, nothing is cached.
+    Give `model_xml` when compiling from that file: its cache is then a directory of its own content
+    (`cache.model_cache`), since OpenVINO would serve a file whose weights changed in place its old compile.
+    Without it (a model compiled from memory, which OpenVINO hashes whole), no cache is used.
     """
     if arithmetic_hint not in ARITHMETIC_HINTS:
         raise BertvinoError(f"unknown arithmetic hint {arithmetic_hint!r}: choose one of {', '.join(ARITHMETIC_HINTS)}")
@@ -241,6 +245,6 @@ def compile_config(device: str, performance_hint: str, arithmetic_hint: str, thr
         config["INFERENCE_PRECISION_HINT"] = arithmetic_hint
     if threads is not None and device == "CPU":
         config["INFERENCE_NUM_THREADS"] = threads
-    if device == "CPU" and (model_cache := writable_cache("openvino")) is not None:
-        config["CACHE_DIR"] = str(model_cache)
+    if device == "CPU" and model_xml is not None and (directory := model_cache(model_xml)) is not None:
+        config["CACHE_DIR"] = str(directory)
     return config
