@@ -67,12 +67,13 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
     import openvino as ov
 
     core = core or ov.Core()
+    native_bf16 = detect_capabilities(core).native_bf16
     started = time.perf_counter()
     lengths = sorted({max(8, bundle.max_seq_length // 4), max(8, bundle.max_seq_length // 2)})
     inputs = {n: random_batch(BATCH, n, bundle.vocab_size) for n in lengths}
     queues = {}
     for path in paths:
-        model_xml, hint = path_ir(bundle, path)
+        model_xml, hint = path_ir(bundle, path, native_bf16)
         compiled = core.compile_model(str(model_xml), device, compile_config(device, "THROUGHPUT", hint))
         queues[path] = ov.AsyncInferQueue(compiled, 0)
         for n in lengths:  # warm-up: each request once at each length
