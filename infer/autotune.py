@@ -8,9 +8,10 @@ machine lowers one sample, not one path. A path's figure is the geometric mean o
 all; the compiles come from OpenVINO's model cache once it is warm.
 
 The cache: one JSON file per key in `cache_dir()/auto/`, the key naming everything that changes the answer: the
-CPU's model and flags, OpenVINO's version, the device, and each IR (the sha256 of its .xml, the size and mtime
-of its .bin: hashing a 45 MB .bin would cost classify a quarter of a second). A new IR, a new OpenVINO or another
-machine is a new key, so a stale table is never read. `cache_dir()` is $BERTVINO_CACHE_DIR, else
+CPU's model and flags, OpenVINO's version, the device, the int8 path's arithmetic for its float ops, and each IR
+(the sha256 of its .xml, the size and mtime of its .bin: hashing a 45 MB .bin would cost classify a quarter of a
+second). A new IR, a new OpenVINO, a new compile rule or another machine is a new key, so a stale table is never
+read. `cache_dir()` is $BERTVINO_CACHE_DIR, else
 $XDG_CACHE_HOME/bertvino, else ~/.cache/bertvino; OpenVINO's compiled-model cache lives there too (`openvino/`).
 """
 
@@ -24,8 +25,8 @@ from ..core.bundle import Bundle
 from ..core.errors import first_line
 from ..core.files import write_json_atomically
 from .cache import cache_dir, writable_cache
-from .precision import (Choice, choose_precision, compile_config, detect_capabilities, path_ir, requested_path,
-                        usable_paths)
+from .precision import (Choice, choose_precision, compile_config, detect_capabilities, int8_float_hint, path_ir,
+                        requested_path, usable_paths)
 from .timing import queue_throughput, random_batch
 
 ROUNDS = 3
@@ -44,7 +45,8 @@ def cache_key(bundle, capabilities, device: str = "CPU") -> dict:
             irs[xml.name] = {"xml_sha256": hashlib.sha256(xml.read_bytes()).hexdigest(),
                              "bin_bytes": stat.st_size, "bin_mtime_ns": stat.st_mtime_ns}
     return {"cpu": capabilities.cpu_model, "cpu_flags": sorted(capabilities.cpu_flags), "device": device,
-            "openvino": ov.__version__, "irs": irs}
+            "openvino": ov.__version__, "irs": irs,
+            "int8_float_ops": int8_float_hint(capabilities.native_bf16)}  # a new compile rule is a new key too
 
 
 def _key_file(key: dict) -> str:
