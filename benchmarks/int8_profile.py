@@ -8,8 +8,9 @@ For each variant (an IR and the OpenVINO properties it is compiled with, `VARIAN
 1. **Speed**: the engine's throughput at batch `--batch` (THROUGHPUT hint, the async queue kept full on pre-made
    inputs, as `bertvino bench`'s engine rows), the variants interleaved, `--rounds` rounds, each keeping its best,
    under the timing lock (/tmp/bertvino-timing.lock).
-2. **Profile**: the same IR compiled with `PERF_COUNT: True`, one infer request run `--profile-runs` times; its
-   `get_profiling_info()` summed by layer type and exec type (brgemm_avx512_amx, brgemm_avx512_I8, jit_avx512_bf16,
+2. **Profile**: the same IR compiled with `PERF_COUNT: True`, one infer request run `--profile-runs` times; each
+   layer's fastest time of those runs (from `get_profiling_info()`: robust to a busy machine), summed by layer type
+   and exec type (brgemm_avx512_amx, brgemm_avx512_I8, jit_avx512_bf16,
    ref_any_f32, ...), each group's share of the executed time; and each matrix product of the model (the
    FullyConnected layers and the two inside each attention block) with the precision it ran in
    (`runtimePrecision` of the runtime model's node that holds it).
@@ -46,14 +47,15 @@ import numpy as np
 
 from bertvino.core.bundle import INPUT_NAMES, load_bundle
 from bertvino.core.config import BertConfig
-from bertvino.infer.bench import FlopCounter, openvino_throughput
+from bertvino.infer.bench import FlopCounter
 from bertvino.infer.precision import compile_config, detect_capabilities
 from bertvino.infer.timing import queue_throughput, random_batch
 from common import RESULTS_DIR, measured_on, write_results
 
 TIMING_LOCK = "/tmp/bertvino-timing.lock"
 
-# name: (which IR, arithmetic hint for the float ops, reshaped to a static [batch, L], extra OpenVINO properties)
+# name: (which IR, arithmetic hint for the float ops, reshaped to a static [batch, L] (True), to [any, L] ("length")
+#        or left dynamic (False), extra OpenVINO properties)
 VARIANTS = {
     "f32": ("float", "f32", False, {}),
     "bf16": ("float", "bf16", False, {}),
@@ -61,6 +63,7 @@ VARIANTS = {
     "int8+bf16": ("int8", "bf16", False, {}),      # the float ops NNCF left, in bf16
     "int8+bf16 static": ("int8", "bf16", True, {}),  # one compiled model per length, shapes known at compile time
     "int8 static": ("int8", "f32", True, {}),
+    "int8+bf16 static length": ("int8", "bf16", "length", {}),  # the length fixed, the batch still dynamic
     "int8+bf16 1 stream": ("int8", "bf16", False, {"NUM_STREAMS": 1}),  # both cores on one request
     "int8+bf16 latency": ("int8", "bf16", False, {"PERFORMANCE_HINT": "LATENCY"}),
 }
@@ -91,18 +94,26 @@ def ffn_matmul_model(rows: int, hidden: int, intermediate: int):
     return ov.Model([ops.matmul(left, right, False, False)], [activations], "ffn-int8")
 
 
-def int8_peak(core, rows: int, hidden: int, intermediate: int, rounds: int, seconds: float) -> float:
-    """The best GOP/s of the FFN-shaped int8 MatMul over `rounds` samples."""
-    config = compile_config("CPU", "THROUGHPUT", "f32")
-    config.pop("CACHE_DIR", None)
-    compiled = core.compile_model(ffn_matmul_model(rows, hidden, intermediate), "CPU", config)
-    arrays = {"activations": np.abs(np.random.default_rng(1).standard_normal((rows, hidden))).astype(np.float32)}
-    best = 0.0
-    for _ in range(rounds):
-        with timing_lock():
-            runs_per_s = openvino_throughput(compiled, arrays, seconds) / rows  # it counts rows of the input
-        best = max(best, 2 * rows * hidden * intermediate * runs_per_s / 1e9)
-    return best
+class Int8Peak:
+    """The FFN-shaped int8 MatMul, compiled once, sampled between the variants' samples (so it sees the same
+    machine they do); `gops` is its best sample."""
+
+    def __init__(self, core, rows: int, hidden: int, intermediate: int):
+        import openvino as ov
+
+        config = compile_config("CPU", "THROUGHPUT", "f32")
+        config.pop("CACHE_DIR", None)
+        compiled = core.compile_model(ffn_matmul_model(rows, hidden, intermediate), "CPU", config)
+        self.queue = ov.AsyncInferQueue(compiled, 0)
+        self.arrays = {"activations": np.abs(np.random.default_rng(1).standard_normal((rows, hidden)))
+                       .astype(np.float32)}
+        self.ops_per_run = 2 * rows * hidden * intermediate
+        self.rows, self.gops = rows, 0.0
+        queue_throughput(self.queue, self.arrays, 0)  # warm-up
+
+    def sample(self, seconds: float):
+        runs_per_s = queue_throughput(self.queue, self.arrays, seconds) / self.rows  # it counts input rows
+        self.gops = max(self.gops, self.ops_per_run * runs_per_s / 1e9)
 
 
 def read_variant(core, bundle, variant: str, extra_irs: dict, batch: int, length: int):
@@ -116,7 +127,7 @@ def read_variant(core, bundle, variant: str, extra_irs: dict, batch: int, length
         xml = bundle.int8_xml if which == "int8" else bundle.model_xml
     model = core.read_model(str(xml))
     if static:
-        model.reshape({name: ov.PartialShape([batch, length]) for name in INPUT_NAMES})
+        model.reshape({name: ov.PartialShape([-1 if static == "length" else batch, length]) for name in INPUT_NAMES})
     config = compile_config("CPU", "THROUGHPUT", hint)
     config.pop("CACHE_DIR", None)  # compiled fresh: the profile must describe this OpenVINO's own choices
     return model, {**config, **extra}
@@ -151,14 +162,17 @@ def profile(compiled, arrays: dict, runs: int, ops_by_name: dict, attention: set
                                              info["originalLayersNames"].astype(str).split(","))
     request = compiled.create_infer_request()
     request.infer(arrays)  # first run: shape-dependent kernel builds, not steady state
-    groups, nodes = collections.defaultdict(float), collections.defaultdict(float)
+    fastest, kinds = {}, {}  # each layer's fastest run: a neighbour's burst slows some runs of a layer, not all
     for _ in range(runs):
         request.infer(arrays)
         for layer in request.get_profiling_info():
             if layer.status.name == "EXECUTED":
                 seconds = layer.real_time.total_seconds()
-                groups[(layer.node_type, layer.exec_type)] += seconds
-                nodes[layer.node_name] += seconds
+                fastest[layer.node_name] = min(seconds, fastest.get(layer.node_name, seconds))
+                kinds[layer.node_name] = (layer.node_type, layer.exec_type)
+    groups, nodes = collections.defaultdict(float), fastest
+    for name, seconds in fastest.items():
+        groups[kinds[name]] += seconds
     total = sum(groups.values())
     products = collections.defaultdict(lambda: {"ops": 0, "s": 0.0, "count": 0})
     claimed = set()
@@ -177,8 +191,8 @@ def profile(compiled, arrays: dict, runs: int, ops_by_name: dict, attention: set
         products[kind]["s"] += seconds
         products[kind]["count"] += len(held)
     unmapped = sum(ops for name, ops in ops_by_name.items() if name not in claimed)
-    return {"ms_per_batch": round(1e3 * total / runs, 2),
-            "groups": [{"layer": layer, "exec": exec_type, "ms": round(1e3 * s / runs, 3),
+    return {"ms_per_batch": round(1e3 * total, 2),
+            "groups": [{"layer": layer, "exec": exec_type, "ms": round(1e3 * s, 3),
                         "share": round(s / total, 4)}
                        for (layer, exec_type), s in sorted(groups.items(), key=lambda kv: -kv[1]) if s > 0],
             "matmuls": {kind: {"products": p["count"], "gops_per_batch": round(p["ops"] / 1e9, 3),
@@ -195,8 +209,8 @@ def main():
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--int8-ir", action="append", default=[], metavar="NAME=XML",
                         help="another INT8 IR to profile as a variant NAME (compiled as int8+bf16)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds; each variant's best")
-    parser.add_argument("--seconds", type=float, default=1.0, help="per timing sample")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds; each variant's best")
+    parser.add_argument("--seconds", type=float, default=0.5, help="per timing sample")
     parser.add_argument("--profile-runs", type=int, default=20)
     parser.add_argument("--out", default=str(RESULTS_DIR / "int8_profile.json"))
     args = parser.parse_args()
@@ -214,16 +228,14 @@ def main():
     hidden, intermediate = config.hidden_size, config.intermediate_size
 
     peak_rows = args.batch * 128
-    print(f"int8 peak: FakeQuantize -> MatMul [{peak_rows}, {hidden}] x [{hidden}, {intermediate}]", flush=True)
-    peak = int8_peak(core, peak_rows, hidden, intermediate, args.rounds, args.seconds)
-    print(f"int8 peak {peak:.1f} GOP/s", flush=True)
+    peak = Int8Peak(core, peak_rows, hidden, intermediate)
     flops = FlopCounter(bundle.model_xml)
 
     results = {"model": args.model, "batch": args.batch, "cpu_flags_that_matter": {
         "amx": list(capabilities.amx), "fast_int8": list(capabilities.fast_int8),
         "native_bf16": capabilities.native_bf16},
-        "int8_peak": {"gops": round(peak, 1), "shape": f"[{peak_rows}, {hidden}] x [{hidden}, {intermediate}]"},
-        "rows": [], **measured_on()}
+        "int8_peak": {"shape": f"[{peak_rows}, {hidden}] x [{hidden}, {intermediate}]"}, "rows": [], **measured_on()}
+    rows = []
     for length in lengths:
         arrays = random_batch(args.batch, length, bundle.vocab_size)
         compiled, queues, profiles = {}, {}, {}
@@ -238,24 +250,26 @@ def main():
             del profiled
         best = dict.fromkeys(variants, 0.0)
         for _ in range(args.rounds):
-            for variant in variants:  # interleaved
+            for variant in variants:  # interleaved, the peak among them
                 with timing_lock():
                     best[variant] = max(best[variant], queue_throughput(queues[variant], arrays, args.seconds))
-        ops_per_seq = flops(length)
+                    peak.sample(args.seconds / 2)
         for variant in variants:
-            p = profiles[variant]
-            dense = p["matmuls"].get("dense int8")  # the peak is a dense product's: attention's are held apart
-            kernel = (dense["gops_per_batch"] / args.batch * best[variant] / (dense["time_share"] * peak)
-                      if dense and dense["time_share"] else None)
-            row = {"variant": variant, "length": length, "seq_per_s": round(best[variant], 1),
-                   "streams": compiled[variant].get_property("NUM_STREAMS"),
-                   "threads": compiled[variant].get_property("INFERENCE_NUM_THREADS"),
-                   "matmul_gops_per_seq": round(ops_per_seq / 1e9, 4),
-                   "engine_share_of_int8_peak": round(ops_per_seq * best[variant] / 1e9 / peak, 3),
-                   "int8_kernel_share_of_peak": round(kernel, 3) if kernel else None, "profile": p}
-            results["rows"].append(row)
-            print(describe(row), flush=True)
+            rows.append({"variant": variant, "length": length, "seq_per_s": round(best[variant], 1),
+                         "streams": compiled[variant].get_property("NUM_STREAMS"),
+                         "threads": compiled[variant].get_property("INFERENCE_NUM_THREADS"),
+                         "matmul_gops_per_seq": round(flops(length) / 1e9, 4), "profile": profiles[variant]})
+            print(f"{variant} {length} tokens: {best[variant]:.1f} seq/s", flush=True)
         del queues, compiled
+    results["int8_peak"]["gops"] = round(peak.gops, 1)  # the best of every sample, then every share against it
+    for row in rows:
+        dense = row["profile"]["matmuls"].get("dense int8")  # the peak is a dense product: attention held apart
+        row["engine_share_of_int8_peak"] = round(row["matmul_gops_per_seq"] * row["seq_per_s"] / peak.gops, 3)
+        row["int8_kernel_share_of_peak"] = (round(dense["gops_per_batch"] / results["batch"] * row["seq_per_s"]
+                                                  / (dense["time_share"] * peak.gops), 3)
+                                            if dense and dense["time_share"] else None)
+        results["rows"].append(row)
+        print(describe(row), flush=True)
     write_results(args.out, results, markdown(results))
     print(f"wrote {Path(args.out).with_suffix('.json')} and .md")
 
@@ -284,7 +298,7 @@ def markdown(results) -> str:
                      f"{row['streams']} x {row['threads']} |")
     for row in results["rows"]:
         lines += ["", f"## {row['variant']}, {row['length']} tokens ({row['profile']['ms_per_batch']} ms per batch of "
-                      f"{results['batch']}, one request)", "", "| layer type | exec type | ms | share |",
+                      f"{results['batch']}, one request, each layer's fastest run)", "", "| layer type | exec type | ms | share |",
                   "| --- | --- | ---: | ---: |"]
         lines += [f"| {g['layer']} | {g['exec']} | {g['ms']} | {100 * g['share']:.1f} % |"
                   for g in row["profile"]["groups"] if g["share"] >= 0.005]
