@@ -54,19 +54,31 @@ from common import RESULTS_DIR, measured_on, write_results
 
 TIMING_LOCK = "/tmp/bertvino-timing.lock"
 
-# name: (which IR, arithmetic hint for the float ops, reshaped to a static [batch, L] (True), to [any, L] ("length")
-#        or left dynamic (False), extra OpenVINO properties)
+# name: (which IR, arithmetic hint for the float ops, the input shape it is compiled for (`input_shape`; False:
+#        dynamic, as the IR is), extra OpenVINO properties)
 VARIANTS = {
     "f32": ("float", "f32", False, {}),
     "bf16": ("float", "bf16", False, {}),
     "int8": ("int8", "f32", False, {}),            # what the int8 path compiled before this benchmark
     "int8+bf16": ("int8", "bf16", False, {}),      # the float ops NNCF left, in bf16
-    "int8+bf16 static": ("int8", "bf16", True, {}),  # one compiled model per length, shapes known at compile time
-    "int8 static": ("int8", "f32", True, {}),
-    "int8+bf16 static length": ("int8", "bf16", "length", {}),  # the length fixed, the batch still dynamic
+    "int8+bf16 static": ("int8", "bf16", "static", {}),  # one compiled model per shape, known at compile time
+    "int8 static": ("int8", "f32", "static", {}),
+    "int8+bf16 static length": ("int8", "bf16", "length", {}),
+    "int8+bf16 static batch": ("int8", "bf16", "batch", {}),
+    "int8+bf16 bounded": ("int8", "bf16", "bounded", {}),
     "int8+bf16 1 stream": ("int8", "bf16", False, {"NUM_STREAMS": 1}),  # both cores on one request
     "int8+bf16 latency": ("int8", "bf16", False, {"PERFORMANCE_HINT": "LATENCY"}),
 }
+
+
+def input_shape(kind: str, batch: int, length: int):
+    """The shape a variant is compiled for: "static" [batch, L]; "length" [any, L]; "batch" [batch, any];
+    "bounded" [1..4*batch, 1..256]."""
+    import openvino as ov
+
+    return {"static": ov.PartialShape([batch, length]), "length": ov.PartialShape([-1, length]),
+            "batch": ov.PartialShape([batch, -1]),
+            "bounded": ov.PartialShape([ov.Dimension(1, 4 * batch), ov.Dimension(1, 256)])}[kind]
 
 
 @contextlib.contextmanager
@@ -127,7 +139,7 @@ def read_variant(core, bundle, variant: str, extra_irs: dict, batch: int, length
         xml = bundle.int8_xml if which == "int8" else bundle.model_xml
     model = core.read_model(str(xml))
     if static:
-        model.reshape({name: ov.PartialShape([-1 if static == "length" else batch, length]) for name in INPUT_NAMES})
+        model.reshape({name: input_shape(static, batch, length) for name in INPUT_NAMES})
     config = compile_config("CPU", "THROUGHPUT", hint)
     config.pop("CACHE_DIR", None)  # compiled fresh: the profile must describe this OpenVINO's own choices
     return model, {**config, **extra}
