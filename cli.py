@@ -1,6 +1,7 @@
 """`bertvino`: one command, a subcommand per stage of the pipeline.
 
     import-hf  Hugging Face BERT         -> Google-format checkpoint  (TensorFlow)
+    import-bundle  bundle's float IR     -> fine-tuned checkpoint     (OpenVINO + TensorFlow)
     train    checkpoint + reviews        -> fine-tuned checkpoint     (TensorFlow)
     freeze   fine-tuned checkpoint       -> bundle with frozen.pb     (TensorFlow)
     convert  bundle                      -> bundle with OpenVINO IR   (OpenVINO)
@@ -137,6 +138,26 @@ def _run_import_hf(args):
     print(f"Wrote {import_hf(args.hf_dir, args.output)}")
 
 
+# --- import-bundle -----------------------------------------------------------------------------------------------
+
+def _import_bundle_options(p):
+    p.add_argument("bundle", help="a bundle with a float IR (model.xml), e.g. models/imdb-minilm")
+    p.add_argument("--output", "-o", required=True, help="new directory for the fine-tuned checkpoint")
+    _add_verbose(p)
+
+
+def _run_import_bundle(args):
+    """bundle's float IR -> fine-tuned Google-format checkpoint, to train further (needs TensorFlow)
+
+    Read every BERT weight back out of the bundle's float IR (model.xml) and its head out of weight.npy/bias.npy,
+    and write them as a fine-tuned checkpoint (bert_model.ckpt.*, bert_config.json, vocab.txt): `train
+    --init_checkpoint DIR` continues from it, e.g. a further dropout-free pass (--no_dropout) on new data, when only
+    the bundle was kept. An FP16 IR gives FP16-rounded weights.
+    """
+    from .train.import_bundle import import_bundle
+    print(f"Wrote {import_bundle(args.bundle, args.output)}")
+
+
 # --- train -------------------------------------------------------------------------------------------------------
 
 def _train_options(p):
@@ -185,13 +206,23 @@ def _train_options(p):
                                                    "--init_checkpoint, a graph without random ops")
     flag("--seed", type=_seed, default=options.seed, help="fixes the validation split and the example order")
     flag("--snippets", type=_non_negative_int, default=options.snippets, metavar="N",
-         help="also train on up to N snippets (1-3 consecutive sentences) cut from each training review, labelled "
-              "by their review, batched by length so they cost little: teaches the model short text")
+         help="also train on up to N snippets (1 to --snippet_sentences consecutive sentences) cut from each "
+              "training review, labelled by their review, batched by length so they cost little: teaches the model "
+              "short text")
+    flag("--snippet_sentences", type=_positive_int, default=options.snippet_sentences, metavar="N",
+         help="the most sentences a snippet holds; 1: single sentences")
     flag("--distill_from", metavar="BUNDLE", help="a bundle (e.g. an earlier model) that vets the snippets "
                                                   "through OpenVINO: keep only those it gives the review's label "
                                                   "with probability >= --distill_threshold")
     flag("--distill_threshold", type=_probability, default=options.distill_threshold,
-         help="teacher probability a snippet needs to be kept")
+         help="filter: the teacher probability a snippet needs to be kept")
+    flag("--distill_targets", choices=("filter", "soft"), default=options.distill_targets,
+         help="filter (default): keep the snippets the teacher agrees with, labelled by their review; soft: keep "
+              "every snippet, its target a mix of its review's label and the teacher's probabilities")
+    flag("--distill_temperature", type=float, default=options.distill_temperature, metavar="T",
+         help="soft: the teacher's probabilities are softmax(logits / T)")
+    flag("--distill_review_weight", type=float, default=options.distill_review_weight, metavar="W",
+         help="soft: target = W x the review's label + (1 - W) x the teacher's")
     _add_verbose(p)
 
 
@@ -949,6 +980,7 @@ CALIBRATION = _parent(_calibration_options)
 # line, the description), the shared options it takes, and the function that declares its own.
 COMMANDS = (
     ("import-hf", _run_import_hf, [], _import_hf_options),
+    ("import-bundle", _run_import_bundle, [], _import_bundle_options),
     ("train", _run_train, [], _train_options),
     ("freeze", _run_freeze, [], _freeze_options),
     ("convert", _run_convert, [CALIBRATION], _convert_options),

@@ -3,6 +3,7 @@
     python benchmarks/calibration.py collect   # logits of every set below, per precision path, cached
     python benchmarks/calibration.py choose    # each method fitted on half the validation reviews, checked on the rest
     python benchmarks/calibration.py record --method length_temperature   # fit on all validation, write bundle.json
+    python benchmarks/calibration.py dev       # validation and dev sets before/after the bundle's own record
     python benchmarks/calibration.py test      # IMDB test, once, after every choice: before/after per path
     python benchmarks/calibration.py windows   # long reviews read whole vs head+tail: validation accuracy and time
 
@@ -188,6 +189,21 @@ def record(args, bundle):
     update_results({"record": record, "validation_and_dev": table})
 
 
+def dev(args, bundle):
+    """The validation and dev sets, per path, before and after the bundle's own calibration record (as shipped)."""
+    collect(args, bundle, names=[*FIT_SETS, *DEV_SETS], paths=args.paths)
+    calibrator = calibration.Calibration.from_record(bundle.calibration_record)
+    table = {}
+    for path in args.paths:
+        for name in (*FIT_SETS, *DEV_SETS):
+            data = load(args.cache, name, path)
+            table[f"{name} {path}"] = {"before": measure(data["logits"], data["lengths"], data["gold"]),
+                                       "after": measure(data["logits"], data["lengths"], data["gold"], calibrator)}
+    print(calibrator.describe())
+    print(json.dumps(table, indent=1))
+    update_results({"record": bundle.calibration_record, "validation_and_dev": table})
+
+
 def test(args, bundle):
     """IMDB test, all 25,000 reviews, per path, before and after the bundle's calibration."""
     collect(args, bundle, names=["test"], paths=args.paths)  # int8 first: auto's path on this CPU
@@ -260,7 +276,7 @@ def update_results(part: dict):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("collect", "choose", "record", "test", "windows"))
+    parser.add_argument("stage", choices=("collect", "choose", "record", "dev", "test", "windows"))
     parser.add_argument("-m", "--model", default=None, help="bundle (default: the bundled model)")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--cache", default="/tmp/bertvino-calibration", help="where logits are cached")
@@ -271,7 +287,7 @@ def main():
     parser.add_argument("--timing-reviews", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--paths", type=lambda value: tuple(value.split(",")), default=("int8", "f32"),
-                        help="test: the precision paths to measure, in this order")
+                        help="dev, test: the precision paths to measure, in this order")
     args = parser.parse_args()
     bundle = load_bundle(find_model(args.model))
     if args.stage == "collect":
@@ -280,6 +296,8 @@ def main():
         choose(args)
     elif args.stage == "record":
         record(args, bundle)
+    elif args.stage == "dev":
+        dev(args, bundle)
     elif args.stage == "test":
         test(args, bundle)
     else:

@@ -31,30 +31,32 @@ def test_the_default_model_is_bundled_complete_and_small():
 
 
 def test_its_provenance_records_base_model_data_and_measured_test_accuracy():
-    """The figures the README publishes (92.24 % float, 92.28 % INT8 with its float ops in f32, on all 25,000 IMDB
+    """The figures the README publishes (92.26 % float, 92.23 % INT8 with its float ops in f32, on all 25,000 IMDB
     test reviews) are the bundle's records, and each record is a count of right answers over its sample. A re-made
     model changes them here and in the README together."""
     metadata = load_bundle(find_model(None)).metadata
     provenance = metadata["provenance"]
     assert provenance["base_model"].startswith("sentence-transformers/all-MiniLM-L6-v2")
-    assert (provenance["test"]["reviews"], provenance["test"]["accuracy"]) == (25000, 0.9224)
-    assert "imdb_accuracy.py" in provenance["test"]["command"]
+    assert (provenance["test"]["reviews"], provenance["test"]["accuracy"]) == (25000, 0.9226)
+    assert provenance["test"]["command"].startswith("bertvino score aclImdb_v1.tar.gz --split test")
+    assert "692368d" in provenance["init"]["model"]  # v3 continues v2, read back by import-bundle
     assert provenance["validation"]["eval_examples"] == 5000
     int8 = metadata["irs"]["model-int8.xml"]["accuracy"]["before_bf16_float_ops"]["test"]
     float_ir = metadata["irs"]["model.xml"]["accuracy"]["test"]
-    assert (int8["reviews"], int8["accuracy"], int8["float_accuracy"]) == (25000, 0.92284, 0.92244)
-    assert (float_ir["reviews"], float_ir["accuracy"]) == (25000, 0.92244)
+    assert (int8["reviews"], int8["accuracy"], int8["float_accuracy"]) == (25000, 0.92232, 0.92256)
+    assert (float_ir["reviews"], float_ir["accuracy"]) == (25000, 0.92256)
     for accuracy in (int8["accuracy"], int8["float_accuracy"]):
-        assert abs(accuracy * 25000 - round(accuracy * 25000)) < 1e-6  # 23,071 and 23,061 reviews right
+        assert abs(accuracy * 25000 - round(accuracy * 25000)) < 1e-6  # 23,058 and 23,064 reviews right
     assert round(float_ir["accuracy"], 4) == provenance["test"]["accuracy"]
 
 
 # A copy of shared/data/short_reviews_dev.tsv: 400 one-sentence reviews written by hand for this project (see
 # shared/data/SHORT_REVIEWS.md), a fixed sample the tests may carry (IMDB's they may not).
 SHORT_REVIEWS = Path(__file__).resolve().parent / "data" / "short_reviews_dev.tsv"
-# Measured with the shipped bundle on the f32 path (float IR, f32 arithmetic: the same on every CPU; no review was
-# nearer than 0.09 to p = 0.5, so rounding differences between CPUs cannot flip one), AMD EPYC Zen 5, 2026-11-29.
-SHORT_REVIEWS_RIGHT = 337  # of 400 (84.25 %)
+# Measured with the shipped bundle (v3) on the f32 path (float IR, f32 arithmetic: the same on every CPU up to
+# rounding; the review nearest to p = 0.5 is 0.004 from it, a logit margin of 0.016, far above the ~1e-5 by which
+# CPUs' f32 sums differ), AMD EPYC Zen 5, 2026-11-29. v2 got 337: v3 is calibrated on one-liners, not more accurate.
+SHORT_REVIEWS_RIGHT = 334  # of 400 (83.50 %)
 
 
 def test_it_scores_a_fixed_sample_as_measured_when_it_was_shipped():

@@ -368,7 +368,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
         prefix.with_name("bert_model.ckpt.index").write_bytes(b"half written")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(import_hf_module, "_write_checkpoint", fail)
+    monkeypatch.setattr(import_hf_module, "write_checkpoint", fail)
     hf_dir = write_hf_dir(tmp_path / "hf")
     with pytest.raises(KeyboardInterrupt):
         import_hf(hf_dir, tmp_path / "google")

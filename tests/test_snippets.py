@@ -1,5 +1,6 @@
 """Training on sentence snippets (`train --snippets`, `--distill_from`) and the short-text validation set."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -31,6 +32,8 @@ def test_snippets_are_consecutive_sentences_long_enough_and_seeded():
     for snippet in snippets:
         assert len(snippet.split()) >= 4 and snippet in " ".join(sentences) and snippet != " ".join(sentences)
     assert cut_snippets("A single sentence review here.", 2, np.random.default_rng(0)) == []
+    single = cut_snippets(text, 4, np.random.default_rng(7), max_sentences=1)  # --snippet_sentences 1
+    assert single and all(snippet in sentences for snippet in single)
 
 
 def test_short_validation_texts_are_the_first_and_last_sentence():
@@ -105,8 +108,12 @@ def test_the_teacher_keeps_exactly_the_snippets_at_or_above_its_threshold(fp32_b
     def snippets(**teacher):
         options = TrainingOptions(bert_config_file="", vocab_file="", output_dir="", data=[], labels=label_names,
                                   snippets=2, **teacher)
-        all_texts, all_labels = _with_snippets(options, texts, labels)
-        return all_texts[len(texts):], all_labels[len(texts):]
+        one_hot = np.eye(2, dtype=np.float32)[labels]
+        all_texts, all_targets = _with_snippets(options, texts, labels, one_hot)
+        np.testing.assert_array_equal(all_targets[:len(texts)], one_hot)  # the reviews keep their labels
+        targets = all_targets[len(texts):]
+        assert set(np.unique(targets)) <= {0.0, 1.0}  # hard labels: filtered or not, never softened
+        return all_texts[len(texts):], targets.argmax(axis=1)
 
     cut, cut_labels = snippets()
     classifier = Classifier(load_bundle(fp32_bundle), precision="f32")
@@ -124,6 +131,43 @@ def test_the_teacher_keeps_exactly_the_snippets_at_or_above_its_threshold(fp32_b
     assert f"kept {len(kept)} of {len(cut)} snippets (p >= {threshold}" in capsys.readouterr().out
 
 
+def test_soft_targets_mix_the_review_label_and_the_teacher_at_its_temperature(fp32_bundle, multi_sentence_reviews):
+    """`--distill_targets soft`: every snippet kept, its target w x its review's one-hot label + (1 - w) x the
+    teacher's softmax(logits / T), the teacher's logits computed here one snippet at a time."""
+    pytest.importorskip("tensorflow")
+    from bertvino.core.bundle import load_bundle
+    from bertvino.infer.classifier import Classifier
+    from bertvino.train.finetune import _with_snippets
+    from bertvino.train.options import TrainingOptions
+
+    texts, labels = _labelled_texts(multi_sentence_reviews)
+    one_hot = np.eye(2, dtype=np.float32)[labels]
+    options = TrainingOptions(bert_config_file="", vocab_file="", output_dir="", data=[], snippets=2,
+                              labels=("negative", "positive"))
+    cut, cut_targets = _with_snippets(options, texts, labels, one_hot)
+    soft = dataclasses.replace(options, distill_from=str(fp32_bundle), distill_targets="soft",
+                               distill_temperature=3.0, distill_review_weight=0.25)
+    soft_texts, soft_targets = _with_snippets(soft, texts, labels, one_hot)
+    assert soft_texts == cut  # nothing filtered
+    classifier = Classifier(load_bundle(fp32_bundle), precision="f32")
+    logits = np.concatenate([classifier.logits(classifier.pooled(classifier.encode_batch([text])))
+                             for text in cut[len(texts):]]).astype(np.float64) / 3.0
+    teacher = np.exp(logits - logits.max(axis=1, keepdims=True))
+    teacher /= teacher.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(soft_targets[len(texts):], 0.25 * cut_targets[len(texts):] + 0.75 * teacher,
+                               atol=1e-5)
+    np.testing.assert_array_equal(soft_targets[:len(texts)], one_hot)
+
+
+def test_soft_targets_without_a_teacher_are_refused(tmp_path, pretrained_checkpoint, reviews_dir, capsys):
+    folder = Path(pretrained_checkpoint).parent
+    assert main(["train", "--data", str(reviews_dir), "--bert_config_file", str(folder / "bert_config.json"),
+                 "--vocab_file", str(folder / "vocab.txt"), "--output_dir", str(tmp_path / "run"),
+                 "--snippets", "2", "--distill_targets", "soft"]) == 1
+    assert "--distill_targets soft needs a teacher" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("teacher", [False, True])
 def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_checkpoint, multi_sentence_reviews,
                                                          fp32_bundle, capsys, teacher):
@@ -133,7 +177,7 @@ def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_ch
             "--vocab_file", str(folder / "vocab.txt"), "--init_checkpoint", pretrained_checkpoint,
             "--output_dir", str(tmp_path / "run"), "--max_seq_length", "32", "--train_batch_size", "8",
             "--learning_rate", "1e-3", "--num_train_epochs", "4", "--validation_fraction", "0.25",
-            "--snippets", "2"]
+            "--snippets", "2", "--snippet_sentences", "1"]
     if teacher:
         args += ["--distill_from", str(fp32_bundle), "--distill_threshold", "0.5"]
     assert main(args) == 0
@@ -148,7 +192,7 @@ def test_train_with_snippets_reports_short_text_accuracy(tmp_path, pretrained_ch
     assert examples > 0 and 0 <= accuracy <= 1
     assert abs(accuracy * examples - round(accuracy * examples)) < 1e-6  # right answers over the examples
     info = json.loads((tmp_path / "run" / "train_info.json").read_text())
-    assert info["snippets"] == 2 and bool(info["distill_from"]) == teacher
+    assert info["snippets"] == 2 and info["snippet_sentences"] == 1 and bool(info["distill_from"]) == teacher
 
 
 def test_distilling_without_snippets_is_refused(tmp_path, pretrained_checkpoint, reviews_dir, fp32_bundle, capsys):

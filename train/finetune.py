@@ -38,7 +38,7 @@ from ..core.reviews import read_reviews
 from ..core.tokenization import FullTokenizer
 from . import modeling, optimization
 from .options import TrainingOptions
-from .snippets import cut_snippets, teacher_keeps
+from .snippets import cut_snippets, teacher_keeps, teacher_probabilities
 from .validation import held_out_mask, short_texts
 from .checkpoint import (READ_ERRORS, check_restorable, resolve_checkpoint, unreadable,
                                        variable_shapes)
@@ -116,13 +116,14 @@ def train(options: TrainingOptions) -> dict:
 def _build_graph(config, num_labels, learning_rate, num_train_steps, num_warmup_steps, random_init):
     """The training model (dropout as configured), the optimizer, and an evaluation model sharing its weights."""
     input_ids, input_mask, segment_ids = modeling.input_placeholders()
-    label_ids = tf1.placeholder(tf.int32, [None], name="label_ids")
+    label_ids = tf1.placeholder(tf.int32, [None], name="label_ids")  # evaluation: the gold label of each text
+    targets = tf1.placeholder(tf.float32, [None, num_labels], name="targets")  # training: a distribution each
     inputs = (input_ids, input_mask, segment_ids)
 
     bert = modeling.BertModel(config, True, *inputs, random_init=random_init)
     logits = modeling.classifier_logits(bert.pooled_output, num_labels, config.hidden_dropout_prob,
                                         random_init=random_init)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label_ids, logits=logits))
+    loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits))
     train_op, learning_rate = optimization.create_train_op(loss, learning_rate, num_train_steps,
                                                             num_warmup_steps)
 
@@ -130,7 +131,7 @@ def _build_graph(config, num_labels, learning_rate, num_train_steps, num_warmup_
         eval_bert = modeling.BertModel(config, False, *inputs)
         eval_logits = modeling.classifier_logits(eval_bert.pooled_output, num_labels, 0.0)
     eval_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label_ids, logits=eval_logits)
-    return {"inputs": inputs, "label_ids": label_ids, "loss": loss, "train_op": train_op,
+    return {"inputs": inputs, "label_ids": label_ids, "targets": targets, "loss": loss, "train_op": train_op,
             "learning_rate": learning_rate, "eval_losses": eval_losses, "eval_predictions":
             tf.argmax(eval_logits, axis=-1, output_type=tf.int32), "global_step": tf1.train.get_global_step()}
 
@@ -138,7 +139,7 @@ def _build_graph(config, num_labels, learning_rate, num_train_steps, num_warmup_
 def _run_steps(session, model, saver, options, train_set, start_step, num_train_steps, output_dir):
     """The loop itself: feed a batch, step, show loss and speed; save every `save_checkpoints_steps` steps, every
     `save_checkpoints_secs` seconds, and after the step in progress when SIGINT/SIGTERM asks the run to stop."""
-    ids, labels = train_set
+    ids, targets = train_set
     lengths = np.array([len(i) for i in ids]) if options.snippets else None  # snippets: bucket by length
     order = _ExampleOrder(len(ids), options.train_batch_size, options.seed, lengths)
     progress = tqdm(initial=start_step, total=num_train_steps, desc="train", unit="step", dynamic_ncols=True)
@@ -147,7 +148,7 @@ def _run_steps(session, model, saver, options, train_set, start_step, num_train_
     with _StopRequest() as stop:
         for step in range(start_step, num_train_steps):
             batch = order.batch(step)
-            feed = _feed(model, pad_batch([ids[i] for i in batch]), labels[batch])
+            feed = _feed(model, pad_batch([ids[i] for i in batch]), targets=targets[batch])
             _, loss, lr = session.run([model["train_op"], model["loss"], model["learning_rate"]], feed)
             smoothed_loss = loss if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * loss
             examples_per_s = (step + 1 - start_step) * options.train_batch_size / (time.perf_counter() - started)
@@ -239,20 +240,21 @@ def _evaluate(session, model, eval_set, batch_size, desc="eval") -> dict:
     losses, correct = [], 0
     for start in tqdm(range(0, len(ids), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
         batch_labels = labels[start:start + batch_size]
-        feed = _feed(model, pad_batch(ids[start:start + batch_size]), batch_labels)
+        feed = _feed(model, pad_batch(ids[start:start + batch_size]), label_ids=batch_labels)
         batch_losses, predictions = session.run([model["eval_losses"], model["eval_predictions"]], feed)
         losses.extend(batch_losses)
         correct += int(np.sum(predictions == batch_labels))
     return {"eval_accuracy": correct / len(ids), "eval_loss": float(np.mean(losses)), "eval_examples": len(ids)}
 
 
-def _feed(model, arrays, labels):
+def _feed(model, arrays, label_ids=None, targets=None):
+    """Inputs and either the gold label ids (evaluation) or the target distributions (training)."""
     feed = {placeholder: arrays[name] for placeholder, name in zip(model["inputs"], INPUT_NAMES)}
-    return {**feed, model["label_ids"]: labels}
+    return {**feed, **({model["label_ids"]: label_ids} if targets is None else {model["targets"]: targets})}
 
 
 def _load_examples(options, tokenizer, truncation):
-    """(train ids, labels), (eval ids, labels) or None, (short-text eval ids, labels) or None, and the label names:
+    """(train ids, targets), (eval ids, labels) or None, (short-text eval ids, labels) or None, and the label names:
     --labels, or those the training data uses (sorted; negative/positive for sentiment spellings such as pos/neg).
 
     The validation split is stratified and seeded. Snippets (`--snippets`) are cut from the training reviews only,
@@ -305,9 +307,10 @@ def _load_examples(options, tokenizer, truncation):
     else:
         eval_texts, eval_labels = None, None
 
+    targets = np.eye(len(options.labels), dtype=np.float32)[labels]  # a review's target is its label
     if options.snippets:
-        texts, labels = _with_snippets(options, texts, labels)
-    train_set = encoded(texts, labels, "train")
+        texts, targets = _with_snippets(options, texts, labels, targets)
+    train_set = encoded(texts, targets, "train")
     if eval_texts is None:
         return train_set, None, None, label_names
     short, short_labels = short_texts(eval_texts, eval_labels)
@@ -315,25 +318,35 @@ def _load_examples(options, tokenizer, truncation):
     return train_set, encoded(eval_texts, eval_labels, "eval"), short_set, label_names
 
 
-def _with_snippets(options, texts, labels):
-    """The training reviews plus up to `options.snippets` snippets of each, vetted by the teacher if one is given."""
+def _with_snippets(options, texts, labels, targets):
+    """The training reviews and their targets plus up to `options.snippets` snippets of each, with theirs: the
+    review's label, unless a teacher filters them (`--distill_targets filter`) or softens them (`soft`)."""
     rng = np.random.default_rng([options.seed, 1])
     snippet_texts, snippet_labels = [], []
     for text, label in zip(texts, labels):
-        cut = cut_snippets(text, options.snippets, rng)
+        cut = cut_snippets(text, options.snippets, rng, options.snippet_sentences)
         snippet_texts.extend(cut)
         snippet_labels.extend([label] * len(cut))
     snippet_labels = np.array(snippet_labels, dtype=np.int32)
-    if options.distill_from and snippet_texts:
+    snippet_targets = np.eye(len(options.labels), dtype=np.float32)[snippet_labels]
+    if options.distill_from and snippet_texts and options.distill_targets == "soft":
+        teacher = teacher_probabilities(options.distill_from, snippet_texts, options.labels,
+                                        options.distill_temperature)
+        weight = options.distill_review_weight
+        snippet_targets = (weight * snippet_targets + (1 - weight) * teacher).astype(np.float32)
+        print(f"Adding {len(snippet_texts)} snippets with soft targets: {weight:g} x their review's label + "
+              f"{1 - weight:g} x teacher {options.distill_from} at temperature {options.distill_temperature:g} "
+              f"(mean top target {snippet_targets.max(axis=1).mean():.3f})")
+    elif options.distill_from and snippet_texts:
         keep = teacher_keeps(options.distill_from, snippet_texts, snippet_labels, options.labels,
                              options.distill_threshold)
         print(f"Teacher {options.distill_from} kept {int(keep.sum())} of {len(snippet_texts)} snippets "
               f"(p >= {options.distill_threshold} for the review's label)")
         snippet_texts = [t for t, k in zip(snippet_texts, keep) if k]
-        snippet_labels = snippet_labels[keep]
+        snippet_targets = snippet_targets[keep]
     else:
         print(f"Adding {len(snippet_texts)} snippets, labelled by their reviews")
-    return texts + snippet_texts, np.concatenate([labels, snippet_labels])
+    return texts + snippet_texts, np.concatenate([targets, snippet_targets])
 
 
 def _init_checkpoint(options):
@@ -430,6 +443,11 @@ def _check_options(options):
         (options.keep_checkpoint_max >= 1, "--keep_checkpoint_max must be at least 1"),
         (options.snippets >= 0, "--snippets must be 0 or more"),
         (0 < options.distill_threshold <= 1, "--distill_threshold must be in (0, 1]"),
+        (options.distill_targets in ("filter", "soft"), "--distill_targets must be filter or soft"),
+        (options.distill_targets == "filter" or options.distill_from, "--distill_targets soft needs a teacher: "
+                                                                      "give --distill_from BUNDLE"),
+        (options.distill_temperature > 0, "--distill_temperature must be above 0"),
+        (0 <= options.distill_review_weight <= 1, "--distill_review_weight must be in [0, 1]"),
         (not options.distill_from or options.snippets, "--distill_from vets snippets: give --snippets too"),
         (options.labels is None or (len(options.labels) >= 2 and len(set(options.labels)) == len(options.labels)),
          "--labels needs at least two distinct labels"),

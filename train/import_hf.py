@@ -84,7 +84,7 @@ def import_hf(hf_dir, output_dir) -> Path:
     """Import the Hugging Face BERT in `hf_dir` into the new directory `output_dir`; returns the checkpoint prefix
     `output_dir/bert_model.ckpt`. Everything is read and checked before anything is written."""
     hf_dir, output_dir = Path(hf_dir), Path(output_dir)
-    _check_output_dir(output_dir)
+    check_output_dir(output_dir)
     config_path, vocab_path, weights_path = _input_files(hf_dir)
 
     hf_config = read_json_object(config_path, "a model config")
@@ -100,7 +100,7 @@ def import_hf(hf_dir, output_dir) -> Path:
             "dropped_tensors": dropped, "notes": notes}
 
     with atomic_directory(output_dir) as staging:
-        _write_checkpoint(weights, staging / CHECKPOINT_NAME)
+        write_checkpoint(weights, staging / CHECKPOINT_NAME)
         (staging / "bert_config.json").write_text(config.to_json_string(), encoding="utf-8")
         shutil.copyfile(vocab_path, staging / "vocab.txt")
         (staging / IMPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -109,7 +109,7 @@ def import_hf(hf_dir, output_dir) -> Path:
     return output_dir / CHECKPOINT_NAME
 
 
-def _check_output_dir(output_dir: Path):
+def check_output_dir(output_dir: Path):
     """A new or empty directory only: importing over a model would mix two models' files."""
     if output_dir.exists() and not output_dir.is_dir():
         raise file_error(output_dir, "exists and is not a directory; give a new directory to import into")
@@ -171,7 +171,7 @@ def _read_safetensors(path: Path) -> dict:
         raise file_error(path, f"not a readable safetensors file ({err})") from None
 
 
-def _tensor_specs(config: BertConfig) -> list:
+def tensor_specs(config: BertConfig) -> list:
     """Every variable of Google's BERT body and pooler, in modeling.py's order."""
     hidden, intermediate = config.hidden_size, config.intermediate_size
 
@@ -218,7 +218,7 @@ def _google_weights(tensors: dict, config: BertConfig, source: Path):
     has_pooler = any(name.startswith("pooler.") for name in body)
 
     weights, created, used = {}, [], set()
-    for spec in _tensor_specs(config):
+    for spec in tensor_specs(config):
         if spec.google.startswith("bert/pooler/") and not has_pooler:
             weights[spec.google] = _new_pooler_variable(spec, config.initializer_range)
             created.append(spec.google)
@@ -279,7 +279,7 @@ def _notes(hf_config: dict, config: BertConfig, created: list, dropped: list) ->
     return notes
 
 
-def _write_checkpoint(weights: dict, prefix: Path):
+def write_checkpoint(weights: dict, prefix: Path):
     """Save `weights` under their names with tf.compat.v1's Saver, as Google's checkpoints were written.
 
     The values are fed in, not put into the graph as constants: a GraphDef is limited to 2 GB, and BERT-large

@@ -32,10 +32,15 @@ class TrainingOptions:
     no_dropout: bool = False
     seed: int = 12345
     snippets: int = 0
+    snippet_sentences: int = 3  # a snippet is 1..N consecutive sentences
     distill_from: str | None = None
     distill_threshold: float = 0.9
+    distill_targets: str = "filter"  # "filter": keep what the teacher agrees with; "soft": keep all, soft targets
+    distill_temperature: float = 2.0  # soft: the teacher's softmax(logits / T)
+    distill_review_weight: float = 0.5  # soft: target = w * review's label + (1 - w) * teacher's probabilities
 
     # The options that must not change when a run is resumed: they fix the data order and the schedule.
     RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
                    "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
-                   "no_dropout", "do_lower_case", "snippets", "distill_from", "distill_threshold")
+                   "no_dropout", "do_lower_case", "snippets", "snippet_sentences", "distill_from", "distill_threshold",
+                   "distill_targets", "distill_temperature", "distill_review_weight")

@@ -3,13 +3,16 @@
 People type one or two sentences into `bertvino classify`; IMDB reviews average 230 words. A model that only ever
 saw whole reviews is weak on short text, so training can add *snippets*: 1-3 consecutive sentences cut from each
 training review. A snippet inherits its review's label, which is often wrong ("I saw it on a Tuesday." in a
-negative review), so a *teacher* (a bundle, run through OpenVINO) can vet them: a snippet is kept only where the
-teacher agrees with the review's label with probability >= a threshold (filtered hard labels).
+negative review), so a *teacher* (a bundle, run through OpenVINO) can help, in one of two ways: *filter* keeps a
+snippet only where the teacher agrees with the review's label with probability >= a threshold (hard labels);
+*soft* keeps every snippet and trains it towards a mix of its review's label and the teacher's probabilities at a
+temperature, so a sentence the teacher is unsure about teaches the student to be unsure too.
 
 The same sentence splitter gives the short-text validation set: the first and the last sentence of each held-out
 review, labelled by its review (noisy, but the same noise for every run it compares).
 
-    review text -> split_sentences -> cut_snippets (seeded) -> [teacher_keeps] -> extra training examples
+    review text -> split_sentences -> cut_snippets (seeded) -> [teacher_keeps | teacher_probabilities]
+        -> extra training examples
 """
 
 import re
@@ -58,7 +61,14 @@ def first_and_last_sentences(text: str) -> list[str]:
 
 def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names, threshold: float,
                   batch_size: int = 64) -> np.ndarray:
-    """Boolean mask: the teacher bundle gives `labels[i]` probability >= `threshold` for `texts[i]`.
+    """Boolean mask: the teacher bundle gives `labels[i]` probability >= `threshold` for `texts[i]`."""
+    probabilities = teacher_probabilities(bundle_path, texts, label_names, batch_size=batch_size)
+    return probabilities[np.arange(len(texts)), labels] >= threshold
+
+
+def teacher_probabilities(bundle_path, texts: list[str], label_names, temperature: float = 1.0,
+                          batch_size: int = 64) -> np.ndarray:
+    """[texts, labels]: the teacher bundle's softmax(logits / temperature) for each text.
 
     The teacher runs through OpenVINO (fast on CPU), sorted by length so batches pad little. Its labels must be
     the training labels, in the same order, or its probabilities would mean something else.
@@ -75,8 +85,8 @@ def teacher_keeps(bundle_path, texts: list[str], labels: np.ndarray, label_names
                                       f"{','.join(label_names)}")
     # f32, not the per-CPU `auto`: which snippets are kept must not depend on the machine that trains
     classifier = Classifier(bundle, performance_hint="THROUGHPUT", precision="f32")
-    # The model's own probabilities, not its bundle's calibrated ones: --distill_threshold (0.9) was chosen on
-    # those, and a calibrated teacher (the default model since issue 19) gives no one-liner 0.9.
+    # The model's own logits, not its bundle's calibrated ones: --distill_threshold (0.9) was chosen on those, and
+    # a calibrated teacher (the default model since issue 19) gives no one-liner 0.9; soft targets set their own
+    # --distill_temperature.
     logits, _ = logits_in_order(classifier, texts, batch_size, progress="teacher")
-    probabilities = softmax(logits.astype(np.float64))
-    return probabilities[np.arange(len(texts)), labels] >= threshold
+    return softmax(logits.astype(np.float64) / temperature)
