@@ -14,9 +14,8 @@ import resource
 import numpy as np
 
 from bertvino.core.bundle import load_bundle
-from bertvino.infer.precision import compile_config
+from bertvino.infer.precision import compile_config, detect_capabilities, path_ir
 from bertvino.infer.timing import random_batch
-from bertvino.infer.precision import path_ir
 from bertvino.models import find_model
 
 
@@ -32,9 +31,9 @@ def main():
     import openvino as ov
 
     bundle = load_bundle(find_model(args.model))
-    model_xml, hint = path_ir(bundle, args.precision)
-    compiled = ov.Core().compile_model(str(model_xml), "CPU", compile_config("CPU", "THROUGHPUT", hint,
-                                                                                   model_xml=model_xml))
+    core = ov.Core()
+    model_xml, hint = path_ir(bundle, args.precision, detect_capabilities(core).native_bf16)
+    compiled = core.compile_model(str(model_xml), "CPU", compile_config("CPU", "THROUGHPUT", hint, model_xml=model_xml))
     queue = ov.AsyncInferQueue(compiled, 0)
     rng = np.random.default_rng(0)
     shapes = set()

@@ -8,10 +8,11 @@ machine lowers one sample, not one path. A path's figure is the geometric mean o
 all; the compiles come from OpenVINO's model cache once it is warm.
 
 The cache: one JSON file per key in `cache_dir()/auto/`, the key naming everything that changes the answer: the
-CPU's model and flags, OpenVINO's version, the device, and each IR (`cache.ir_identity`: the sha256 of its .xml,
-the size, mtime and a sampled hash of its .bin). A new IR, a new OpenVINO or another machine is a new key, so a
-stale table is never read. `cache_dir()` is $BERTVINO_CACHE_DIR, else $XDG_CACHE_HOME/bertvino, else
-~/.cache/bertvino; OpenVINO's compiled-model cache lives there too (`openvino/`, a directory per IR).
+CPU's model and flags, OpenVINO's version, the device, the int8 path's arithmetic for its float ops, and each IR
+(`cache.ir_identity`: the sha256 of its .xml, the size, mtime and a sampled hash of its .bin). A new IR, a new
+OpenVINO, a new compile rule or another machine is a new key, so a stale table is never read. `cache_dir()` is
+$BERTVINO_CACHE_DIR, else $XDG_CACHE_HOME/bertvino, else ~/.cache/bertvino; OpenVINO's compiled-model cache lives
+there too (`openvino/`, a directory per IR).
 """
 
 import hashlib
@@ -24,8 +25,8 @@ from ..core.bundle import Bundle
 from ..core.errors import first_line
 from ..core.files import write_json_atomically
 from .cache import cache_dir, ir_identity, writable_cache
-from .precision import (Choice, choose_precision, compile_config, detect_capabilities, path_ir, requested_path,
-                        usable_paths)
+from .precision import (Choice, choose_precision, compile_config, detect_capabilities, int8_float_hint, path_ir,
+                        requested_path, usable_paths)
 from .timing import queue_throughput, random_batch
 
 ROUNDS = 3
@@ -39,7 +40,8 @@ def cache_key(bundle, capabilities, device: str = "CPU") -> dict:
     irs = {xml.name: ir_identity(xml) for xml in (bundle.model_xml, bundle.int8_xml)
            if xml.is_file() and xml.with_suffix(".bin").is_file()}
     return {"cpu": capabilities.cpu_model, "cpu_flags": sorted(capabilities.cpu_flags), "device": device,
-            "openvino": ov.__version__, "irs": irs}
+            "openvino": ov.__version__, "irs": irs,
+            "int8_float_ops": int8_float_hint(capabilities.native_bf16)}  # a new compile rule is a new key too
 
 
 def _key_file(key: dict) -> str:
@@ -62,12 +64,13 @@ def measure(bundle, paths, core=None, device: str = "CPU", rounds: int = ROUNDS,
     import openvino as ov
 
     core = core or ov.Core()
+    native_bf16 = detect_capabilities(core).native_bf16
     started = time.perf_counter()
     lengths = sorted({max(8, bundle.max_seq_length // 4), max(8, bundle.max_seq_length // 2)})
     inputs = {n: random_batch(BATCH, n, bundle.vocab_size) for n in lengths}
     queues = {}
     for path in paths:
-        model_xml, hint = path_ir(bundle, path)
+        model_xml, hint = path_ir(bundle, path, native_bf16)
         compiled = core.compile_model(str(model_xml), device, compile_config(device, "THROUGHPUT", hint,
                                                                              model_xml=model_xml))
         queues[path] = ov.AsyncInferQueue(compiled, 0)

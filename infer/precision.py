@@ -7,7 +7,8 @@
     path            what a classifier runs, `PATHS` (`--precision` of classify/score/serve/bench, or auto):
                       f32   the float IR (model.xml) in f32 arithmetic: results equal TensorFlow's to ~1e-6
                       bf16  the float IR in bfloat16 arithmetic
-                      int8  the INT8 IR (model-int8.xml); the ops NNCF left in float run in f32
+                      int8  the INT8 IR (model-int8.xml); the ops NNCF left in float run in bf16 where the
+                            CPU has it natively, else in f32 (`path_ir`)
     arithmetic hint OpenVINO's INFERENCE_PRECISION_HINT for the float ops, `ARITHMETIC_HINTS`
 
 auto runs the fastest path *measured on this machine* among those it may run (f32 always; bf16 where the CPU has
@@ -166,21 +167,32 @@ def capability_rule(capabilities: Capabilities, usable) -> tuple:
     return path, flags
 
 
-def path_ir(bundle: Bundle, path: str) -> tuple:
-    """(the IR, the arithmetic hint) that run `path`: int8 is the INT8 IR with its float ops in f32; bf16 and f32
-    are the float IR in that arithmetic."""
-    return (bundle.int8_xml, "f32") if path == "int8" else (bundle.model_xml, path)
+def path_ir(bundle: Bundle, path: str, native_bf16: bool = False) -> tuple:
+    """(the IR, the arithmetic hint) that run `path`: bf16 and f32 are the float IR in that arithmetic; int8 is the
+    INT8 IR with the ops NNCF left in float (LayerNorm, softmax, the residual adds, the FakeQuantize/dequantize
+    around them) in bf16 where the CPU computes bf16 natively, else in f32. On the AMD EPYC (Zen 5) bf16 leftovers
+    made the int8 engine faster at the same accuracy (docs/precision-and-speed.md, "Where INT8's time goes");
+    without native bf16, OpenVINO would emulate it, slowly."""
+    if path == "int8":
+        return bundle.int8_xml, int8_float_hint(native_bf16)
+    return bundle.model_xml, path
+
+
+def int8_float_hint(native_bf16: bool) -> str:
+    """The arithmetic of the float ops in the INT8 IR: bf16 where native, else f32."""
+    return "bf16" if native_bf16 else "f32"
 
 
 def forced_choice(capabilities: Capabilities, bundle: Bundle, path: str, source: str) -> Choice:
     """The choice for a path asked for by name (`source`: the flag or variable that asked)."""
     if bundle.precision == "int8":  # a bundle from before the INT8 IR moved beside the float one
-        return Choice("int8", bundle.model_xml, "f32", f"{FLOAT_IR} is this bundle's only IR, and it is INT8")
+        return Choice("int8", bundle.model_xml, int8_float_hint(capabilities.native_bf16),
+                      f"{FLOAT_IR} is this bundle's only IR, and it is INT8")
     if path == "int8" and not bundle.has_int8_ir:
         raise BertvinoError(f"{bundle.path} has no INT8 IR ({INT8_IR}): make one with `bertvino convert "
                             f"{bundle.path} --precision int8 --calibration REVIEWS --calibration-split train`")
     slow = " (not native on this CPU: expect it to be slow)" if path == "bf16" and not capabilities.native_bf16 else ""
-    return Choice(path, *path_ir(bundle, path), f"asked for ({source}){slow}")
+    return Choice(path, *path_ir(bundle, path, capabilities.native_bf16), f"asked for ({source}){slow}")
 
 
 def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str | None = "auto",
@@ -198,11 +210,11 @@ def choose_precision(capabilities: Capabilities, bundle: Bundle, requested: str 
         path, why = pick({p: measured[p] for p in usable})
         note = f"; {' and '.join(refused)} not run (see `bertvino info`)" if refused else ""
         guard_note = "; accuracy guard passed" if path != "f32" else ""
-        return Choice(path, *path_ir(bundle, path), f"{why}{guard_note}{note}", measured=measured)
+        return Choice(path, *path_ir(bundle, path, capabilities.native_bf16), f"{why}{guard_note}{note}", measured=measured)
     path, why = capability_rule(capabilities, usable)
     guard_note = ", accuracy guard passed" if path != "f32" else ""
     not_run = "".join(f"; not {other}: {reason}" for other, reason in refused.items())
-    return Choice(path, *path_ir(bundle, path), f"{unmeasured_why}, so by this CPU's flags ({why}){guard_note}"
+    return Choice(path, *path_ir(bundle, path, capabilities.native_bf16), f"{unmeasured_why}, so by this CPU's flags ({why}){guard_note}"
                                                 f"{not_run}")
 
 

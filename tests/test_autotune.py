@@ -55,6 +55,9 @@ def test_the_cache_key_names_the_cpu_openvino_and_each_ir(guarded_bundle, cache)
     assert set(key["irs"]) == {"model.xml"} and len(key["irs"]["model.xml"]["xml_sha256"]) == 64
     other_cpu = Capabilities(cpu_flags=frozenset({"avx2"}), openvino=VNNI_BF16.openvino, cpu_model="Test CPU")
     assert autotune.cache_key(guarded_bundle, other_cpu) != key
+    assert key["int8_float_ops"] == "bf16"  # the int8 path's compile rule on this CPU: a new rule, a new key
+    no_bf16 = Capabilities(cpu_flags=VNNI_BF16.cpu_flags, openvino=frozenset({"FP32"}), cpu_model="Test CPU")
+    assert autotune.cache_key(guarded_bundle, no_bf16)["int8_float_ops"] == "f32"
 
 
 def test_a_saved_table_is_read_back_and_a_changed_ir_invalidates_it(guarded_bundle, cache):

@@ -10,7 +10,7 @@ import pytest
 from bertvino.core.bundle import INT8_IR, load_bundle, record_path_accuracy
 from bertvino.cli import main
 from bertvino.core.errors import BertvinoError
-from bertvino.infer.precision import PRECISION_ENV, Capabilities, choose_precision, guard
+from bertvino.infer.precision import PRECISION_ENV, Capabilities, choose_precision, guard, path_ir
 
 AMX = Capabilities(cpu_flags=frozenset({"avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}),
                    openvino=frozenset({"FP32", "BF16", "INT8"}))  # Sapphire and Emerald Rapids
@@ -41,9 +41,9 @@ def with_accuracy(path, paths=("int8",), **test):
 
 def test_auto_takes_int8_on_a_vnni_cpu_when_the_guard_passes(two_ir_bundle):
     bundle = with_accuracy(two_ir_bundle, **GOOD)
-    for capabilities in (VNNI_BF16, VNNI_ONLY, AVX_VNNI):
+    for capabilities, hint in ((VNNI_BF16, "bf16"), (VNNI_ONLY, "f32"), (AVX_VNNI, "f32")):
         choice = choose_precision(capabilities, bundle)
-        assert (choice.path, choice.model_xml.name, choice.hint) == ("int8", INT8_IR, "f32")
+        assert (choice.path, choice.model_xml.name, choice.hint) == ("int8", INT8_IR, hint)
     assert "avx_vnni" in choose_precision(AVX_VNNI, bundle).reason
 
 
@@ -51,7 +51,7 @@ def test_the_capability_rule_knows_amx(two_ir_bundle):
     """Unmeasured, both guards passed: AMX -> bf16 (its bf16 beat NNCF's int8 there), VNNI without AMX -> int8,
     native bf16 without VNNI -> bf16, neither -> f32 (int8 without VNNI is no faster)."""
     bundle = with_accuracy(two_ir_bundle, paths=("int8", "bf16"), **GOOD)
-    expected = [(AMX, ("bf16", "model.xml", "bf16")), (VNNI_BF16, ("int8", INT8_IR, "f32")),
+    expected = [(AMX, ("bf16", "model.xml", "bf16")), (VNNI_BF16, ("int8", INT8_IR, "bf16")),
                 (VNNI_ONLY, ("int8", INT8_IR, "f32")), (BF16_NO_VNNI, ("bf16", "model.xml", "bf16")),
                 (PLAIN_AVX2, ("f32", "model.xml", "f32"))]
     for capabilities, path_ir_hint in expected:
@@ -70,6 +70,19 @@ def test_every_non_f32_path_needs_its_guard(two_ir_bundle, fp32_bundle):
     assert f32.path == "f32" and "bertvino validate" in f32.reason
     no_int8 = choose_precision(VNNI_BF16, load_bundle(fp32_bundle))
     assert no_int8.path == "f32" and "no INT8 IR" in no_int8.reason and "bf16" in no_int8.reason
+
+
+def test_int8_runs_its_float_ops_in_bf16_only_where_bf16_is_native(two_ir_bundle):
+    """The ops NNCF leaves in float (LayerNorm, softmax, adds) run in bf16 on CPUs with native bf16 (faster there
+    at the same accuracy), in f32 elsewhere (emulated bf16 is slow), whether auto picks int8 or it is forced."""
+    bundle = with_accuracy(two_ir_bundle, **GOOD)
+    for capabilities, hint in ((AMX, "bf16"), (VNNI_BF16, "bf16"), (BF16_NO_VNNI, "bf16"), (VNNI_ONLY, "f32"),
+                               (AVX_VNNI, "f32"), (PLAIN_AVX2, "f32")):
+        forced = choose_precision(capabilities, bundle, "int8")
+        assert (forced.model_xml.name, forced.hint) == (INT8_IR, hint), capabilities
+        assert path_ir(bundle, "int8", capabilities.native_bf16) == (bundle.int8_xml, hint)
+    assert path_ir(bundle, "bf16", False) == (bundle.model_xml, "bf16")  # the float paths keep their own
+    assert path_ir(bundle, "f32", True) == (bundle.model_xml, "f32")
 
 
 def test_the_guard_needs_enough_reviews(two_ir_bundle):
