@@ -178,30 +178,28 @@ def record(args, bundle):
               "command": measured_on()["command"]}
     if args.write:
         update_calibration(bundle, record)
-    table = {}
-    for path in PATHS:
-        for name in (*FIT_SETS, *DEV_SETS):
-            data = load(args.cache, name, path)
-            table[f"{name} {path}"] = {"before": measure(data["logits"], data["lengths"], data["gold"]),
-                                       "after": measure(data["logits"], data["lengths"], data["gold"], calibrator)}
-    print(calibrator.describe())
-    print(json.dumps(table, indent=1))
-    update_results({"record": record, "validation_and_dev": table})
+    report_before_and_after(args.cache, calibrator, PATHS, record)
 
 
 def dev(args, bundle):
     """The validation and dev sets, per path, before and after the bundle's own calibration record (as shipped)."""
     collect(args, bundle, names=[*FIT_SETS, *DEV_SETS], paths=args.paths)
     calibrator = calibration.Calibration.from_record(bundle.calibration_record)
+    report_before_and_after(args.cache, calibrator, args.paths, bundle.calibration_record)
+
+
+def report_before_and_after(cache, calibrator, paths, record):
+    """Every validation and dev set per path, uncalibrated and calibrated: printed, and into the results with the
+    calibration record it measured."""
     table = {}
-    for path in args.paths:
+    for path in paths:
         for name in (*FIT_SETS, *DEV_SETS):
-            data = load(args.cache, name, path)
+            data = load(cache, name, path)
             table[f"{name} {path}"] = {"before": measure(data["logits"], data["lengths"], data["gold"]),
                                        "after": measure(data["logits"], data["lengths"], data["gold"], calibrator)}
     print(calibrator.describe())
     print(json.dumps(table, indent=1))
-    update_results({"record": bundle.calibration_record, "validation_and_dev": table})
+    update_results({"record": record, "validation_and_dev": table})
 
 
 def test(args, bundle):

@@ -6,6 +6,8 @@ Timing itself (percentiles, the compute floor, the machine description) is `bert
 scripts and `bertvino bench` measure one way. `python benchmarks/common.py` prints the default data path.
 """
 
+import contextlib
+import fcntl
 import shlex
 import sys
 import threading
@@ -14,6 +16,20 @@ from pathlib import Path
 
 from bertvino.core.files import write_json_atomically, write_text_atomically
 from bertvino.infer.bench import describe_machine, percentiles
+
+TIMING_LOCK = Path("/tmp/bertvino-timing.lock")  # held by every timed section when benchmarks share a machine
+
+
+@contextlib.contextmanager
+def timing_lock():
+    """Hold the machine's timing lock while a timed section runs, so no other benchmark that takes it times on
+    these cores meanwhile (two benchmarks timing at once would each measure the other)."""
+    with open(TIMING_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"  # the IMDB archive, in ../shared/data

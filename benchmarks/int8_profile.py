@@ -37,10 +37,7 @@ lowers one sample, not one variant; the profile's shares are of one request's ow
 
 import argparse
 import collections
-import contextlib
-import fcntl
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +47,8 @@ from bertvino.core.config import BertConfig
 from bertvino.infer.bench import FlopCounter
 from bertvino.infer.precision import compile_config, detect_capabilities
 from bertvino.infer.timing import queue_throughput, random_batch
-from common import RESULTS_DIR, measured_on, write_results
+from common import RESULTS_DIR, measured_on, timing_lock, write_results
 
-TIMING_LOCK = "/tmp/bertvino-timing.lock"
 
 # name: (which IR, arithmetic hint for the float ops, the input shape it is compiled for (`input_shape`; False:
 #        dynamic, as the IR is), extra OpenVINO properties)
@@ -79,17 +75,6 @@ def input_shape(kind: str, batch: int, length: int):
     return {"static": ov.PartialShape([batch, length]), "length": ov.PartialShape([-1, length]),
             "batch": ov.PartialShape([batch, -1]),
             "bounded": ov.PartialShape([ov.Dimension(1, 4 * batch), ov.Dimension(1, 256)])}[kind]
-
-
-@contextlib.contextmanager
-def timing_lock():
-    """Hold the shared timing lock (other engineers time on the same cores) while a timed section runs."""
-    with open(TIMING_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ffn_matmul_model(rows: int, hidden: int, intermediate: int):
@@ -130,8 +115,6 @@ class Int8Peak:
 
 def read_variant(core, bundle, variant: str, extra_irs: dict, batch: int, length: int):
     """(model, OpenVINO properties) for a variant at one length."""
-    import openvino as ov
-
     if variant in extra_irs:  # another INT8 IR (e.g. quantized with other NNCF settings), int8+bf16's settings
         xml, hint, static, extra = extra_irs[variant], "bf16", False, {}
     else:

@@ -27,7 +27,6 @@ Needs the `bench` and `train` extras (tf2onnx, onnx, onnxruntime, sympy; TensorF
 
 import argparse
 import contextlib
-import fcntl
 import json
 import os
 import statistics
@@ -44,22 +43,10 @@ from bertvino.core.bundle import INPUT_NAMES, load_bundle
 from bertvino.core.features import pad_batch
 from bertvino.infer.bench import openvino_throughput, synchronous_throughput
 from bertvino.infer.timing import random_batch
-from common import DEFAULT_DATA, RESULTS_DIR, ROOT, measured_on, write_results
+from common import DEFAULT_DATA, RESULTS_DIR, ROOT, measured_on, timing_lock, write_results
 
 DEFAULT_MODEL = ROOT / "models" / "imdb-minilm"
-TIMING_LOCK = Path("/tmp/bertvino-timing.lock")  # held by every timed section on this shared machine
 OUTPUT = "bert/pooler/dense/Tanh:0"
-
-
-@contextlib.contextmanager
-def timing_lock():
-    """Hold the machine's timing lock, so no other benchmark times on these cores meanwhile."""
-    with open(TIMING_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # --- building the two models from one random checkpoint ----------------------------------------------------------
