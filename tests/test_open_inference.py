@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 import grpc_codegen  # tests/grpc_codegen.py
-from test_serve import SLOWED_BATCHES  # tests/test_serve.py
+from slowed import SLOWED_BATCHES  # tests/slowed.py
 from bertvino.infer import grpc_inference  # noqa: F401  (the generated messages, next to tritonclient's)
 
 MODEL = "tiny"

@@ -23,7 +23,7 @@ import pytest
 import tritonclient.grpc as triton_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_serve import SLOWED_BATCHES  # tests/test_serve.py
+from slowed import SLOWED_BATCHES  # tests/slowed.py
 
 TEXT = "the movie was good and brilliant"
 POLL = "0.3"  # seconds between scans: short, so that the tests spend their time on loading, not waiting

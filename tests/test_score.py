@@ -18,6 +18,12 @@ from bertvino.infer.classifier import Classifier
 from bertvino.core.reviews import read_reviews
 
 import checkpoints  # tests/checkpoints.py
+from slowed import SLOW_CLI  # tests/slowed.py
+
+# `bertvino score` in its own process with each batch's start slowed by 2 ms: a run of 3,000 one-review batches then
+# lasts over 6 s on any machine, so a signal sent once rows are on disk lands mid-run (on a quiet machine the tiny
+# model scored all 3,000 in 1.7 s and finished before the signal did)
+SLOW_SCORE = [sys.executable, "-c", SLOW_CLI, "unused", "0.002", "score"]
 
 COLUMNS = ["source", "label", "p_negative", "p_positive", "gold"]
 
@@ -164,8 +170,7 @@ def test_sigkill_then_resume_scores_every_review_exactly_once(fp32_bundle, tmp_p
     """A real SIGKILL in the middle of a run, then --resume: every review once, none lost, none twice."""
     many = checkpoints.make_many_reviews(tmp_path)
     out = tmp_path / "out.csv"
-    command = [sys.executable, "-m", "bertvino", "score", str(many), "-m", str(fp32_bundle), "-o",
-               str(out), "--batch-size", "1", "--no-progress"]
+    command = [*SLOW_SCORE, str(many), "-m", str(fp32_bundle), "-o", str(out), "--batch-size", "1", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -228,8 +233,7 @@ def test_a_gold_label_the_model_lacks_is_counted_in_the_summary(fp32_bundle, tmp
 def test_an_interrupted_run_says_how_many_rows_it_kept_and_how_to_go_on(fp32_bundle, tmp_path, signum):
     many = checkpoints.make_many_reviews(tmp_path)
     out = tmp_path / "out.csv"
-    command = [sys.executable, "-m", "bertvino", "score", str(many), "-m", str(fp32_bundle), "-o",
-               str(out), "--batch-size", "1", "--no-progress"]
+    command = [*SLOW_SCORE, str(many), "-m", str(fp32_bundle), "-o", str(out), "--batch-size", "1", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:

@@ -485,17 +485,7 @@ def test_client_imports_no_openvino():
     assert result.returncode == 0, result.stderr
 
 
-# The start of a server script run with `python -c SCRIPT ARG1 SECONDS ...`: each batch's start is slowed down by
-# argv[2] seconds, so that requests are still queued or in flight when the test acts (SIGTERM, a version removed).
-SLOWED_BATCHES = """
-import sys, time
-from bertvino.infer.classifier import AsyncBatches
-real_submit = AsyncBatches.submit
-def slow_submit(self, id_lists, userdata):
-    time.sleep(float(sys.argv[2]))
-    real_submit(self, id_lists, userdata)
-AsyncBatches.submit = slow_submit
-"""
+from slowed import SLOWED_BATCHES  # noqa: E402  (tests/slowed.py: every batch's start slowed by argv[2] seconds)
 
 # The server in its own process, as `bertvino serve` runs it, with each batch's start slowed down by argv[2]
 # seconds so that requests are still queued when SIGTERM arrives; argv[3] holds more ServeOptions as JSON.
