@@ -234,10 +234,7 @@ def test_an_interrupted_run_says_how_many_rows_it_kept_and_how_to_go_on(fp32_bun
     many = checkpoints.make_many_reviews(tmp_path)
     out = tmp_path / "out.csv"
     command = [*SLOW_SCORE, str(many), "-m", str(fp32_bundle), "-o", str(out), "--batch-size", "1", "--no-progress"]
-    # SIGINT as at a terminal: in the clean-clone CI run the child inherited SIGINT ignored (SIG_IGN survives exec;
-    # something earlier in the whole suite's process, not bertvino, sets it), and scored all 3,000 reviews
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if out.exists() and out.stat().st_size > 2000:
