@@ -86,7 +86,7 @@ def ir_weights(model_xml: Path, config: BertConfig) -> dict:
             gamma, beta = _layer_norm(op(f"{scope}/moments/mean/reduction_indices"), model_xml)
             value = gamma if variable == "gamma" else beta
             value = np.full(spec.shape, 1.0 if variable == "gamma" else 0.0, np.float32) if value is None else value
-        value = np.ascontiguousarray(value, dtype=np.float32).reshape(-1) if len(spec.shape) == 1 else value
+        value = value.reshape(-1) if len(spec.shape) == 1 else value  # a bias or LayerNorm is stored as [1, n]
         if tuple(value.shape) != spec.shape:
             raise file_error(model_xml, f"holds {spec.google} with shape {list(value.shape)}, but bert_config.json "
                                         f"implies {list(spec.shape)}: is it the bundle's own config?")
@@ -104,10 +104,10 @@ def _layer_norm(reduction_axes, model_xml):
                                     f"`bertvino convert` made from a frozen BERT graph?")
     gamma, beta, node = None, None, mvn
     multiply = _only_consumer(node, "Multiply")
-    if multiply is not None and _constant_input(multiply) is not None:
-        gamma, node = _constant_input(multiply), multiply
+    if multiply is not None and (gamma := _constant_input(multiply)) is not None:
+        node = multiply
     add = _only_consumer(node, "Add")
-    if add is not None and _constant_input(add) is not None:
+    if add is not None:
         beta = _constant_input(add)
     return gamma, beta
 
@@ -121,18 +121,19 @@ def _only_consumer(node, type_name):
 def _constant_input(node):
     """The value of the node's constant input (a Constant or a Convert of one), or None."""
     for source in node.input_values():
-        source = source.get_node()
-        if source.get_type_name() == "Convert":
-            source = source.input_value(0).get_node()
-        if source.get_type_name() == "Constant":
-            return source.get_data().astype(np.float32)
+        if (weight := _unconverted(source.get_node())).get_type_name() == "Constant":
+            return weight.get_data().astype(np.float32)
     return None
 
 
+def _unconverted(node):
+    """The node a Convert reads (an FP16-compressed IR stores each weight as a Constant and a Convert), or itself."""
+    return node.input_value(0).get_node() if node.get_type_name() == "Convert" else node
+
+
 def _constant(node, model_xml) -> np.ndarray:
-    """The value of a Constant, or of a Convert of one (an FP16-compressed IR stores weights that way)."""
-    if node.get_type_name() == "Convert":
-        node = node.input_value(0).get_node()
+    """The value of a Constant, or of a Convert of one."""
+    node = _unconverted(node)
     if node.get_type_name() != "Constant":
         raise file_error(model_xml, f"expected a constant weight at {node.get_friendly_name()}, found a "
                                     f"{node.get_type_name()}: was the IR compressed or quantized by another tool?")
