@@ -6,7 +6,8 @@ to appear, so a killed writer never leaves a bundle that loads. bundle.json's `i
 it was made and its measured accuracy; bundles from before INT8 IRs (no `irs`) load unchanged.
 
 bundle.json's optional `calibration` (written by `bertvino calibrate`) divides the head's logits by a fitted
-temperature; its optional `long_texts` ("windows:S") reads long texts whole. Bundles without them load unchanged.
+temperature; its optional `long_texts` ("windows:S", or "windows:S,below:P") reads long texts whole (or when
+unsure). Bundles without them load unchanged.
 """
 
 import dataclasses
@@ -65,7 +66,8 @@ class Bundle:
     @property
     def long_texts(self) -> str:
         """How inference reads texts longer than max_seq_length: "truncate" (as `truncation` says, the default) or
-        "windows:S" (overlapping windows, see core/features.py)."""
+        "windows:S" (overlapping windows) or "windows:S,below:P" (windows for the long texts the truncated read left
+        unsure), see core/features.py."""
         return self.metadata.get("long_texts", "truncate")
 
     @property
@@ -157,7 +159,7 @@ def _read_metadata(path: Path) -> dict:
     if not isinstance(meta.get("calibration", {}), dict):
         raise file_error(meta_path, f"'calibration' must be an object, not {meta['calibration']!r}")
     if not isinstance(meta.get("long_texts", "truncate"), str):
-        raise file_error(meta_path, f"'long_texts' must be 'truncate' or 'windows:S', not {meta['long_texts']!r}")
+        raise file_error(meta_path, f"'long_texts' must be 'truncate', 'windows:S' or 'windows:S,below:P', not {meta['long_texts']!r}")
     irs = meta.get("irs", {})
     if not isinstance(irs, dict) or not all(isinstance(record, dict) for record in irs.values()):
         raise file_error(meta_path, "'irs' must map IR file names to objects")

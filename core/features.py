@@ -7,7 +7,10 @@ Fine-Tune BERT for Text Classification?", found that works best for long documen
 
 `Windows` reads a long text whole instead, at inference only: overlapping windows of max_seq_length, each run as
 a row of the batch, whose pooled outputs are averaged (the head is linear, so that is the mean of their logits).
-A bundle says which in bundle.json: `truncation` (as trained) and, optionally, `long_texts` ("windows:S").
+`SecondLook` reads every text as truncated first and reads whole only the long ones that first read left unsure:
+most of the gain of windows for a fraction of their time (docs/calibration.md measures both).
+A bundle says which in bundle.json: `truncation` (as trained) and, optionally, `long_texts` ("windows:S" or
+"windows:S,below:P").
 
 Unlike Google's code, `encode` does not pad: `pad_batch` pads a whole batch to a common length, which
 can be shorter than `max_seq_length` when every text in the batch is short.
@@ -38,6 +41,7 @@ LENGTH_STEP = 32
 
 _HEAD_TAIL_SPEC = re.compile(r"head\+tail:([0-9]+)")
 _WINDOWS_SPEC = re.compile(r"windows:([0-9]+)")
+_SECOND_LOOK_SPEC = re.compile(r"(windows:[0-9]+),below:([0-9.]+)")
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,8 @@ class Windows:
     def from_string(cls, spec: str) -> "Windows":
         match = _WINDOWS_SPEC.fullmatch(spec) if isinstance(spec, str) else None
         if match is None:
-            raise BertvinoError(f"bad long_texts {spec!r}: expected 'truncate' or 'windows:S', e.g. 'windows:128'")
+            raise BertvinoError(f"bad long_texts {spec!r}: expected 'truncate', 'windows:S' or 'windows:S,below:P', "
+                                "e.g. 'windows:128'")
         return cls(stride=int(match.group(1)))
 
     def __str__(self) -> str:
@@ -160,15 +165,87 @@ class Windows:
         return (sums / np.bincount(owners, minlength=texts)[:, None]).astype(pooled.dtype)
 
 
+@dataclass(frozen=True)
+class SecondLook:
+    """Long texts read whole when the truncated read is unsure: every text is read as `first` truncates it (one row,
+    as trained); a text longer than max_seq_length whose first read's top probability (the model's own, before
+    calibration) is below `below` is then read again as `windows`, and its pooled output becomes the mean of the
+    first read's and the windows'. Written "windows:S,below:P" in bundle.json's `long_texts`.
+
+    Two steps, so the classifier drives them: `rows`/`merge` give the first read, `second_rows`/`merge_second` the
+    second, for the texts the classifier found unsure."""
+
+    first: Truncation
+    windows: Windows
+    below: float
+
+    def __post_init__(self):
+        if isinstance(self.below, bool) or not isinstance(self.below, (int, float)) or not 0 < self.below <= 1:
+            raise BertvinoError(f"long_texts {self}: 'below' must be a probability in (0, 1], not {self.below!r}")
+
+    @classmethod
+    def from_string(cls, spec: str, truncation: str) -> "SecondLook":
+        match = _SECOND_LOOK_SPEC.fullmatch(spec)
+        try:
+            below = float(match.group(2)) if match else None
+        except ValueError:
+            below = None
+        if below is None:
+            raise BertvinoError(f"bad long_texts {spec!r}: expected 'truncate', 'windows:S' or 'windows:S,below:P', "
+                                "e.g. 'windows:254,below:0.98'")
+        return cls(Truncation.from_string(truncation), Windows.from_string(match.group(1)), below)
+
+    def __str__(self) -> str:
+        return f"{self.windows},below:{self.below:g}"
+
+    def check(self, max_seq_length: int) -> int:
+        return self.windows.check(max_seq_length)
+
+    def keep(self, tokens: list, max_seq_length: int) -> list:
+        """Every token: `rows` truncates them for the first read, `second_rows` cuts them into windows."""
+        return list(tokens)
+
+    def rows(self, id_lists, max_seq_length: int):
+        """The first read: each text truncated as `first` says, one row each."""
+        return [ids if len(ids) <= max_seq_length else [ids[0], *self.first.keep(ids[1:-1], max_seq_length), ids[-1]]
+                for ids in id_lists], None
+
+    def merge(self, pooled, owners):
+        return pooled
+
+    def unsure(self, id_lists, top_probabilities, max_seq_length: int) -> list:
+        """Indices of the texts to read again: longer than max_seq_length, and the first read's top probability
+        below `below`."""
+        return [index for index, (ids, top) in enumerate(zip(id_lists, top_probabilities))
+                if len(ids) > max_seq_length and top < self.below]
+
+    def second_rows(self, id_lists, max_seq_length: int):
+        """The second read of the unsure texts: their windows as rows, and each row's text (an index into
+        `id_lists`)."""
+        return self.windows.rows(id_lists, max_seq_length)
+
+    def merge_second(self, first_pooled, window_pooled, owners):
+        """[texts, hidden]: the mean of each text's first read and its windows (the head is linear: the mean of
+        their logits)."""
+        texts = len(first_pooled)
+        sums = first_pooled.astype(np.float64)
+        np.add.at(sums, owners, window_pooled)
+        return (sums / (1 + np.bincount(owners, minlength=texts))[:, None]).astype(first_pooled.dtype)
+
+
 def reading(truncation: str, long_texts: str = "truncate", max_seq_length: int | None = None):
-    """How the model reads a text longer than max_seq_length: `Windows` for long_texts "windows:S" (checked
-    against `max_seq_length` when given), else the bundle's `Truncation`."""
+    """How the model reads a text longer than max_seq_length: `Windows` for long_texts "windows:S", `SecondLook`
+    for "windows:S,below:P" (either checked against `max_seq_length` when given), else the bundle's
+    `Truncation`."""
     if long_texts == "truncate":
         return Truncation.from_string(truncation)
-    windows = Windows.from_string(long_texts)
+    if isinstance(long_texts, str) and ",below:" in long_texts:
+        how = SecondLook.from_string(long_texts, truncation)
+    else:
+        how = Windows.from_string(long_texts)
     if max_seq_length is not None:
-        windows.check(max_seq_length)
-    return windows
+        how.check(max_seq_length)
+    return how
 
 
 def check_max_seq_length(max_seq_length: int) -> None:

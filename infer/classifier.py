@@ -8,12 +8,14 @@ so every path gives the same calibrated probabilities.
 """
 
 import dataclasses
+import queue
+import threading
 
 import numpy as np
 
 from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
-from ..core.features import encode_batch, pad_batch, reading, stepped_length
+from ..core.features import SecondLook, encode_batch, pad_batch, reading, stepped_length
 from .calibration import Calibration, softmax
 from .precision import compile_config
 
@@ -80,10 +82,27 @@ class Classifier:
 
     def pooled(self, id_lists) -> np.ndarray:
         """Run the IR on a batch of encoded texts, padded to the longest: [batch, hidden] (with windows, each
-        text's windows run as rows of the batch and their pooled outputs are averaged)."""
+        text's windows run as rows of the batch and their pooled outputs are averaged; with a second look, the
+        unsure long texts are run again as windows)."""
         rows, owners = self.reading.rows(id_lists, self.bundle.max_seq_length)
-        outputs = self.compiled(pad_batch(rows))
-        return self.reading.merge(outputs[self.compiled.output(OUTPUT_NAME)], owners)
+        pooled = self.reading.merge(self._run(rows), owners)
+        unsure = self.unsure(id_lists, pooled)
+        if not unsure:
+            return pooled
+        rows, owners = self.reading.second_rows([id_lists[index] for index in unsure], self.bundle.max_seq_length)
+        pooled = pooled.copy()
+        pooled[unsure] = self.reading.merge_second(pooled[unsure], self._run(rows), owners)
+        return pooled
+
+    def _run(self, rows) -> np.ndarray:
+        return self.compiled(pad_batch(rows))[self.compiled.output(OUTPUT_NAME)]
+
+    def unsure(self, id_lists, pooled) -> list:
+        """Indices of the texts a `SecondLook` reading reads again whole (none for the other readings)."""
+        if not isinstance(self.reading, SecondLook):
+            return []
+        top = softmax(self.logits(pooled)).max(axis=1)
+        return self.reading.unsure(id_lists, top, self.bundle.max_seq_length)
 
     def lengths(self, id_lists) -> np.ndarray:
         """The word pieces of each encoded text that one row of the model reads ([CLS] and [SEP] included): what
@@ -121,6 +140,10 @@ class AsyncBatches:
     `done(userdata, probabilities, seconds)` is called, from an OpenVINO thread, as each batch finishes, with the
     seconds OpenVINO spent on it: it must be thread-safe. Compile the classifier with
     `performance_hint="THROUGHPUT"` for this.
+
+    With a `SecondLook` reading, a batch whose first read left long texts unsure is not done yet: its unsure texts'
+    windows are queued as a batch of their own (by a thread of this object's, since a callback must not wait for a
+    free request), and `done` is called once those finish, with the batch's probabilities from both reads.
     """
 
     def __init__(self, classifier: Classifier, done, jobs: int = 0):
@@ -130,22 +153,58 @@ class AsyncBatches:
         self.queue = ov.AsyncInferQueue(classifier.compiled, jobs)  # 0: OpenVINO's optimal number of requests
         self.queue.set_callback(self._finished)
         self._done = done
+        self._rereads = None  # a SecondLook's second reads: queued by `_finished`, submitted by `_submit_rereads`
+        self._reread_error = None
+        # AsyncInferQueue.start_async is not thread-safe (two threads can be handed the same idle request: "Infer
+        # Request is busy"), and with a second look two threads submit: one at a time.
+        self._submitting = threading.Lock()
+        if isinstance(classifier.reading, SecondLook):
+            self._rereads = queue.Queue()
+            threading.Thread(target=self._submit_rereads, name="second-looks", daemon=True).start()
 
     def _finished(self, request, batch):
-        userdata, owners, lengths = batch
         classifier = self.classifier
-        pooled = classifier.reading.merge(request.get_tensor(OUTPUT_NAME).data, owners)
-        self._done(userdata, classifier.probabilities(pooled, lengths), request.latency / 1000)
+        output, seconds = request.get_tensor(OUTPUT_NAME).data, request.latency / 1000
+        if isinstance(batch, _Reread):
+            batch.pooled[batch.unsure] = classifier.reading.merge_second(batch.pooled[batch.unsure], output,
+                                                                         batch.owners)
+            self._done(batch.userdata, classifier.probabilities(batch.pooled, batch.lengths), batch.seconds + seconds)
+            self._rereads.task_done()
+            return
+        userdata, owners, lengths, id_lists = batch
+        pooled = classifier.reading.merge(output, owners)
+        unsure = classifier.unsure(id_lists, pooled) if id_lists is not None else []
+        if unsure:  # pooled is the request's own tensor, reused by its next batch: keep a copy
+            self._rereads.put(_Reread(userdata, lengths, pooled.copy(), unsure, [id_lists[i] for i in unsure],
+                                      seconds))
+            return
+        self._done(userdata, classifier.probabilities(pooled, lengths), seconds)
 
     def submit(self, id_lists, userdata):
         """Queue one batch of encoded texts (each text's windows as rows, with long_texts windows), padded to its
         longest rounded up to a multiple of LENGTH_STEP (few distinct shapes keep OpenVINO's per-shape memory small);
         blocks while every request is busy."""
+        rows, owners = self.classifier.reading.rows(id_lists, self.classifier.bundle.max_seq_length)
+        batch = (userdata, owners, self.classifier.lengths(id_lists), id_lists if self._rereads is not None else None)
+        with self._submitting:
+            self.queue.start_async(self._padded(rows), batch)
+
+    def _padded(self, rows) -> dict:
         max_seq_length = self.classifier.bundle.max_seq_length
-        rows, owners = self.classifier.reading.rows(id_lists, max_seq_length)
-        longest = max(len(ids) for ids in rows)
-        self.queue.start_async(pad_batch(rows, stepped_length(longest, max_seq_length)),
-                               (userdata, owners, self.classifier.lengths(id_lists)))
+        return pad_batch(rows, stepped_length(max(len(ids) for ids in rows), max_seq_length))
+
+    def _submit_rereads(self):
+        """The second-look thread: each unsure batch's windows into the queue, until `close` sends None."""
+        while (reread := self._rereads.get()) is not None:
+            try:
+                rows, reread.owners = self.classifier.reading.second_rows(reread.id_lists,
+                                                                          self.classifier.bundle.max_seq_length)
+                with self._submitting:
+                    self.queue.start_async(self._padded(rows), reread)
+            except Exception as err:  # noqa: BLE001 -- re-raised by `wait`, in the thread that waits
+                self._reread_error = err
+                self._rereads.task_done()
+        self._rereads.task_done()
 
     def __len__(self) -> int:
         """How many batches can run at once (OpenVINO's infer requests)."""
@@ -153,15 +212,36 @@ class AsyncBatches:
 
     def wait(self):
         """Block until every submitted batch has called `done`."""
-        self.queue.wait_all()
+        self.queue.wait_all()  # every first read has finished, so every second read is queued
+        if self._rereads is not None:
+            self._rereads.join()  # ... and has finished too
+            if self._reread_error is not None:
+                raise self._reread_error
 
     def close(self):
-        """`wait`, then let go of the infer queue. The queue holds `_finished`, a reference back to this object that
-        Python's garbage collector cannot see through (it is held in C++), so without this the cycle, and the
-        compiled model with it, would never be freed: a model repository's drained versions would keep their memory.
+        """`wait`, then let go of the infer queue (and stop the second-look thread). The queue holds `_finished`, a
+        reference back to this object that Python's garbage collector cannot see through (it is held in C++), so
+        without this the cycle, and the compiled model with it, would never be freed: a model repository's drained
+        versions would keep their memory.
         """
-        self.queue.wait_all()
-        self.queue = None
+        try:
+            self.wait()
+        finally:
+            if self._rereads is not None:
+                self._rereads.put(None)
+            self.queue = None
+
+
+@dataclasses.dataclass
+class _Reread:
+    """A batch waiting for the second read of its unsure long texts."""
+    userdata: object
+    lengths: np.ndarray
+    pooled: np.ndarray  # [batch, hidden], the first read's
+    unsure: list  # indices into the batch
+    id_lists: list  # the unsure texts' whole word pieces
+    seconds: float  # OpenVINO's time for the first read
+    owners: np.ndarray | None = None  # each window row's index into `unsure`, set when submitted
 
 
 def check_device(core, device: str):

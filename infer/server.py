@@ -594,7 +594,7 @@ OPENAPI = {
                 "metadata": {"type": "object", "properties": {
                     "labels": {"type": "array", "items": {"type": "string"}},
                     "max_seq_length": {"type": "integer"}, "truncation": {"type": "string"},
-                    "long_texts": {"type": "string", "description": "truncate, or windows:S (read whole)"},
+                    "long_texts": {"type": "string", "description": "truncate, windows:S (read whole), or windows:S,below:P (read whole when unsure)"},
                     "calibration": {"type": ["string", "null"],
                                     "description": "how the probabilities are calibrated; null: not calibrated"},
                     "do_lower_case": {"type": "boolean"}, "precision": {"type": ["string", "null"]},

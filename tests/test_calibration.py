@@ -11,6 +11,7 @@ import pytest
 
 from bertvino.cli import main
 from bertvino.core.bundle import load_bundle, update_calibration
+from bertvino.core.errors import BertvinoError
 from bertvino.core.features import Windows
 from bertvino.core.reviews import read_reviews
 from bertvino.infer import calibration, metrics
@@ -285,6 +286,60 @@ def test_windowed_scoring_is_the_mean_of_the_windows_logits(fp32_bundle, copy_bu
     assert main(["score", str(tmp_path / "pos"), "-m", str(bundle), "-o", str(out), "--no-progress"]) == 0
     row = json.loads(out.read_text())
     np.testing.assert_allclose([row["p_negative"], row["p_positive"]], want, atol=1e-5)
+
+
+def test_a_second_look_reads_only_the_unsure_long_texts_again():
+    from bertvino.core.features import SecondLook, reading
+    look = reading("head+tail:4", "windows:8,below:0.9", 32)
+    assert isinstance(look, SecondLook) and str(look) == "windows:8,below:0.9"
+    short, long = [101, 7, 102], [101, *range(1000, 1045), 102]
+    first, owners = look.rows([short, long], 32)
+    assert first[0] == short and owners is None
+    assert first[1] == [101, 1000, 1001, 1002, 1003, *range(1045 - 26, 1045), 102]  # head+tail, as trained
+    assert look.unsure([short, long, long], [0.5, 0.95, 0.6], 32) == [2]  # long and below 0.9 only
+    rows, owners = look.second_rows([long], 32)
+    assert rows == Windows(8).rows([long], 32)[0] and list(owners) == [0, 0, 0]
+    merged = look.merge_second(np.array([[3.0, 0.0]]), np.array([[1.0, 4.0], [1.0, 0.0], [3.0, 0.0]]), owners)
+    np.testing.assert_allclose(merged, [[2.0, 1.0]])  # the first read and its windows, averaged
+    for spec in ("windows:8,below:0", "windows:8,below:1.5", "windows:8,below:x", "windows:40,below:0.9"):
+        with pytest.raises(BertvinoError):
+            reading("head", spec, 32)
+
+
+def test_a_second_look_answers_from_both_reads_on_every_path(fp32_bundle, copy_bundle, tmp_path):
+    """classify (sync) and score (AsyncBatches, as serve and score --ray run it): a long text whose first read is
+    unsure gets the mean of its first read's and its windows' logits; one the first read is sure of keeps it."""
+    from bertvino.core.bundle import update_metadata
+    texts = [" ".join(["the movie was good and brilliant but the plot was very bad"] * 6),
+             " ".join(["awful dull boring acting , a terrible film"] * 9), "short"]
+    plain = Classifier(load_bundle(fp32_bundle))  # truncation as trained, nothing read twice
+    first_logits = plain.logits(plain.pooled(plain.encode_batch(texts)))
+    top = calibration.softmax(first_logits).max(axis=1)
+    assert abs(top[0] - top[1]) > 1e-4
+    below = float(np.mean(top[:2]))  # one long text unsure, the other sure
+    unsure = int(np.argmin(top[:2]))
+    bundle = copy_bundle(fp32_bundle)
+    update_metadata(load_bundle(bundle, require_ir=False), long_texts=f"windows:8,below:{below!r}")
+    looking = Classifier(load_bundle(bundle))
+    whole = looking.encode(texts[unsure])
+    rows, _ = Windows(8).rows([whole], 32)
+    assert len(rows) > 1
+    window_logits = plain.logits(plain.pooled(rows))
+    want = calibration.softmax(np.mean([first_logits[unsure], *window_logits], axis=0)[None])[0]
+    expected = calibration.softmax(first_logits)
+    expected[unsure] = want
+    got = np.array([list(p.probabilities.values()) for p in looking.predict(texts)])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.abs(got[unsure] - calibration.softmax(first_logits)[unsure]).max() > 1e-4  # it did read again
+    for index, text in enumerate(texts):
+        (tmp_path / "pos").mkdir(exist_ok=True)
+        (tmp_path / "pos" / f"{index}_9.txt").write_text(text)
+    out = tmp_path / "rows.jsonl"
+    assert main(["score", str(tmp_path / "pos"), "-m", str(bundle), "-o", str(out), "--no-progress"]) == 0
+    rows = {json.loads(line)["source"].rsplit("/", 1)[-1]: json.loads(line) for line in out.read_text().splitlines()}
+    for index in range(len(texts)):
+        np.testing.assert_allclose([rows[f"{index}_9.txt"]["p_negative"], rows[f"{index}_9.txt"]["p_positive"]],
+                                   expected[index], atol=1e-5)
 
 
 def test_the_default_model_is_calibrated_on_validation_reviews_and_leaves_one_liners_as_trained():
