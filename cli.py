@@ -223,6 +223,11 @@ def _train_options(p):
          help="soft: the teacher's probabilities are softmax(logits / T)")
     flag("--distill_review_weight", type=float, default=options.distill_review_weight, metavar="W",
          help="soft: target = W x the review's label + (1 - W) x the teacher's")
+    flag("--extra_data", nargs="+", metavar="PATH",
+         help="more labelled texts (any input --data takes, e.g. a CSV of one-line reviews) trained on beside --data "
+              "but never validated on: added after the validation split, so that split stays the same")
+    flag("--extra_repeat", type=_positive_int, default=options.extra_repeat, metavar="N",
+         help="each --extra_data text appears N times per epoch (a few thousand one-liners beside 100,000 texts)")
     _add_verbose(p)
 
 

@@ -202,3 +202,30 @@ def test_distilling_without_snippets_is_refused(tmp_path, pretrained_checkpoint,
                  "--output_dir", str(tmp_path / "out"), "--distill_from", str(fp32_bundle)])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "--snippets" in err
+
+
+def test_extra_data_is_trained_on_repeated_and_never_moves_the_validation_split(tmp_path, pretrained_checkpoint,
+                                                                                  multi_sentence_reviews):
+    """`--extra_data`: its texts join the training set (x --extra_repeat) after --data's validation split, so the
+    split is the one a run without them holds out, and no extra text is ever validated on."""
+    from bertvino.core.features import Truncation
+    from bertvino.core.tokenization import FullTokenizer
+    from bertvino.train.finetune import _load_examples
+    from bertvino.train.options import TrainingOptions
+
+    extra = tmp_path / "one-liners.csv"
+    extra.write_text("text,label\nutterly wonderful,positive\na waste of two hours,negative\nskip it,negative\n")
+    folder = Path(pretrained_checkpoint).parent
+    tokenizer = FullTokenizer(str(folder / "vocab.txt"), do_lower_case=True)
+    options = TrainingOptions(bert_config_file="", vocab_file="", output_dir="", data=[str(multi_sentence_reviews)],
+                              max_seq_length=32, validation_fraction=0.25)
+    plain_train, plain_eval, _, labels = _load_examples(options, tokenizer, Truncation())
+    with_extra = dataclasses.replace(options, extra_data=[str(extra)], extra_repeat=3)
+    (ids, targets), eval_set, _, _ = _load_examples(with_extra, tokenizer, Truncation())
+    assert eval_set[0] == plain_eval[0] and (eval_set[1] == plain_eval[1]).all()  # the same validation split
+    assert ids[:len(plain_train[0])] == plain_train[0] and len(ids) == len(plain_train[0]) + 9
+    encoded = [tokenizer.convert_tokens_to_ids(["[CLS]", *tokenizer.tokenize(text), "[SEP]"])
+               for text in ("utterly wonderful", "a waste of two hours", "skip it")]
+    assert ids[len(plain_train[0]):] == encoded * 3
+    np.testing.assert_array_equal(targets[len(plain_train[0]):].argmax(axis=1),
+                                  [labels.index(label) for label in ("positive", "negative", "negative")] * 3)

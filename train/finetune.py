@@ -140,7 +140,8 @@ def _run_steps(session, model, saver, options, train_set, start_step, num_train_
     """The loop itself: feed a batch, step, show loss and speed; save every `save_checkpoints_steps` steps, every
     `save_checkpoints_secs` seconds, and after the step in progress when SIGINT/SIGTERM asks the run to stop."""
     ids, targets = train_set
-    lengths = np.array([len(i) for i in ids]) if options.snippets else None  # snippets: bucket by length
+    # snippets and extra short texts: bucket by length
+    lengths = np.array([len(i) for i in ids]) if options.snippets or options.extra_data else None
     order = _ExampleOrder(len(ids), options.train_batch_size, options.seed, lengths)
     progress = tqdm(initial=start_step, total=num_train_steps, desc="train", unit="step", dynamic_ncols=True)
     started, smoothed_loss = time.perf_counter(), None
@@ -310,6 +311,12 @@ def _load_examples(options, tokenizer, truncation):
     targets = np.eye(len(options.labels), dtype=np.float32)[labels]  # a review's target is its label
     if options.snippets:
         texts, targets = _with_snippets(options, texts, labels, targets)
+    if options.extra_data:  # after the split: extra texts are trained on, never validated on
+        extra_texts, extra_labels = load(read(options.extra_data, None, "extra"))
+        texts = texts + extra_texts * options.extra_repeat
+        targets = np.concatenate([targets, *[np.eye(len(options.labels), dtype=np.float32)[extra_labels]]
+                                  * options.extra_repeat])
+        print(f"Adding {len(extra_texts)} texts from --extra_data x {options.extra_repeat}")
     train_set = encoded(texts, targets, "train")
     if eval_texts is None:
         return train_set, None, None, label_names

@@ -38,9 +38,12 @@ class TrainingOptions:
     distill_targets: str = "filter"  # "filter": keep what the teacher agrees with; "soft": keep all, soft targets
     distill_temperature: float = 2.0  # soft: the teacher's softmax(logits / T)
     distill_review_weight: float = 0.5  # soft: target = w * review's label + (1 - w) * teacher's probabilities
+    extra_data: list | None = None  # labelled texts trained on beside --data, after its validation split
+    extra_repeat: int = 1  # each extra text appears this many times per epoch
 
     # The options that must not change when a run is resumed: they fix the data order and the schedule.
     RESUME_KEYS = ("data", "split", "labels", "max_seq_length", "truncation", "train_batch_size",
                    "num_train_epochs", "learning_rate", "warmup_proportion", "validation_fraction", "seed",
                    "no_dropout", "do_lower_case", "snippets", "snippet_sentences", "distill_from", "distill_threshold",
-                   "distill_targets", "distill_temperature", "distill_review_weight")
+                   "distill_targets", "distill_temperature", "distill_review_weight", "extra_data",
+                   "extra_repeat")
