@@ -60,7 +60,9 @@ def calibrate(bundle_path, data, split=None, method="length_temperature", device
               "fitted_on": {"data": [str(path) for path in data], "split": split, "texts": len(texts),
                             "median_length": int(np.median(lengths)), "skipped": len(skipped),
                             "logits": f"{classifier.choice.model_xml.name}, {classifier.choice.hint} "
-                                      "arithmetic"},
+                                      "arithmetic",
+                            # a long text's logits depend on how it is read: refit when long_texts changes
+                            "long_texts": bundle.long_texts},
               "before": before, "after": after,
               "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if write:

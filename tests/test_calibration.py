@@ -228,6 +228,7 @@ def test_calibrate_fits_records_and_every_path_then_uses_it(fp32_bundle, reviews
     assert out.startswith(f"Calibrated {bundle} on 48 reviews: temperature scaling, T = ") and "nll" in out
     record = load_bundle(bundle).calibration_record
     assert record["method"] == "temperature" and record["fitted_on"]["texts"] == 48
+    assert record["fitted_on"]["long_texts"] == "truncate"  # what its logits were read with
     assert record["after"]["nll"] <= record["before"]["nll"]  # the fit minimizes exactly this
     assert Classifier(load_bundle(bundle)).calibration.parameters() == record["parameters"]
 
