@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.bundle import INPUT_NAMES, OUTPUT_NAME, Bundle
 from ..core.errors import BertvinoError, file_error, first_line
-from ..core.features import SecondLook, encode_batch, pad_batch, reading, stepped_length
+from ..core.features import MAX_BATCH_TOKENS, SecondLook, encode_batch, pad_batch, reading, stepped_length
 from .calibration import Calibration, softmax
 from .precision import compile_config
 
@@ -90,8 +90,10 @@ class Classifier:
         if not unsure:
             return pooled
         rows, owners = self.reading.second_rows([id_lists[index] for index in unsure], self.bundle.max_seq_length)
+        per_batch = rows_per_batch(rows, self.bundle.max_seq_length)
+        windows = np.concatenate([self._run(rows[start:start + per_batch]) for start in range(0, len(rows), per_batch)])
         pooled = pooled.copy()
-        pooled[unsure] = self.reading.merge_second(pooled[unsure], self._run(rows), owners)
+        pooled[unsure] = self.reading.merge_second(pooled[unsure], windows, owners)
         return pooled
 
     def _run(self, rows) -> np.ndarray:
@@ -146,10 +148,13 @@ class AsyncBatches:
     free request), and `done` is called once those finish, with the batch's probabilities from both reads.
     """
 
-    def __init__(self, classifier: Classifier, done, jobs: int = 0):
+    def __init__(self, classifier: Classifier, done, jobs: int = 0, max_batch_tokens: int = MAX_BATCH_TOKENS):
+        """`max_batch_tokens`: the most tokens (padding included) a batch of second reads holds, as `score` bounds
+        its own batches, so that windows never hold more activations than a batch of reviews."""
         import openvino as ov
 
         self.classifier = classifier
+        self.max_batch_tokens = max_batch_tokens
         self.queue = ov.AsyncInferQueue(classifier.compiled, jobs)  # 0: OpenVINO's optimal number of requests
         self.queue.set_callback(self._finished)
         self._done = done
@@ -165,10 +170,17 @@ class AsyncBatches:
     def _finished(self, request, batch):
         classifier = self.classifier
         output, seconds = request.get_tensor(OUTPUT_NAME).data, request.latency / 1000
-        if isinstance(batch, _Reread):
-            batch.pooled[batch.unsure] = classifier.reading.merge_second(batch.pooled[batch.unsure], output,
-                                                                         batch.owners)
-            self._done(batch.userdata, classifier.probabilities(batch.pooled, batch.lengths), batch.seconds + seconds)
+        if isinstance(batch, _RereadPart):
+            reread = batch.reread
+            with reread.lock:  # a reread's parts finish on OpenVINO's threads, maybe at once
+                reread.windows[batch.start:batch.start + len(output)] = output
+                reread.seconds += seconds
+                reread.parts_left -= 1
+                if reread.parts_left:
+                    return
+            reread.pooled[reread.unsure] = classifier.reading.merge_second(reread.pooled[reread.unsure],
+                                                                           reread.windows, reread.owners)
+            self._done(reread.userdata, classifier.probabilities(reread.pooled, reread.lengths), reread.seconds)
             self._rereads.task_done()
             return
         userdata, owners, lengths, id_lists = batch
@@ -194,13 +206,19 @@ class AsyncBatches:
         return pad_batch(rows, stepped_length(max(len(ids) for ids in rows), max_seq_length))
 
     def _submit_rereads(self):
-        """The second-look thread: each unsure batch's windows into the queue, until `close` sends None."""
+        """The second-look thread: each unsure batch's windows into the queue, in batches of at most
+        `max_batch_tokens`, until `close` sends None."""
+        max_seq_length = self.classifier.bundle.max_seq_length
         while (reread := self._rereads.get()) is not None:
             try:
-                rows, reread.owners = self.classifier.reading.second_rows(reread.id_lists,
-                                                                          self.classifier.bundle.max_seq_length)
-                with self._submitting:
-                    self.queue.start_async(self._padded(rows), reread)
+                rows, reread.owners = self.classifier.reading.second_rows(reread.id_lists, max_seq_length)
+                per_batch = rows_per_batch(rows, max_seq_length, self.max_batch_tokens)
+                starts = range(0, len(rows), per_batch)
+                reread.windows = np.empty((len(rows), self.classifier.bundle.hidden_size), dtype=np.float32)
+                reread.parts_left = len(starts)
+                for start in starts:
+                    with self._submitting:
+                        self.queue.start_async(self._padded(rows[start:start + per_batch]), _RereadPart(reread, start))
             except Exception as err:  # noqa: BLE001 -- re-raised by `wait`, in the thread that waits
                 self._reread_error = err
                 self._rereads.task_done()
@@ -240,8 +258,23 @@ class _Reread:
     pooled: np.ndarray  # [batch, hidden], the first read's
     unsure: list  # indices into the batch
     id_lists: list  # the unsure texts' whole word pieces
-    seconds: float  # OpenVINO's time for the first read
+    seconds: float  # OpenVINO's time for the reads so far
     owners: np.ndarray | None = None  # each window row's index into `unsure`, set when submitted
+    windows: np.ndarray | None = None  # [window rows, hidden], filled as its parts finish
+    parts_left: int = 0
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RereadPart:
+    """One batch of a reread's window rows, from row `start`."""
+    reread: _Reread
+    start: int
+
+
+def rows_per_batch(rows, max_seq_length: int, max_batch_tokens: int = MAX_BATCH_TOKENS) -> int:
+    """How many of these rows (windows, all about max_seq_length long) one batch holds within the token budget."""
+    return max(1, max_batch_tokens // stepped_length(max(len(row) for row in rows), max_seq_length))
 
 
 def check_device(core, device: str):

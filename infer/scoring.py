@@ -95,7 +95,7 @@ def score(paths, classifier: Classifier, output=None, resume=False, overwrite=Fa
                 run.write([(source, classifier.prediction(row), gold)
                            for (source, gold), row in zip(batch, probabilities)])
 
-            runner = AsyncBatches(classifier, finished)
+            runner = AsyncBatches(classifier, finished, max_batch_tokens=max_batch_tokens)
             submit = (functools.partial(_submit_explained, method=explain_method) if explained else
                       functools.partial(_submit, max_batch_tokens=max_batch_tokens))
             window = []

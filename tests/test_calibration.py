@@ -335,12 +335,15 @@ def test_a_second_look_answers_from_both_reads_on_every_path(fp32_bundle, copy_b
     for index, text in enumerate(texts):
         (tmp_path / "pos").mkdir(exist_ok=True)
         (tmp_path / "pos" / f"{index}_9.txt").write_text(text)
-    out = tmp_path / "rows.jsonl"
-    assert main(["score", str(tmp_path / "pos"), "-m", str(bundle), "-o", str(out), "--no-progress"]) == 0
-    rows = {json.loads(line)["source"].rsplit("/", 1)[-1]: json.loads(line) for line in out.read_text().splitlines()}
-    for index in range(len(texts)):
-        np.testing.assert_allclose([rows[f"{index}_9.txt"]["p_negative"], rows[f"{index}_9.txt"]["p_positive"]],
-                                   expected[index], atol=1e-5)
+    for budget in ("2048", "32"):  # 32 tokens: every window its own batch, a reread finishing in parts
+        out = tmp_path / f"rows-{budget}.jsonl"
+        assert main(["score", str(tmp_path / "pos"), "-m", str(bundle), "-o", str(out), "--no-progress",
+                     "--max-batch-tokens", budget]) == 0
+        rows = {json.loads(line)["source"].rsplit("/", 1)[-1]: json.loads(line)
+                for line in out.read_text().splitlines()}
+        for index in range(len(texts)):
+            np.testing.assert_allclose([rows[f"{index}_9.txt"]["p_negative"], rows[f"{index}_9.txt"]["p_positive"]],
+                                       expected[index], atol=1e-5)
 
 
 def test_the_default_model_is_calibrated_on_validation_reviews_and_leaves_one_liners_as_trained():

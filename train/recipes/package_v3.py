@@ -3,8 +3,10 @@
     python train/recipes/package_v3.py BUNDLE RUN_DIR V2_BUNDLE PACKAGE_DIR
 
 Called by train/recipes/imdb_minilm_v3.sh once every measurement is in BUNDLE's bundle.json. Provenance: the model
-it continues (v2) and v2's own recipe, pass 3's settings and validation, IMDB test (f32, from RUN_DIR/test-f32.json),
-and the recipe's command; every command recorded in bundle.json names the shipped directory, not the run's.
+it continues (v2) and v2's own recipe, pass 3's settings and validation, IMDB test (f32, from RUN_DIR/test-f32.json,
+read with the bundle's long_texts), and the recipe's command; every command recorded in bundle.json names the shipped
+directory, not the run's. The INT8 IR's guard record is `bertvino validate`'s (RUN_DIR/bundle-after-validate.json);
+int8_accuracy.py's IMDB test comparison, which replaced it, moves to `imdb_test`.
 """
 
 import json
@@ -13,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bertvino.core.bundle import load_bundle, update_metadata
+from bertvino.core.bundle import INT8_IR, load_bundle, update_ir_record, update_metadata
 from bertvino.core.files import write_json_atomically
 
 FILES = ("bundle.json", "vocab.txt", "bert_config.json", "model.xml", "model.bin", "model-int8.xml", "model-int8.bin",
@@ -49,6 +51,11 @@ def main(bundle_dir: Path, run_dir: Path, v2_dir: Path, package_dir: Path):
     write_json_atomically(partial / "bundle.json", _shipped_commands(json.loads((partial / "bundle.json").read_text())))
 
     bundle = load_bundle(partial)
+    guard = _shipped_commands(json.loads((run_dir / "bundle-after-validate.json").read_text()))
+    guard = guard["irs"][INT8_IR]["accuracy"]["test"]
+    imdb_test = {"note": "all 25,000 IMDB test reviews and 2,000 last sentences, int8 against f32, read with "
+                         f"long_texts {bundle.long_texts}: the README's table", **bundle.ir_record(INT8_IR)["accuracy"]}
+    update_ir_record(bundle, INT8_IR, {"accuracy": {"test": guard, "imdb_test": imdb_test}})
     provenance = dict(bundle.metadata["provenance"])
     provenance.pop("pass1", None)
     provenance.update({
@@ -61,13 +68,17 @@ def main(bundle_dir: Path, run_dir: Path, v2_dir: Path, package_dir: Path):
                  "recipe": v2.get("recipe"), "test_accuracy": v2["test"]["accuracy"],
                  "validation": v2.get("validation")},
         "test": {"data": "aclImdb_v1.tar.gz (test/)", "reviews": test["scored"],
-                 "accuracy": round(test["metrics"]["accuracy"], 4),
+                 "accuracy": round(test["metrics"]["accuracy"], 4), "ece": test["metrics"]["calibration"]["ece"],
+                 "long_texts": bundle.long_texts,
                  "command": "bertvino score aclImdb_v1.tar.gz --split test -m models/imdb-minilm --precision f32 "
                             "--metrics-json test-f32.json"},
         "recipe": "git worktree add ../bertvino-v2 692368d && V2=../bertvino-v2/models/imdb-minilm RUN_DIR=runs/v3 "
                   "PACKAGE_DIR=models/imdb-minilm train/recipes/imdb_minilm_v3.sh",
     })
     update_metadata(bundle, provenance=provenance)
+    # what else names the run's folder (the data calibrate was fitted on): the file's own name
+    metadata = (partial / "bundle.json").read_text().replace(f"{run_dir.as_posix().rstrip('/')}/", "")
+    write_json_atomically(partial / "bundle.json", json.loads(metadata))
     if package_dir.exists():
         shutil.rmtree(package_dir)
     partial.rename(package_dir)
