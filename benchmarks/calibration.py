@@ -245,7 +245,7 @@ def windows(args, bundle):
     whole = load(args.cache, "validation_reviews", "int8", spec)
     accuracy = {name: round(float(np.mean(d["logits"].argmax(1) == d["gold"])), 4)
                 for name, d in (("head+tail:64", truncated), (spec, whole))}
-    texts, gold, _ = validation_sets(args.data, bundle.labels)["validation_reviews"]
+    texts = validation_sets(args.data, bundle.labels)["validation_reviews"][0]
     readers = {"head+tail:64": Classifier(bundle, performance_hint="THROUGHPUT", precision="int8"),
                spec: Classifier(bundle, performance_hint="THROUGHPUT", precision="int8", long_texts=spec)}
     reader = readers[spec]

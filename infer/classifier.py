@@ -185,7 +185,7 @@ class AsyncBatches:
             return
         userdata, owners, lengths, id_lists = batch
         pooled = classifier.reading.merge(output, owners)
-        unsure = classifier.unsure(id_lists, pooled) if id_lists is not None else []
+        unsure = classifier.unsure(id_lists, pooled)  # id_lists is None unless the reading is a SecondLook
         if unsure:  # pooled is the request's own tensor, reused by its next batch: keep a copy
             self._rereads.put(_Reread(userdata, lengths, pooled.copy(), unsure, [id_lists[i] for i in unsure],
                                       seconds))

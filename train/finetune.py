@@ -314,8 +314,8 @@ def _load_examples(options, tokenizer, truncation):
     if options.extra_data:  # after the split: extra texts are trained on, never validated on
         extra_texts, extra_labels = load(read(options.extra_data, None, "extra"))
         texts = texts + extra_texts * options.extra_repeat
-        targets = np.concatenate([targets, *[np.eye(len(options.labels), dtype=np.float32)[extra_labels]]
-                                  * options.extra_repeat])
+        extra_targets = np.eye(len(options.labels), dtype=np.float32)[extra_labels]
+        targets = np.concatenate([targets, np.tile(extra_targets, (options.extra_repeat, 1))])
         print(f"Adding {len(extra_texts)} texts from --extra_data x {options.extra_repeat}")
     train_set = encoded(texts, targets, "train")
     if eval_texts is None:

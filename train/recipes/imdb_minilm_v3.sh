@@ -3,7 +3,8 @@
 # -> a dropout-free third pass on the training reviews plus 4 one-or-two-sentence snippets of each, every snippet
 # labelled by its review and none filtered out (a sentence that says nothing is then ~50/50, an idiom leans to the
 # side it is said on) -> FP16 + INT8 IRs -> long_texts: a second look at unsure long reviews (LONG_TEXTS) ->
-# calibration on the validation reviews -> bf16 and int8 guards -> IMDB test once -> the shipped bundle (PACKAGE_DIR). Hyper-parameters were chosen on the validation split and on
+# calibration on the validation reviews -> bf16 and int8 guards -> IMDB test once -> the shipped bundle
+# (PACKAGE_DIR). Hyper-parameters were chosen on the validation split and on
 # shared/data/short_reviews_dev.tsv and no_sentiment_dev.tsv; test/ is only measured. Every step logs to
 # $RUN_DIR/logs/ and is skipped when its output exists, so an interrupted run is re-run with the same command.
 #
