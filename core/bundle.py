@@ -205,8 +205,9 @@ def write_bundle(path, metadata: dict, fill, overwrite: bool = False):
 
 def update_metadata(bundle: Bundle, **changes) -> dict:
     """Rewrite bundle.json with `changes` (atomically, and with any absolute path in them made portable, as a
-    bundle is shipped to machines where the build machine's directories mean nothing); returns the new metadata."""
-    metadata = {**bundle.metadata, **portable_paths(changes)}
+    bundle is shipped to machines where the build machine's directories mean nothing); returns the new metadata.
+    Re-reads bundle.json first, as the other writers do: `bundle` may have been loaded before one of them wrote."""
+    metadata = {**_read_metadata(bundle.path), **portable_paths(changes)}
     write_json_atomically(bundle.path / METADATA_FILE, metadata)
     return metadata
 

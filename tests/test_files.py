@@ -41,3 +41,16 @@ def test_provenance_keeps_no_build_machine_directory_even_inside_a_command():
         "checkpoint": "imdb/pass2/model.ckpt-340",
         "command": "python benchmarks/imdb_accuracy.py -m runs/imdb/bundle --split test",
         "data": ["aclImdb_v1 train/: 20,000 (test/)", "https://example.org/a/b", "head+tail:64"]}
+
+
+def test_bundle_json_writers_keep_what_another_writer_added_meanwhile(fp32_bundle, copy_bundle):
+    """A recipe loads a bundle, records an IR's accuracy, then its provenance: the record must survive."""
+    from bertvino.core.bundle import load_bundle, update_ir_record, update_metadata
+
+    path = copy_bundle(fp32_bundle)
+    loaded_first = load_bundle(path)
+    update_ir_record(load_bundle(path), "model.xml", {"accuracy": {"test": {"accuracy": 0.5}}})
+    update_metadata(loaded_first, provenance={"recipe": "a recipe"})
+    metadata = load_bundle(path).metadata
+    assert metadata["irs"]["model.xml"]["accuracy"] == {"test": {"accuracy": 0.5}}
+    assert metadata["provenance"] == {"recipe": "a recipe"}
