@@ -25,6 +25,7 @@ EPOCHS=${EPOCHS:-0.2}
 PACKAGE_DIR=${PACKAGE_DIR:-}
 INT8_RESULTS=${INT8_RESULTS:-}  # where packaging also writes the IMDB test int8-vs-f32 record (benchmarks/results/...)
 RECIPE=${RECIPE:-$0}           # the command provenance records
+STOP_AFTER=${STOP_AFTER:-}     # "pass" or "guards": stop there, to compare candidates before IMDB test is run
 LONG_TEXTS=${LONG_TEXTS:-windows:254,below:0.98}  # chosen on validation: docs/calibration.md
 
 mkdir -p "$RUN_DIR/logs"
@@ -50,6 +51,7 @@ if [ ! -f "$RUN_DIR/pass/eval_results.txt" ]; then
     --output_dir "$RUN_DIR/pass" >> "$RUN_DIR/logs/pass.log" 2>&1
 fi
 log "pass done: $(tr '\n' ' ' < "$RUN_DIR/pass/eval_results.txt")"
+[ "$STOP_AFTER" != pass ] || exit 0
 
 if [ ! -f "$BUNDLE/model-int8.xml" ]; then
   log "freeze, FP16 IR, INT8 IR (NNCF on 300 train reviews)"
@@ -70,6 +72,7 @@ update_metadata(load_bundle(sys.argv[1]), long_texts=sys.argv[2])" "$BUNDLE" "$L
   bertvino validate -m "$BUNDLE" --data "$VALIDATION" --no-progress > "$RUN_DIR/logs/validate.log" 2>&1
   cp "$BUNDLE/bundle.json" "$RUN_DIR/bundle-after-validate.json"  # int8_accuracy.py --record replaces the guard's
 fi
+[ "$STOP_AFTER" != guards ] || exit 0
 
 if [ ! -f "$RUN_DIR/int8_accuracy.json" ]; then
   log "IMDB test, once: f32 and int8, then the INT8 IR's record"
