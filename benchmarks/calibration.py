@@ -35,7 +35,8 @@ from bertvino.models import find_model
 from bertvino.train.validation import held_out_mask, short_texts
 from common import DEFAULT_DATA, RESULTS_DIR, measured_on
 
-DEV_SETS = ("short_reviews_dev", "no_sentiment_dev")  # .tsv files beside --data (shared/data)
+DEV_SETS = ("short_reviews_dev", "no_sentiment_dev", "written_check")  # .tsv files beside --data (shared/data) ...
+OWN_SETS = ("written_check",)  # ... or in benchmarks/data (README.md there)
 FIT_SETS = ("validation_reviews", "validation_short")
 PATHS = ("f32", "int8")
 SEED, FRACTION = 12345, 0.2
@@ -67,6 +68,10 @@ def dev_set(path, labels):
     return [row["text"] for row in rows], np.array(gold, dtype=np.int32), np.arange(len(rows))
 
 
+def dev_path(data, name) -> Path:
+    return Path(__file__).parent / "data" / f"{name}.tsv" if name in OWN_SETS else Path(data).parent / f"{name}.tsv"
+
+
 def cache_file(cache, name, path, reading="default"):
     return Path(cache) / f"{name}-{path}{'' if reading == 'default' else '-' + reading.replace(':', '')}.npz"
 
@@ -76,7 +81,7 @@ def collect(args, bundle, names=None, reading="default", paths=PATHS):
     sets = {}
     if names is None or set(names) & set(FIT_SETS):
         sets.update(validation_sets(args.data, bundle.labels))
-    sets.update({name: dev_set(Path(args.data).parent / f"{name}.tsv", bundle.labels) for name in DEV_SETS})
+    sets.update({name: dev_set(dev_path(args.data, name), bundle.labels) for name in DEV_SETS})
     if names and "test" in names:
         sets["test"] = test_set(args.data, bundle.labels)
     Path(args.cache).mkdir(parents=True, exist_ok=True)
