@@ -3,6 +3,7 @@
     import-hf  Hugging Face BERT         -> Google-format checkpoint  (TensorFlow)
     import-bundle  bundle's float IR     -> fine-tuned checkpoint     (OpenVINO + TensorFlow)
     train    checkpoint + reviews        -> fine-tuned checkpoint     (TensorFlow)
+    soup     fine-tuned checkpoints      -> their weights' mean       (TensorFlow)
     freeze   fine-tuned checkpoint       -> bundle with frozen.pb     (TensorFlow)
     convert  bundle                      -> bundle with OpenVINO IR   (OpenVINO)
     classify text                        -> label and probabilities   (OpenVINO + NumPy)
@@ -156,6 +157,27 @@ def _run_import_bundle(args):
     """
     from .train.import_bundle import import_bundle
     print(f"Wrote {import_bundle(args.bundle, args.output)}")
+
+
+# --- soup --------------------------------------------------------------------------------------------------------
+
+def _soup_options(p):
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="two or more fine-tuned checkpoints (prefixes or run directories) that started from the "
+                        "same checkpoint")
+    p.add_argument("--output", "-o", required=True, help="new directory for the averaged checkpoint")
+    _add_verbose(p)
+
+
+def _run_soup(args):
+    """fine-tuned checkpoints -> the mean of their weights, one checkpoint (a "model soup"; needs TensorFlow)
+
+    Average, weight by weight, the BERT body and head of fine-tuned checkpoints that started from the same one
+    (passes on different data, seeds or settings); `freeze` reads the result as it reads a training run. Such a mean
+    is often better than each of them, for the cost of reading them: measure it on validation, as any candidate.
+    """
+    from .train.soup import soup
+    soup(args.checkpoints, args.output)
 
 
 # --- train -------------------------------------------------------------------------------------------------------
@@ -987,6 +1009,7 @@ COMMANDS = (
     ("import-hf", _run_import_hf, [], _import_hf_options),
     ("import-bundle", _run_import_bundle, [], _import_bundle_options),
     ("train", _run_train, [], _train_options),
+    ("soup", _run_soup, [], _soup_options),
     ("freeze", _run_freeze, [], _freeze_options),
     ("convert", _run_convert, [CALIBRATION], _convert_options),
     ("classify", _run_classify, [RUNTIME], _classify_options),
