@@ -22,6 +22,7 @@ EXTRA_DATA=${EXTRA_DATA:-}     # labelled one-line reviews, trained on beside th
 EXTRA_REPEAT=${EXTRA_REPEAT:-1}
 LR=${LR:-3e-5}
 EPOCHS=${EPOCHS:-0.2}
+CHECKPOINT=${CHECKPOINT:-}     # a finished checkpoint to ship (e.g. a `bertvino soup`): no pass is trained
 PACKAGE_DIR=${PACKAGE_DIR:-}
 INT8_RESULTS=${INT8_RESULTS:-}  # where packaging also writes the IMDB test int8-vs-f32 record (benchmarks/results/...)
 RECIPE=${RECIPE:-$0}           # the command provenance records
@@ -33,14 +34,15 @@ log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$RUN_DIR/logs/recipe.log"; }
 BUNDLE=$RUN_DIR/imdb-minilm
 VALIDATION=$RUN_DIR/aclImdb-train-validation  # the same 5,000 held-out train reviews as the pass's validation
 
-if [ ! -f "$RUN_DIR/init-ckpt/bert_model.ckpt.index" ]; then
+PASS=${CHECKPOINT:-$RUN_DIR/pass}
+if [ -z "$CHECKPOINT" ] && [ ! -f "$RUN_DIR/init-ckpt/bert_model.ckpt.index" ]; then
   log "import-bundle $INIT -> $RUN_DIR/init-ckpt"
   bertvino import-bundle "$INIT" -o "$RUN_DIR/init-ckpt" > "$RUN_DIR/logs/import.log" 2>&1
 fi
 
 EXTRA=()
 [ -z "$EXTRA_DATA" ] || EXTRA=(--extra_data "$EXTRA_DATA" --extra_repeat "$EXTRA_REPEAT")
-if [ ! -f "$RUN_DIR/pass/eval_results.txt" ]; then
+if [ -z "$CHECKPOINT" ] && [ ! -f "$RUN_DIR/pass/eval_results.txt" ]; then
   log "pass (no dropout) from $INIT: $SNIPPETS snippets of 1-$SNIPPET_SENTENCES sentences per review," \
       "${EXTRA_DATA:-no extra data}${EXTRA_DATA:+ x $EXTRA_REPEAT}, lr $LR, $EPOCHS epochs"
   bertvino train --data "$DATA" --split train --bert_config_file "$RUN_DIR/init-ckpt/bert_config.json" \
@@ -50,19 +52,24 @@ if [ ! -f "$RUN_DIR/pass/eval_results.txt" ]; then
     --init_checkpoint "$RUN_DIR/init-ckpt" --no_dropout --learning_rate "$LR" --num_train_epochs "$EPOCHS" \
     --output_dir "$RUN_DIR/pass" >> "$RUN_DIR/logs/pass.log" 2>&1
 fi
-log "pass done: $(tr '\n' ' ' < "$RUN_DIR/pass/eval_results.txt")"
+[ -n "$CHECKPOINT" ] || log "pass done: $(tr '\n' ' ' < "$RUN_DIR/pass/eval_results.txt")"
 [ "$STOP_AFTER" != pass ] || exit 0
 
 if [ ! -f "$BUNDLE/model-int8.xml" ]; then
   log "freeze, FP16 IR, INT8 IR (NNCF on 300 train reviews)"
   rm -rf "$BUNDLE"
-  bertvino freeze --checkpoint "$RUN_DIR/pass" -o "$BUNDLE" > "$RUN_DIR/logs/convert.log" 2>&1
+  bertvino freeze --checkpoint "$PASS" -o "$BUNDLE" > "$RUN_DIR/logs/convert.log" 2>&1
   bertvino convert "$BUNDLE" --precision fp16 >> "$RUN_DIR/logs/convert.log" 2>&1
   bertvino convert "$BUNDLE" --precision int8 --calibration "$DATA" --calibration-split train \
     --calibration-size 300 >> "$RUN_DIR/logs/convert.log" 2>&1
 fi
 
 [ -d "$VALIDATION" ] || python benchmarks/validation_split.py "$VALIDATION" --data "$DATA" > /dev/null
+if [ ! -f "$PASS/eval_results.txt" ] && [ ! -f "$RUN_DIR/validation-f32.json" ]; then
+  log "validation reviews read as trained, f32 (a checkpoint that no training run evaluated)"
+  bertvino score "$VALIDATION" -m "$BUNDLE" --precision f32 -o "$RUN_DIR/validation-f32.csv" --overwrite \
+    --no-progress --metrics-json "$RUN_DIR/validation-f32.json" > "$RUN_DIR/logs/validation.log" 2>&1
+fi
 if ! grep -q '"calibration": {' "$BUNDLE/bundle.json"; then
   log "long_texts $LONG_TEXTS, calibrate on the validation reviews (read that way), bf16 and int8 guards"
   python -c "import sys; from bertvino.core.bundle import load_bundle, update_metadata
@@ -88,7 +95,7 @@ fi
 
 if [ -n "$PACKAGE_DIR" ]; then
   log "packaging -> $PACKAGE_DIR"
-  python train/recipes/package.py "$BUNDLE" "$RUN_DIR" "$INIT" "$PACKAGE_DIR" --version "$VERSION" \
+  python train/recipes/package.py "$BUNDLE" "$RUN_DIR" "$PASS" "$INIT" "$PACKAGE_DIR" --version "$VERSION" \
     --init-name "$INIT_NAME" --recipe "$RECIPE" ${EXTRA_DATA:+--extra-data "$EXTRA_DATA"} \
     ${INT8_RESULTS:+--int8-results "$INT8_RESULTS"}
 fi

@@ -1,10 +1,11 @@
 """Ship a bundle that train/recipes/continue_default.sh measured: copy its files (no frozen.pb) into PACKAGE_DIR and
 complete its provenance.
 
-    python train/recipes/package.py BUNDLE RUN_DIR INIT_BUNDLE PACKAGE_DIR --version v5 --init-name NAME --recipe CMD
-        [--extra-data PATH] [--int8-results benchmarks/results/int8_accuracy.json]
+    python train/recipes/package.py BUNDLE RUN_DIR PASS INIT_BUNDLE PACKAGE_DIR --version v5 --init-name NAME
+        --recipe CMD [--extra-data PATH] [--int8-results benchmarks/results/int8_accuracy.json]
 
-Provenance: the model the pass continued (INIT_BUNDLE) and its recipe, the pass's settings and validation, IMDB
+Provenance: the model the pass continued (INIT_BUNDLE) and its recipe, the pass's settings and validation (its
+eval_results.txt; for a checkpoint no run evaluated, such as a soup, RUN_DIR/validation-f32.json), IMDB
 test (f32, RUN_DIR/test-f32.json, read with the bundle's long_texts), and the recipe's command. Every command
 recorded in bundle.json names the shipped bundle and the data files by their own names, not the run's paths. The
 INT8 IR's guard record stays `bertvino validate`'s (RUN_DIR/bundle-after-validate.json); int8_accuracy.py's IMDB
@@ -20,6 +21,8 @@ from pathlib import Path
 from bertvino.core.bundle import INT8_IR, load_bundle, update_ir_record, update_metadata
 from bertvino.core.files import write_json_atomically
 from bertvino.infer.precision import detect_capabilities
+from bertvino.train.checkpoint import resolve_checkpoint
+from bertvino.train.run_files import read_eval_results
 
 FILES = ("bundle.json", "vocab.txt", "bert_config.json", "model.xml", "model.bin", "model-int8.xml", "model-int8.bin",
          "weight.npy", "bias.npy")
@@ -47,11 +50,21 @@ def _machine() -> str:
     return f"{capabilities.cpu_model or 'an unnamed CPU'} ({', '.join(flags) or 'no VNNI, AMX or native bf16'})"
 
 
-def package(bundle_dir: Path, run_dir: Path, init_dir: Path, package_dir: Path, version: str, init_name: str,
-            recipe: str, extra_data: str | None = None, int8_results: Path | None = None):
+def _validation(run_dir: Path, pass_dir: Path) -> dict:
+    """The pass's own validation, or for a checkpoint no training run evaluated, `score`'s on the same split."""
+    validation = read_eval_results(pass_dir)
+    if validation is not None:
+        return validation
+    scored = json.loads((run_dir / "validation-f32.json").read_text())
+    return {"eval_accuracy": round(scored["metrics"]["accuracy"], 4), "eval_examples": scored["scored"],
+            "measured_by": "bertvino score aclImdb-train-validation --precision f32 (read as trained, before "
+                           "long_texts was set)"}
+
+
+def package(bundle_dir: Path, run_dir: Path, pass_dir: Path, init_dir: Path, package_dir: Path, version: str,
+            init_name: str, recipe: str, extra_data: str | None = None, int8_results: Path | None = None):
     init = load_bundle(init_dir, require_ir=False).metadata["provenance"]
-    results = dict(line.split(" = ") for line in (run_dir / "pass" / "eval_results.txt").read_text().splitlines())
-    validation = {key: float(value) if "." in value else int(value) for key, value in results.items()}
+    validation = _validation(run_dir, pass_dir)
     test = json.loads((run_dir / "test-f32.json").read_text())
 
     partial = package_dir.with_name(package_dir.name + ".partial")
@@ -79,7 +92,7 @@ def package(bundle_dir: Path, run_dir: Path, init_dir: Path, package_dir: Path, 
     if extra_data:
         train_info["extra_data"] = [Path(extra_data).as_posix()]
     provenance.update({
-        "checkpoint": f"{version}/pass/model.ckpt-{validation['global_step']}",
+        "checkpoint": f"{version}/{Path(resolve_checkpoint(pass_dir)).resolve().relative_to(run_dir.resolve()).as_posix()}",
         "train_info": train_info,
         "validation": validation,
         "base_model": init["base_model"],
@@ -116,6 +129,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument("pass_dir", type=Path, help="the checkpoint's directory (the pass, or a soup)")
     parser.add_argument("init", type=Path, help="the bundle the pass continued")
     parser.add_argument("package_dir", type=Path)
     parser.add_argument("--version", required=True, help="the new model's name, e.g. v5")
@@ -124,7 +138,7 @@ def main():
     parser.add_argument("--extra-data", help="the --extra_data file the pass read, as provenance names it")
     parser.add_argument("--int8-results", type=Path, help="also write int8_accuracy.py's record here")
     args = parser.parse_args()
-    package(args.bundle, args.run_dir, args.init, args.package_dir, args.version, args.init_name, args.recipe,
+    package(args.bundle, args.run_dir, args.pass_dir, args.init, args.package_dir, args.version, args.init_name, args.recipe,
             args.extra_data, args.int8_results)
 
 
