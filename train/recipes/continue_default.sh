@@ -57,7 +57,7 @@ fi
 
 if [ ! -f "$BUNDLE/model-int8.xml" ]; then
   log "freeze, FP16 IR, INT8 IR (NNCF on 300 train reviews)"
-  rm -rf "$BUNDLE"
+  rm -rf "$BUNDLE" "$RUN_DIR/bundle-after-validate.json"
   bertvino freeze --checkpoint "$PASS" -o "$BUNDLE" > "$RUN_DIR/logs/convert.log" 2>&1
   bertvino convert "$BUNDLE" --precision fp16 >> "$RUN_DIR/logs/convert.log" 2>&1
   bertvino convert "$BUNDLE" --precision int8 --calibration "$DATA" --calibration-split train \
@@ -70,7 +70,7 @@ if [ ! -f "$PASS/eval_results.txt" ] && [ ! -f "$RUN_DIR/validation-f32.json" ];
   bertvino score "$VALIDATION" -m "$BUNDLE" --precision f32 -o "$RUN_DIR/validation-f32.csv" --overwrite \
     --no-progress --metrics-json "$RUN_DIR/validation-f32.json" > "$RUN_DIR/logs/validation.log" 2>&1
 fi
-if ! grep -q '"calibration": {' "$BUNDLE/bundle.json"; then
+if [ ! -f "$RUN_DIR/bundle-after-validate.json" ]; then  # written once calibrate and validate have both run
   log "long_texts $LONG_TEXTS, calibrate on the validation reviews (read that way), bf16 and int8 guards"
   python -c "import sys; from bertvino.core.bundle import load_bundle, update_metadata
 update_metadata(load_bundle(sys.argv[1]), long_texts=sys.argv[2])" "$BUNDLE" "$LONG_TEXTS"
