@@ -347,7 +347,7 @@ def test_a_second_look_answers_from_both_reads_on_every_path(fp32_bundle, copy_b
 
 
 def test_the_default_model_is_calibrated_on_validation_reviews_and_leaves_one_liners_as_trained():
-    """v4 (as v3) is calibrated by `bertvino calibrate` on the 5,000 validation reviews (benchmarks/validation_split.py),
+    """v5 (as v3 and v4) is calibrated by `bertvino calibrate` on the 5,000 validation reviews (benchmarks/validation_split.py),
     never on test. Fewer than 200 of them are under 64 word pieces, so those buckets keep T = 1: the model's own
     confidence, which the hand-written one-liners of short_reviews_dev found right (docs/calibration.md)."""
     from bertvino.models import find_model

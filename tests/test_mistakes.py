@@ -128,6 +128,14 @@ MISTAKES = [
         lambda p: p.missing),
     row("import-bundle: a bundle without an IR", MISTAKE,
         lambda p: ["import-bundle", str(p.empty_dir), "-o", str(p.tmp / "o")], lambda p: p.empty_dir),
+    # soup
+    row("soup: no such checkpoint", MISTAKE,
+        lambda p: ["soup", str(p.missing), str(p.missing), "-o", str(p.tmp / "o")], lambda p: p.missing),
+    row("soup: one checkpoint, nothing to average", MISTAKE,
+        lambda p: ["soup", str(p.empty_dir), "-o", str(p.tmp / "o")], "at least two"),
+    row("soup: without the train extra", MISTAKE,
+        lambda p: ["soup", str(p.empty_dir), str(p.empty_dir), "-o", str(p.tmp / "o")],
+        "pip install 'bertvino[train]'", blocked="tensorflow"),
     # train
     row("train: --train_batch_size 0", USAGE, lambda p: ["train", *p.train_flags, "--train_batch_size", "0"],
         "--train_batch_size"),

@@ -6,7 +6,8 @@
 # way -> bf16 and int8 guards -> IMDB test once -> the shipped bundle (PACKAGE_DIR). Hyper-parameters were chosen on
 # the validation split and on shared/data/short_reviews_dev.tsv and no_sentiment_dev.tsv; test/ is only measured.
 # Every step logs to $RUN_DIR/logs/ and is skipped when its output exists, so an interrupted run is re-run with the
-# same command. The versions' own recipes (imdb_minilm_v3.sh, imdb_minilm_v5.sh) set its variables.
+# same command. The versions' own recipes (imdb_minilm_v3.sh, imdb_minilm_v5.sh) set its variables; with CHECKPOINT
+# it ships a checkpoint made elsewhere (v5's soup of four passes) instead of training one.
 #
 # Needs: pip install -e ".[train,bench]" (NNCF for the INT8 IR).
 set -euo pipefail
