@@ -20,7 +20,12 @@ def _weights(prefix) -> dict:
 def test_the_soup_is_the_mean_of_its_ingredients_and_freezes(tmp_path, capsys):
     from bertvino.convert.freeze import freeze
 
+    from bertvino.train.run_files import write_train_info
+
     ingredients = [checkpoints.make_finetuned(tmp_path / f"run{seed}", seed=seed) for seed in (1, 2, 3)]
+    for seed in (1, 2, 3):
+        write_train_info(tmp_path / f"run{seed}", {"labels": ["negative", "positive"], "seed": 12345,
+                                                   "extra_repeat": seed})
     assert main(["soup", *ingredients, "-o", str(tmp_path / "soup")]) == 0
     assert "Averaged 3 checkpoints" in capsys.readouterr().out
     soup = _weights(str(tmp_path / "soup" / "bert_model.ckpt"))
@@ -33,6 +38,9 @@ def test_the_soup_is_the_mean_of_its_ingredients_and_freezes(tmp_path, capsys):
     assert not np.array_equal(soup["output_weights"], each[0]["output_weights"])
     info = json.loads((tmp_path / "soup" / "train_info.json").read_text())
     assert [entry["checkpoint"] for entry in info["soup"]] == ingredients
+    # what the runs shared describes the soup; what differed is each ingredient's, never the first run's alone
+    assert {key: info[key] for key in ("labels", "seed")} == {"labels": ["negative", "positive"], "seed": 12345}
+    assert "extra_repeat" not in info and [entry["extra_repeat"] for entry in info["soup"]] == [1, 2, 3]
 
     bundle = load_bundle(freeze(str(tmp_path / "soup"), tmp_path / "bundle", max_seq_length=32), require_ir=False)
     np.testing.assert_allclose(bundle.head()[0], soup["output_weights"], atol=1e-7)

@@ -6,8 +6,8 @@ and one-line dev sets, the mean of three one-liner passes from v3 beat every one
 Averaging needs only the checkpoints, so it costs seconds, not a training run.
 
     run_a/model.ckpt-N, run_b/model.ckpt-M, ...   (same bert_config.json, same labels)
-        -> output_dir/bert_model.ckpt.*, bert_config.json, vocab.txt, train_info.json (the first run's, with `soup`:
-           what each ingredient was), which `bertvino freeze` reads as it reads a training run's
+        -> output_dir/bert_model.ckpt.*, bert_config.json, vocab.txt, train_info.json (what the runs shared, with
+           `soup`: each ingredient and what it did differently), which `bertvino freeze` reads as a training run's's
 """
 
 import json
@@ -60,10 +60,12 @@ def soup(checkpoints, output_dir) -> Path:
     weights = {name: np.mean([load_variable(prefix, name) for prefix in prefixes], axis=0, dtype=np.float64)
                .astype(np.float32) for name in names}
 
-    info = dict(infos[0])
-    info["soup"] = [{"checkpoint": prefix, "extra_data": ingredient.get("extra_data"),
-                     "extra_repeat": ingredient.get("extra_repeat"), "validation": read_eval_results(folder)}
-                    for prefix, folder, ingredient in zip(prefixes, folders, infos)]
+    # what every ingredient's run shared describes the soup; what differed (its data, where it started) each one
+    shared = {key: value for key, value in infos[0].items() if all(info.get(key) == value for info in infos)}
+    info = {**shared, "soup": [{"checkpoint": prefix,
+                                **{key: value for key, value in ingredient.items() if key not in shared},
+                                "validation": read_eval_results(folder)}
+                               for prefix, folder, ingredient in zip(prefixes, folders, infos)]}
     with atomic_directory(output_dir) as staging:
         write_checkpoint(weights, staging / CHECKPOINT_NAME)
         shutil.copyfile(config_path, staging / "bert_config.json")

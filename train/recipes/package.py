@@ -87,8 +87,9 @@ def package(bundle_dir: Path, run_dir: Path, pass_dir: Path, init_dir: Path, pac
     provenance = dict(bundle.metadata["provenance"])
     provenance.pop("pass1", None)
     train_info = dict(provenance["train_info"])
-    train_info["init_checkpoint"] = f"{init_name}, read back by `bertvino import-bundle`"
-    train_info["bert_config_file"] = f"{init_name}: its bert_config.json"
+    if "soup" not in train_info:  # a soup's ingredients say where each started
+        train_info["init_checkpoint"] = f"{init_name}, read back by `bertvino import-bundle`"
+        train_info["bert_config_file"] = f"{init_name}: its bert_config.json"
     if extra_data:
         train_info["extra_data"] = [Path(extra_data).as_posix()]
     provenance.update({
